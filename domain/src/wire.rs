@@ -1,0 +1,957 @@
+//! Wire types of the sync contract (ARCHITECTURE.md, "Sync contract"): requests, responses,
+//! mutations and the entities that pulls carry. The server, app-core and the UI all use
+//! these, so a field renamed here is renamed everywhere at once.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{RejectCode, RuleError};
+use crate::interval::{Interval, LocalTime};
+use crate::opening::OpeningHours;
+use crate::repeat::{DayTemplate, Repeat};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Strict `YYYY-MM-DD` dates on the wire (chrono alone would accept `2026-2-3`).
+pub mod date {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&d.format("%Y-%m-%d"))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::time::parse_date(&s).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// Strict dates inside an `Option`.
+pub mod opt_date {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&d.format("%Y-%m-%d")),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => crate::time::parse_date(&s)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(e.message)),
+            None => Ok(None),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- people and units
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Guardian,
+    Staff,
+    Student,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Guardian => "guardian",
+            Role::Staff => "staff",
+            Role::Student => "student",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Guardian, Role::Staff, Role::Student, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    Preschool,
+    School,
+    Gymnasium,
+}
+
+impl UnitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::Preschool => "preschool",
+            UnitKind::School => "school",
+            UnitKind::Gymnasium => "gymnasium",
+        }
+    }
+    pub fn parse(s: &str) -> Option<UnitKind> {
+        [UnitKind::Preschool, UnitKind::School, UnitKind::Gymnasium]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// UI language per account (R-ACC-6). Swedish by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Locale {
+    #[default]
+    Sv,
+    En,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::Sv => "sv",
+            Locale::En => "en",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Locale> {
+        match s {
+            "sv" => Some(Locale::Sv),
+            "en" => Some(Locale::En),
+            _ => None,
+        }
+    }
+}
+
+/// The boxes of the start page (PRODUCT.md, "The start page and its boxes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BoxKind {
+    Absence,
+    CareSchedule,
+    Talks,
+    Information,
+    Calendar,
+    Blog,
+    Schedule,
+    Assessments,
+    Documentation,
+    Plans,
+    Contacts,
+}
+
+// ---------------------------------------------------------------- auth and me
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub device_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserInfo {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub locale: Locale,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginResponse {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UnitRef {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: UnitKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChildInfo {
+    pub id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub unit: UnitRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MeResponse {
+    pub user: UserInfo,
+    pub children: Vec<ChildInfo>,
+}
+
+/// The error body of every non-2xx answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorDetail {
+    /// A rejection code, or one of `unauthorized`, `invalid_credentials`, `payload_too_large`,
+    /// `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+// ---------------------------------------------------------------- push
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PushRequest {
+    pub client_id: Uuid,
+    pub mutations: Vec<MutationEnvelope>,
+}
+
+/// A mutation as sent: `name` and `args` are parsed one by one on the server, so that one
+/// malformed mutation is rejected on its own and never aborts the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MutationEnvelope {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub args: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MutationStatus {
+    Applied,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MutationResult {
+    pub id: Uuid,
+    pub status: MutationStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<RejectCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl MutationResult {
+    pub fn applied(id: Uuid, details: Option<Value>) -> Self {
+        MutationResult { id, status: MutationStatus::Applied, code: None, message: None, details }
+    }
+    pub fn rejected(id: Uuid, err: &RuleError) -> Self {
+        MutationResult {
+            id,
+            status: MutationStatus::Rejected,
+            code: Some(err.code),
+            message: Some(err.message.clone()),
+            details: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PushResponse {
+    pub server_time: DateTime<Utc>,
+    pub results: Vec<MutationResult>,
+}
+
+// ---------------------------------------------------------------- pull
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PullRequest {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOp {
+    Upsert,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Change {
+    /// The entity type: one of the `*_TYPE` constants in [`entity`].
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    pub id: Uuid,
+    pub op: ChangeOp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PullResponse {
+    pub cursor: String,
+    pub has_more: bool,
+    pub server_time: DateTime<Utc>,
+    pub changes: Vec<Change>,
+}
+
+/// Dev clock (only with `--dev-clock`): fix the server's clock at `now`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DevClockRequest {
+    pub now: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- mutations
+
+pub mod mutation_names {
+    pub const ABSENCE_REPORT: &str = "absence.report";
+    pub const ABSENCE_CONFIRM: &str = "absence.confirm";
+    pub const CARE_SET_DAY: &str = "care.set_day";
+    pub const CARE_CLEAR_DAY: &str = "care.clear_day";
+    pub const CARE_SET_WEEK: &str = "care.set_week";
+    pub const CARE_COMMENT: &str = "care.comment";
+    pub const CARE_COMMENT_SEEN: &str = "care.comment_seen";
+    pub const ATTENDANCE_MARK: &str = "attendance.mark";
+    pub const MESSAGE_SEND: &str = "message.send";
+    pub const MESSAGE_READ: &str = "message.read";
+    pub const TALK_BOOK: &str = "talk.book";
+    pub const TALK_CANCEL: &str = "talk.cancel";
+    pub const NOTIFICATION_READ: &str = "notification.read";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceReport {
+    pub child_id: Uuid,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+    /// Chosen lessons of that day (school, R-ABS-3); absent or empty means the whole day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lessons: Option<Vec<Uuid>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceConfirm {
+    pub absence_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareSetDay {
+    pub child_id: Uuid,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+    pub intervals: Vec<Interval>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareClearDay {
+    pub child_id: Uuid,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareSetWeek {
+    pub child_id: Uuid,
+    #[serde(with = "date")]
+    pub week_start: NaiveDate,
+    pub days: Vec<DayTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareComment {
+    pub child_id: Uuid,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+    pub text: String,
+}
+
+/// Staff opened a day's comments: clears the "new comment" marker for all staff (R-CARE-6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareCommentSeen {
+    pub child_id: Uuid,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttendanceKind {
+    Arrived,
+    Departed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceMark {
+    pub child_id: Uuid,
+    pub kind: AttendanceKind,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSend {
+    /// A reply in an existing thread…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<Uuid>,
+    /// …or a new thread to these staff members, with a title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<Uuid>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub body: String,
+    /// The child the new thread is about (extension; optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRead {
+    pub thread_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TalkBook {
+    pub slot_id: Uuid,
+    pub child_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TalkCancel {
+    pub booking_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRead {
+    pub ids: Vec<Uuid>,
+}
+
+/// Every mutation of the contract, parsed. Names as in ARCHITECTURE.md's mutation table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    AbsenceReport(AbsenceReport),
+    AbsenceConfirm(AbsenceConfirm),
+    CareSetDay(CareSetDay),
+    CareClearDay(CareClearDay),
+    CareSetWeek(CareSetWeek),
+    CareComment(CareComment),
+    CareCommentSeen(CareCommentSeen),
+    AttendanceMark(AttendanceMark),
+    MessageSend(MessageSend),
+    MessageRead(MessageRead),
+    TalkBook(TalkBook),
+    TalkCancel(TalkCancel),
+    NotificationRead(NotificationRead),
+}
+
+fn parse_args<T: serde::de::DeserializeOwned>(name: &str, args: Value) -> Result<T, RuleError> {
+    serde_json::from_value(args)
+        .map_err(|e| RuleError::invalid(format!("bad arguments for {name}: {e}")))
+}
+
+impl Mutation {
+    /// Parses a mutation by its contract name. Unknown names and malformed arguments are
+    /// `invalid_input`.
+    pub fn parse(name: &str, args: Value) -> Result<Mutation, RuleError> {
+        use mutation_names as n;
+        Ok(match name {
+            n::ABSENCE_REPORT => Mutation::AbsenceReport(parse_args(name, args)?),
+            n::ABSENCE_CONFIRM => Mutation::AbsenceConfirm(parse_args(name, args)?),
+            n::CARE_SET_DAY => Mutation::CareSetDay(parse_args(name, args)?),
+            n::CARE_CLEAR_DAY => Mutation::CareClearDay(parse_args(name, args)?),
+            n::CARE_SET_WEEK => Mutation::CareSetWeek(parse_args(name, args)?),
+            n::CARE_COMMENT => Mutation::CareComment(parse_args(name, args)?),
+            n::CARE_COMMENT_SEEN => Mutation::CareCommentSeen(parse_args(name, args)?),
+            n::ATTENDANCE_MARK => Mutation::AttendanceMark(parse_args(name, args)?),
+            n::MESSAGE_SEND => Mutation::MessageSend(parse_args(name, args)?),
+            n::MESSAGE_READ => Mutation::MessageRead(parse_args(name, args)?),
+            n::TALK_BOOK => Mutation::TalkBook(parse_args(name, args)?),
+            n::TALK_CANCEL => Mutation::TalkCancel(parse_args(name, args)?),
+            n::NOTIFICATION_READ => Mutation::NotificationRead(parse_args(name, args)?),
+            other => return Err(RuleError::invalid(format!("unknown mutation name {other:?}"))),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        use mutation_names as n;
+        match self {
+            Mutation::AbsenceReport(_) => n::ABSENCE_REPORT,
+            Mutation::AbsenceConfirm(_) => n::ABSENCE_CONFIRM,
+            Mutation::CareSetDay(_) => n::CARE_SET_DAY,
+            Mutation::CareClearDay(_) => n::CARE_CLEAR_DAY,
+            Mutation::CareSetWeek(_) => n::CARE_SET_WEEK,
+            Mutation::CareComment(_) => n::CARE_COMMENT,
+            Mutation::CareCommentSeen(_) => n::CARE_COMMENT_SEEN,
+            Mutation::AttendanceMark(_) => n::ATTENDANCE_MARK,
+            Mutation::MessageSend(_) => n::MESSAGE_SEND,
+            Mutation::MessageRead(_) => n::MESSAGE_READ,
+            Mutation::TalkBook(_) => n::TALK_BOOK,
+            Mutation::TalkCancel(_) => n::TALK_CANCEL,
+            Mutation::NotificationRead(_) => n::NOTIFICATION_READ,
+        }
+    }
+
+    pub fn args(&self) -> Value {
+        let v = match self {
+            Mutation::AbsenceReport(a) => serde_json::to_value(a),
+            Mutation::AbsenceConfirm(a) => serde_json::to_value(a),
+            Mutation::CareSetDay(a) => serde_json::to_value(a),
+            Mutation::CareClearDay(a) => serde_json::to_value(a),
+            Mutation::CareSetWeek(a) => serde_json::to_value(a),
+            Mutation::CareComment(a) => serde_json::to_value(a),
+            Mutation::CareCommentSeen(a) => serde_json::to_value(a),
+            Mutation::AttendanceMark(a) => serde_json::to_value(a),
+            Mutation::MessageSend(a) => serde_json::to_value(a),
+            Mutation::MessageRead(a) => serde_json::to_value(a),
+            Mutation::TalkBook(a) => serde_json::to_value(a),
+            Mutation::TalkCancel(a) => serde_json::to_value(a),
+            Mutation::NotificationRead(a) => serde_json::to_value(a),
+        };
+        // Plain structs of strings, numbers and lists always serialise.
+        v.unwrap_or(Value::Null)
+    }
+
+    pub fn envelope(&self, id: Uuid) -> MutationEnvelope {
+        MutationEnvelope { id, name: self.name().to_string(), args: self.args() }
+    }
+}
+
+// ---------------------------------------------------------------- entities
+
+/// Entities as carried in `Change::data`. Each has an `id`; the constant names the `type`.
+pub mod entity {
+    use super::*;
+    use crate::wire::date;
+
+    pub const USER_TYPE: &str = "user";
+    pub const UNIT_TYPE: &str = "unit";
+    pub const GROUP_TYPE: &str = "group";
+    pub const CLASS_TYPE: &str = "class";
+    pub const CHILD_TYPE: &str = "child";
+    pub const STAFF_TYPE: &str = "staff";
+    pub const LESSON_TYPE: &str = "lesson";
+    pub const CARE_DAY_TYPE: &str = "care_day";
+    pub const CARE_COMMENT_TYPE: &str = "care_comment";
+    pub const ABSENCE_TYPE: &str = "absence";
+    pub const ATTENDANCE_TYPE: &str = "attendance";
+    pub const NEWS_TYPE: &str = "news";
+    pub const CALENDAR_EVENT_TYPE: &str = "calendar_event";
+    pub const BLOG_POST_TYPE: &str = "blog_post";
+    pub const TALK_SLOT_TYPE: &str = "talk_slot";
+    pub const TALK_BOOKING_TYPE: &str = "talk_booking";
+    pub const THREAD_TYPE: &str = "message_thread";
+    pub const MESSAGE_TYPE: &str = "message";
+    pub const THREAD_READ_TYPE: &str = "thread_read";
+    pub const NOTIFICATION_TYPE: &str = "notification";
+
+    // Deterministic ids for per-child-per-day records, so that two reports of the same day
+    // (two guardians, offline) name the same record (R-ABS-8) and a client can find the
+    // record its pending write will touch.
+    const NS_CARE_DAY: Uuid = Uuid::from_u128(0x6b1c_2f0e_8e7a_4f53_9a51_3c1d_a0b7_c001);
+    const NS_ABSENCE: Uuid = Uuid::from_u128(0x6b1c_2f0e_8e7a_4f53_9a51_3c1d_a0b7_c002);
+    const NS_ATTENDANCE: Uuid = Uuid::from_u128(0x6b1c_2f0e_8e7a_4f53_9a51_3c1d_a0b7_c003);
+
+    fn day_id(ns: &Uuid, child_id: Uuid, date: NaiveDate) -> Uuid {
+        let name = format!("{child_id}/{}", date.format("%Y-%m-%d"));
+        Uuid::new_v5(ns, name.as_bytes())
+    }
+    pub fn care_day_id(child_id: Uuid, date: NaiveDate) -> Uuid {
+        day_id(&NS_CARE_DAY, child_id, date)
+    }
+    pub fn absence_id(child_id: Uuid, date: NaiveDate) -> Uuid {
+        day_id(&NS_ABSENCE, child_id, date)
+    }
+    pub fn attendance_id(child_id: Uuid, date: NaiveDate) -> Uuid {
+        day_id(&NS_ATTENDANCE, child_id, date)
+    }
+
+    /// The signed-in user's own record (settings included).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct User {
+        pub id: Uuid,
+        pub username: String,
+        pub display_name: String,
+        pub role: Role,
+        pub locale: Locale,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Unit {
+        pub id: Uuid,
+        pub name: String,
+        pub kind: UnitKind,
+        pub time_zone: String,
+        pub opening_hours: OpeningHours,
+        /// Closure and holiday days (R-CARE-2).
+        pub closed_dates: Vec<NaiveDate>,
+        /// Whether guardians may register care times (R-CARE-1).
+        pub guardians_register_care: bool,
+        /// Whether the school keeps its lesson schedule in Hub (R-ABS-3).
+        pub keeps_schedule: bool,
+        pub boxes: Vec<BoxKind>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Group {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub name: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Class {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub name: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Child {
+        pub id: Uuid,
+        pub first_name: String,
+        pub last_name: String,
+        #[serde(with = "date")]
+        pub birth_date: NaiveDate,
+        pub unit_id: Uuid,
+        pub class_id: Option<Uuid>,
+        pub group_ids: Vec<Uuid>,
+        /// Whether the child attends after-school care (fritids) at a school.
+        pub in_care: bool,
+    }
+
+    /// A staff member of a unit, as guardians see them (message recipients).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Staff {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub display_name: String,
+        pub title: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Lesson {
+        pub id: Uuid,
+        pub class_id: Uuid,
+        pub weekday: u8,
+        pub start: LocalTime,
+        pub end: LocalTime,
+        pub subject: String,
+        pub teacher: String,
+        pub room: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CareDay {
+        pub id: Uuid,
+        pub child_id: Uuid,
+        #[serde(with = "date")]
+        pub date: NaiveDate,
+        pub intervals: Vec<Interval>,
+        pub comment: Option<String>,
+        pub updated_by: Uuid,
+        pub updated_by_name: String,
+        pub updated_at: DateTime<Utc>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CareComment {
+        pub id: Uuid,
+        pub child_id: Uuid,
+        #[serde(with = "date")]
+        pub date: NaiveDate,
+        pub author_id: Uuid,
+        pub author_name: String,
+        pub author_role: Role,
+        pub text: String,
+        pub created_at: DateTime<Utc>,
+        /// A guardian's comment not yet opened by any staff member (R-CARE-6).
+        pub new_for_staff: bool,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum AbsenceStatus {
+        Reported,
+        Confirmed,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Absence {
+        pub id: Uuid,
+        pub child_id: Uuid,
+        #[serde(with = "date")]
+        pub date: NaiveDate,
+        /// None: the whole day; otherwise the lessons (R-ABS-3).
+        pub lessons: Option<Vec<Uuid>>,
+        pub comment: Option<String>,
+        pub status: AbsenceStatus,
+        pub reported_by: Uuid,
+        pub reported_by_name: String,
+        pub reported_by_role: Role,
+        pub reported_at: DateTime<Utc>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Attendance {
+        pub id: Uuid,
+        pub child_id: Uuid,
+        #[serde(with = "date")]
+        pub date: NaiveDate,
+        pub arrived_at: Option<DateTime<Utc>>,
+        pub departed_at: Option<DateTime<Utc>>,
+        pub updated_by: Uuid,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum InfoTab {
+        News,
+        Files,
+        Links,
+    }
+
+    /// Information box item (R-INFO-1): news, a file or a link.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct News {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub group_id: Option<Uuid>,
+        pub tab: InfoTab,
+        pub title: String,
+        pub body: String,
+        pub url: Option<String>,
+        pub published_at: DateTime<Utc>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CalendarEvent {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub group_id: Option<Uuid>,
+        #[serde(with = "date")]
+        pub date: NaiveDate,
+        pub start: Option<LocalTime>,
+        pub end: Option<LocalTime>,
+        pub title: String,
+        pub text: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct BlogPost {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub group_id: Uuid,
+        pub author_name: String,
+        pub title: String,
+        pub body: String,
+        pub published_at: DateTime<Utc>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TalkSlot {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub group_id: Uuid,
+        pub round_id: Uuid,
+        pub round_name: String,
+        pub teacher_id: Uuid,
+        pub teacher_name: String,
+        pub starts_at: DateTime<Utc>,
+        pub minutes: u32,
+        pub location: String,
+        /// Booked by anyone (R-TALK-2); who booked is visible only in their own booking.
+        pub taken: bool,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TalkBooking {
+        pub id: Uuid,
+        pub slot_id: Uuid,
+        pub child_id: Uuid,
+        pub booked_by: Uuid,
+        pub booked_by_name: String,
+        pub message: Option<String>,
+        pub booked_at: DateTime<Utc>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Participant {
+        pub id: Uuid,
+        pub display_name: String,
+        pub role: Role,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct MessageThread {
+        pub id: Uuid,
+        pub title: String,
+        pub child_id: Option<Uuid>,
+        pub participants: Vec<Participant>,
+        pub created_at: DateTime<Utc>,
+        pub last_message_at: DateTime<Utc>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Message {
+        pub id: Uuid,
+        pub thread_id: Uuid,
+        pub sender_id: Uuid,
+        pub sender_name: String,
+        pub body: String,
+        pub sent_at: DateTime<Utc>,
+    }
+
+    /// How far the user has read a thread (R-MSG-2: the envelope counts the rest). One per
+    /// user and thread, in the user's own scope.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct ThreadRead {
+        pub id: Uuid,
+        pub thread_id: Uuid,
+        pub read_at: DateTime<Utc>,
+    }
+
+    /// Categories of the bell (R-NOT-1); each can be turned off for push (R-NOT-2).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum NotificationCategory {
+        News,
+        Files,
+        Calendar,
+        Blog,
+        Assessment,
+        TalkSlots,
+        AbsenceConfirmed,
+        AbsenceInvalid,
+    }
+
+    impl NotificationCategory {
+        pub const ALL: [NotificationCategory; 8] = [
+            NotificationCategory::News,
+            NotificationCategory::Files,
+            NotificationCategory::Calendar,
+            NotificationCategory::Blog,
+            NotificationCategory::Assessment,
+            NotificationCategory::TalkSlots,
+            NotificationCategory::AbsenceConfirmed,
+            NotificationCategory::AbsenceInvalid,
+        ];
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Notification {
+        pub id: Uuid,
+        pub child_id: Option<Uuid>,
+        pub category: NotificationCategory,
+        /// The item it opens (R-NOT-1): its entity type and id.
+        pub item_type: String,
+        pub item_id: Uuid,
+        pub title: String,
+        pub created_at: DateTime<Utc>,
+        pub read: bool,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn mutation_round_trips_through_its_envelope() {
+        let m = Mutation::parse(
+            "care.set_day",
+            json!({"child_id": Uuid::nil(), "date": "2026-11-24",
+                   "intervals": [{"start": "07:30", "end": "16:00"}], "comment": "morfar hämtar"}),
+        )
+        .unwrap();
+        let env = m.envelope(Uuid::nil());
+        assert_eq!(env.name, "care.set_day");
+        assert_eq!(Mutation::parse(&env.name, env.args).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_mutation_name_is_invalid_input() {
+        let err = Mutation::parse("care.teleport", json!({})).unwrap_err();
+        assert_eq!(err.code, RejectCode::InvalidInput);
+    }
+
+    #[test]
+    fn impossible_date_is_invalid_input() {
+        let err = Mutation::parse(
+            "absence.report",
+            json!({"child_id": Uuid::nil(), "date": "2026-02-30"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, RejectCode::InvalidInput);
+        let err = Mutation::parse(
+            "absence.report",
+            json!({"child_id": Uuid::nil(), "date": "2026-2-3"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, RejectCode::InvalidInput);
+    }
+
+    #[test]
+    fn unknown_argument_is_invalid_input() {
+        let err = Mutation::parse(
+            "care.clear_day",
+            json!({"child_id": Uuid::nil(), "date": "2026-11-24", "force": true}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, RejectCode::InvalidInput);
+    }
+
+    #[test]
+    fn two_reports_of_the_same_day_name_the_same_absence() {
+        // R-ABS-8: the id is derived from child and date, so concurrent reports merge.
+        let child = Uuid::from_u128(7);
+        let d = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        assert_eq!(entity::absence_id(child, d), entity::absence_id(child, d));
+        assert_ne!(entity::absence_id(child, d), entity::care_day_id(child, d));
+        let next = d.succ_opt().unwrap();
+        assert_ne!(entity::absence_id(child, d), entity::absence_id(child, next));
+    }
+}

@@ -1,0 +1,134 @@
+//! Hub's sync server: the axum app, its storage and its rules. `main.rs` is a thin edge;
+//! tests start the same server in process with [`start`].
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod rules;
+pub mod sse;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use domain::time::Clock;
+use tokio::sync::{broadcast, watch};
+
+use crate::clock::ServerClock;
+use crate::config::{Config, DbUrl};
+use crate::metrics::Metrics;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, TouchedScopes};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ServerClock>,
+    pub dev_clock: bool,
+    pub pokes: broadcast::Sender<Arc<TouchedScopes>>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// A server running in this process.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends event streams, lets requests in flight finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task")?.context("server")?;
+        Ok(())
+    }
+
+    /// A future that resolves when the shutdown signal has been sent.
+    pub fn trigger(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task")?.context("server")?;
+        Ok(())
+    }
+}
+
+pub fn open_store(db: &str, pokes: broadcast::Sender<Arc<TouchedScopes>>) -> anyhow::Result<Arc<dyn Store>> {
+    match DbUrl::parse(db).map_err(anyhow::Error::msg)? {
+        DbUrl::Sqlite(path) => {
+            let store = SqliteStore::open(&path, pokes).with_context(|| format!("opening SQLite database {path}"))?;
+            Ok(Arc::new(store))
+        }
+        DbUrl::Postgres(_) => anyhow::bail!("PostgreSQL support is not built yet: use sqlite:PATH"),
+    }
+}
+
+/// Opens the store, seeds the demo if asked, binds and serves until shut down.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let (pokes, _) = broadcast::channel(1024);
+    let store = open_store(&config.db, pokes.clone())?;
+    let clock = Arc::new(ServerClock::default());
+    if config.demo {
+        let now = clock.now();
+        let hashes = tokio::task::spawn_blocking(|| {
+            (0..7).map(|_| auth::hash_password(demo::PASSWORD)).collect::<Result<Vec<_>, _>>()
+        })
+        .await?
+        .map_err(anyhow::Error::msg)?;
+        let seeded = store.write(move |tx| demo::seed(tx, now, &hashes)).await.context("seeding demo data")?;
+        if seeded {
+            tracing::info!("seeded the demo data; every demo password is {}", demo::PASSWORD);
+        } else {
+            tracing::info!("database not empty: demo data not seeded again");
+        }
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = AppState {
+        store,
+        clock,
+        dev_clock: config.dev_clock,
+        pokes,
+        metrics: Arc::new(Metrics::default()),
+        shutdown: shutdown_rx.clone(),
+    };
+    if config.dev_clock {
+        tracing::warn!("dev clock enabled: POST /v1/dev/clock can move the server's time");
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = routes::router(state.clone());
+    let mut rx = shutdown_rx;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer { addr, state, shutdown: shutdown_tx, task })
+}

@@ -1,0 +1,59 @@
+//! Prometheus text metrics at `/metrics`, hand-rolled: a few counters need no framework.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (route, status) → (count, seconds total)
+    requests: Mutex<BTreeMap<(String, u16), (u64, f64)>>,
+    pub mutations_applied: AtomicU64,
+    pub mutations_rejected: AtomicU64,
+    pub mutations_replayed: AtomicU64,
+    pub changes_sent: AtomicU64,
+    pub sse_connections: AtomicI64,
+    pub pokes_sent: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe(&self, route: &str, status: u16, took: Duration) {
+        if let Ok(mut m) = self.requests.lock() {
+            let e = m.entry((route.to_string(), status)).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += took.as_secs_f64();
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP hub_http_requests_total HTTP requests by route and status.");
+        let _ = writeln!(out, "# TYPE hub_http_requests_total counter");
+        let reqs = self.requests.lock().map(|m| m.clone()).unwrap_or_default();
+        for ((route, status), (n, _)) in &reqs {
+            let _ = writeln!(out, "hub_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP hub_http_request_seconds_total Time spent answering, by route and status.");
+        let _ = writeln!(out, "# TYPE hub_http_request_seconds_total counter");
+        for ((route, status), (_, s)) in &reqs {
+            let _ = writeln!(out, "hub_http_request_seconds_total{{route=\"{route}\",status=\"{status}\"}} {s}");
+        }
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        let _ = writeln!(out, "# HELP hub_mutations_total Pushed mutations by outcome.\n# TYPE hub_mutations_total counter");
+        let _ = writeln!(out, "hub_mutations_total{{outcome=\"applied\"}} {}", self.mutations_applied.load(Ordering::Relaxed));
+        let _ = writeln!(out, "hub_mutations_total{{outcome=\"rejected\"}} {}", self.mutations_rejected.load(Ordering::Relaxed));
+        let _ = writeln!(out, "hub_mutations_total{{outcome=\"replayed\"}} {}", self.mutations_replayed.load(Ordering::Relaxed));
+        counter(&mut out, "hub_pull_changes_total", "Changes sent in pulls.", self.changes_sent.load(Ordering::Relaxed));
+        counter(&mut out, "hub_sse_pokes_total", "Poke events sent.", self.pokes_sent.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP hub_sse_connections Open event streams.\n# TYPE hub_sse_connections gauge\nhub_sse_connections {}",
+            self.sse_connections.load(Ordering::Relaxed)
+        );
+        out
+    }
+}

@@ -1,0 +1,239 @@
+//! The HTTP routes of the sync contract.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Duration;
+use domain::wire::{
+    ChildInfo, DevClockRequest, LoginRequest, LoginResponse, MeResponse, PullRequest, PullResponse,
+    PushRequest, PushResponse, Role, UnitRef, UserInfo,
+};
+use domain::time::Clock;
+use domain::wire::entity::{Child, Unit, CHILD_TYPE, UNIT_TYPE};
+use domain::wire::Locale;
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, AuthUser};
+use crate::rules::access::Actor;
+use crate::rules::pull::{PullOutcome, DEFAULT_LIMIT};
+use crate::rules::{entities, pull, push};
+use crate::store::{StoreResult, Tx, UserRow};
+use crate::{auth, AppState};
+
+/// Request bodies above this are refused with `payload_too_large`.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let mut v1 = Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+        .route("/sync/push", post(push_handler))
+        .route("/sync/pull", post(pull_handler))
+        .route("/sync/events", get(crate::sse::events));
+    if state.dev_clock {
+        v1 = v1.route("/dev/clock", post(dev_clock_set).delete(dev_clock_release));
+    }
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("the server hit a bug; it was logged").into_response()
+        }))
+        .with_state(state)
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    state.metrics.observe(&route, res.status().as_u16(), started.elapsed());
+    res
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "ok")))]
+async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    // Answering means the store answers too.
+    state.store.read(|tx| tx.max_seq()).await?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::ApiDoc::openapi())
+}
+
+fn user_info(u: &UserRow) -> UserInfo {
+    UserInfo {
+        id: u.id,
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        role: u.role,
+        locale: Locale::parse(&u.locale).unwrap_or_default(),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse),
+              (status = 401, description = "invalid_credentials", body = domain::wire::ErrorBody)))]
+async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Json<LoginResponse>, ApiError> {
+    if req.username.len() > 200 || req.password.len() > 1000 {
+        return Err(ApiError::invalid("username or password too long"));
+    }
+    let username = req.username.clone();
+    let user = state.store.read(move |tx| tx.user_by_username(&username)).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    let password = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|_| ApiError::internal("password check failed"))?;
+    let Some(user) = user.filter(|_| ok) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"));
+    };
+    let token = auth::new_token();
+    let token_hash = auth::hash_token(&token);
+    let now = state.now();
+    let expires_at = now + Duration::days(auth::TOKEN_DAYS);
+    let (uid, device) = (user.id, req.device_id.clone());
+    state
+        .store
+        .write(move |tx| tx.insert_token(&token_hash, uid, device.as_deref(), now, expires_at))
+        .await?;
+    Ok(Json(LoginResponse { token, expires_at, user: user_info(&user) }))
+}
+
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204)), security(("bearer" = [])))]
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    let h = auth.token_hash;
+    state.store.write(move |tx| tx.revoke_token(&h)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn children_of(tx: &mut dyn Tx, u: &UserRow) -> StoreResult<Vec<ChildInfo>> {
+    let ids = match u.role {
+        Role::Guardian => tx.children_of_guardian(u.id)?,
+        Role::Student => tx.child_of_student(u.id)?.into_iter().collect(),
+        Role::Staff | Role::Admin => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(c) = entities::load::<Child>(tx, CHILD_TYPE, id)? else { continue };
+        let Some(unit) = entities::load::<Unit>(tx, UNIT_TYPE, c.unit_id)? else { continue };
+        out.push(ChildInfo {
+            id: c.id,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            unit: UnitRef { id: unit.id, name: unit.name, kind: unit.kind },
+        });
+    }
+    Ok(out)
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "auth", responses((status = 200, body = MeResponse)), security(("bearer" = [])))]
+async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MeResponse>, ApiError> {
+    let u = auth.user.clone();
+    let children = state.store.read(move |tx| children_of(tx, &u)).await?;
+    Ok(Json(MeResponse { user: user_info(&auth.user), children }))
+}
+
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync", request_body = PushRequest,
+    responses((status = 200, body = PushResponse)), security(("bearer" = [])))]
+async fn push_handler(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> Result<Json<PushResponse>, ApiError> {
+    // R-TIME-1: the rules use the server's clock when the mutation arrives.
+    let actor = Actor { user: auth.user, now: state.now() };
+    let (results, stats) = state
+        .store
+        .write(move |tx| push::push(tx, &actor, req.client_id, &req.mutations))
+        .await?;
+    state.metrics.mutations_applied.fetch_add(stats.applied, Ordering::Relaxed);
+    state.metrics.mutations_rejected.fetch_add(stats.rejected, Ordering::Relaxed);
+    state.metrics.mutations_replayed.fetch_add(stats.replayed, Ordering::Relaxed);
+    Ok(Json(PushResponse { server_time: state.now(), results }))
+}
+
+#[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", request_body = PullRequest,
+    responses((status = 200, body = PullResponse),
+              (status = 410, description = "cursor_expired: pull again with a null cursor", body = domain::wire::ErrorBody)),
+    security(("bearer" = [])))]
+async fn pull_handler(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<PullRequest>,
+) -> Result<Json<PullResponse>, ApiError> {
+    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
+    for _ in 0..3 {
+        let (u, cursor) = (auth.user.clone(), req.cursor.clone());
+        let outcome = state.store.read(move |tx| pull::pull(tx, &u, cursor.as_deref(), limit)).await?;
+        match outcome {
+            PullOutcome::Page { cursor, has_more, changes } => {
+                state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);
+                return Ok(Json(PullResponse { cursor, has_more, server_time: state.now(), changes }));
+            }
+            PullOutcome::Expired => {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    "cursor_expired",
+                    "the cursor is unknown or too old: pull again with a null cursor",
+                ))
+            }
+            PullOutcome::NeedScopeSet { hash, scopes } => {
+                state.store.write(move |tx| tx.put_scope_set(&hash, &scopes)).await?;
+            }
+        }
+    }
+    Err(ApiError::internal("the caller's scope kept changing; try again"))
+}
+
+#[utoipa::path(post, path = "/v1/dev/clock", tag = "dev", request_body = DevClockRequest,
+    responses((status = 200, description = "the fixed time")))]
+async fn dev_clock_set(State(state): State<AppState>, ApiJson(req): ApiJson<DevClockRequest>) -> Json<serde_json::Value> {
+    state.clock.fix(req.now);
+    tracing::warn!(now = %req.now, "dev clock fixed");
+    Json(serde_json::json!({ "now": state.clock.now() }))
+}
+
+#[utoipa::path(delete, path = "/v1/dev/clock", tag = "dev", responses((status = 200, description = "the real time again")))]
+async fn dev_clock_release(State(state): State<AppState>) -> Json<serde_json::Value> {
+    state.clock.release();
+    Json(serde_json::json!({ "now": state.clock.now() }))
+}
+
+pub(crate) mod paths {
+    pub use super::{
+        __path_dev_clock_release, __path_dev_clock_set, __path_healthz, __path_login, __path_logout, __path_me,
+        __path_metrics, __path_pull_handler, __path_push_handler,
+    };
+}

@@ -1,0 +1,26 @@
+//! The server side of every rule: who may do what, and what a mutation changes. Pure rule
+//! checks come from `domain`; this layer looks things up in a [`Tx`] and writes entities.
+
+pub mod access;
+pub mod apply;
+pub mod entities;
+pub mod notify;
+pub mod pull;
+pub mod push;
+pub mod scope;
+
+use domain::RuleError;
+
+use crate::store::StoreError;
+
+/// Why a mutation or a request did not go through: a broken rule (a rejection the client
+/// shows the user) or a storage failure (a 5xx the client retries).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type ApplyResult<T> = Result<T, ApplyError>;

@@ -1,0 +1,213 @@
+//! Storage behind one trait, so the server runs on an embedded SQLite file or (later) on
+//! PostgreSQL with the same rules code above it.
+//!
+//! The rules run synchronously inside a [`Tx`]; a [`Store`] runs them on its own threads.
+//! Writes go through [`Store::write`]: implementations may group several concurrent jobs
+//! into one commit (group commit), but a job's result is delivered only after its commit.
+
+pub mod sqlite;
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use domain::wire::MutationResult;
+use domain::wire::Role;
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("storage is shutting down")]
+    Closed,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A job run inside a transaction. Its result travels back type-erased.
+pub type Job = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<Box<dyn Any + Send>> + Send>;
+pub type JobFuture = Pin<Box<dyn Future<Output = StoreResult<Box<dyn Any + Send>>> + Send>>;
+
+pub trait Store: Send + Sync + 'static {
+    /// Runs `job` in a read-only snapshot.
+    fn submit_read(&self, job: Job) -> JobFuture;
+    /// Runs `job` in a write transaction; resolves after its commit.
+    fn submit_write(&self, job: Job) -> JobFuture;
+}
+
+impl dyn Store {
+    pub async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
+    {
+        let out = self.submit_read(erase(f)).await?;
+        unerase(out)
+    }
+
+    pub async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
+    {
+        let out = self.submit_write(erase(f)).await?;
+        unerase(out)
+    }
+}
+
+fn erase<R, F>(f: F) -> Job
+where
+    R: Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
+{
+    Box::new(move |tx| f(tx).map(|r| Box::new(r) as Box<dyn Any + Send>))
+}
+
+fn unerase<R: 'static>(out: Box<dyn Any + Send>) -> StoreResult<R> {
+    out.downcast::<R>()
+        .map(|b| *b)
+        .map_err(|_| StoreError::Corrupt("job result of unexpected type".into()))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub locale: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildRow {
+    pub id: Uuid,
+    pub unit_id: Uuid,
+    pub class_id: Option<Uuid>,
+    pub student_user_id: Option<Uuid>,
+    pub personnummer: String,
+    pub group_ids: Vec<Uuid>,
+}
+
+/// An entity row as stored: the latest version or a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRow {
+    pub entity_type: String,
+    pub id: Uuid,
+    pub scope: String,
+    pub seq: i64,
+    pub deleted: bool,
+    pub data: Option<Value>,
+}
+
+/// The operations the rules need, inside one transaction.
+pub trait Tx {
+    // Savepoints, so one rejected mutation is undone without the rest of its batch.
+    fn savepoint(&mut self) -> StoreResult<()>;
+    fn release_savepoint(&mut self) -> StoreResult<()>;
+    fn rollback_savepoint(&mut self) -> StoreResult<()>;
+
+    // Pullable entities.
+    fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>>;
+    /// Writes the latest version with a new sequence number; returns it.
+    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &Value) -> StoreResult<i64>;
+    /// Turns the entity into a tombstone (kept so deltas carry the delete).
+    fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool>;
+    fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>>;
+    /// Rows with `after < seq` (and `seq <= up_to` when given) in any of `scopes`, ordered
+    /// by seq. `live_only` leaves tombstones out (full snapshots, backfills).
+    fn changes(
+        &mut self,
+        scopes: &[String],
+        after: i64,
+        up_to: Option<i64>,
+        limit: Option<u32>,
+        live_only: bool,
+    ) -> StoreResult<Vec<EntityRow>>;
+    /// Every row, live or not, in any of `scopes` (for deletes on scope shrink).
+    fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>>;
+    /// The oldest sequence number a cursor may still name.
+    fn min_cursor_seq(&mut self) -> StoreResult<i64>;
+    /// The newest sequence number handed out.
+    fn max_seq(&mut self) -> StoreResult<i64>;
+    /// Scopes touched in this transaction, for SSE pokes after commit.
+    fn touch_scope(&mut self, scope: &str);
+
+    // Scope sets named by cursors.
+    fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>>;
+    fn put_scope_set(&mut self, hash: &str, scopes: &[String]) -> StoreResult<()>;
+
+    // Users and tokens.
+    fn insert_user(&mut self, u: &UserRow) -> StoreResult<()>;
+    fn user_by_username(&mut self, username: &str) -> StoreResult<Option<UserRow>>;
+    fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<UserRow>>;
+    fn insert_token(
+        &mut self,
+        token_hash: &str,
+        user_id: Uuid,
+        device_id: Option<&str>,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>>;
+    fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool>;
+
+    // Roster.
+    fn insert_unit(&mut self, id: Uuid, name: &str) -> StoreResult<()>;
+    fn insert_group(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()>;
+    fn insert_class(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()>;
+    fn insert_child(&mut self, c: &ChildRow) -> StoreResult<()>;
+    fn add_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<()>;
+    fn remove_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<bool>;
+    fn add_staff_unit(&mut self, staff_id: Uuid, unit_id: Uuid) -> StoreResult<()>;
+    fn child(&mut self, id: Uuid) -> StoreResult<Option<ChildRow>>;
+    fn children_of_guardian(&mut self, guardian_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn guardians_of(&mut self, child_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn child_of_student(&mut self, user_id: Uuid) -> StoreResult<Option<Uuid>>;
+    fn staff_units(&mut self, staff_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn staff_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn children_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn groups_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn classes_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn all_units(&mut self) -> StoreResult<Vec<Uuid>>;
+
+    // Message threads.
+    fn add_thread_participant(&mut self, thread_id: Uuid, user_id: Uuid) -> StoreResult<()>;
+    fn thread_participants(&mut self, thread_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    fn threads_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Uuid>>;
+
+    // Idempotency.
+    fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>>;
+    fn store_mutation_outcome(
+        &mut self,
+        id: Uuid,
+        user_id: Uuid,
+        client_id: Uuid,
+        name: &str,
+        result: &MutationResult,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // Outgoing e-mail and SMS.
+    fn enqueue_outgoing(
+        &mut self,
+        channel: &str,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    fn is_empty(&mut self) -> StoreResult<bool>;
+}
+
+/// What a committed write touched, for SSE pokes.
+pub type TouchedScopes = BTreeSet<String>;
