@@ -14,6 +14,7 @@ pub mod opening;
 pub mod personnummer;
 pub mod repeat;
 pub mod time;
+pub mod view;
 pub mod wire;
 
 pub use error::{RejectCode, RuleError};
