@@ -22,8 +22,9 @@ pub struct Repeat {
     #[serde(default)]
     pub count: Option<u32>,
     /// Last date written, inclusive. A week whose Monday is on or before it is written up
-    /// to and including this date.
-    #[serde(default)]
+    /// to and including this date. Strict `YYYY-MM-DD` like every wire date.
+    #[serde(default, with = "crate::wire::opt_date")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub until: Option<NaiveDate>,
 }
 

@@ -1,0 +1,64 @@
+//! `attendance.mark` (R-STAFF-2): staff mark arrivals and departures with the time they
+//! happened, synced later; a departure needs an earlier arrival; at most 30 minutes ahead.
+
+use domain::wire::entity::{self as e};
+use domain::RejectCode;
+use serde_json::json;
+
+use crate::support::{assert_applied, assert_rejected, day, ids, server, sthlm};
+
+fn mark(child: uuid::Uuid, kind: &str, date: &str, time: &str) -> serde_json::Value {
+    json!({ "child_id": child, "kind": kind, "at": sthlm(date, time) })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_2_arrival_then_departure_recorded_on_the_day_it_happened() {
+    let s = server().await;
+    s.set_local("2026-11-25", "16:00:00").await;
+    let lisa = s.login("lisa").await;
+    let r = lisa.push_one("attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "07:42:00")).await;
+    assert_applied(&r);
+    let details = r.details.unwrap();
+    assert_eq!(details["date"], "2026-11-25");
+    assert_eq!(details["attendance_id"], e::attendance_id(ids::elsa(), day("2026-11-25")).to_string());
+    assert_applied(&lisa.push_one("attendance.mark", mark(ids::elsa(), "departed", "2026-11-25", "15:55:00")).await);
+
+    // Guardians see it (R-STAFF-1 lists arrived/departed; the family sees the day).
+    let anna = s.login("anna").await;
+    let (_, r) = anna.snapshot().await;
+    let a: e::Attendance = r.get(e::ATTENDANCE_TYPE, e::attendance_id(ids::elsa(), day("2026-11-25"))).expect("attendance");
+    assert_eq!(a.arrived_at, Some(sthlm("2026-11-25", "07:42:00")));
+    assert_eq!(a.departed_at, Some(sthlm("2026-11-25", "15:55:00")));
+    assert_eq!(a.updated_by, lisa.id());
+
+    // Synced the next morning, yesterday's marks land on yesterday (an offline tablet).
+    s.set_local("2026-11-26", "08:00:00").await;
+    let r = lisa.push_one("attendance.mark", mark(ids::noah(), "arrived", "2026-11-25", "00:30:00")).await;
+    assert_applied(&r);
+    assert_eq!(r.details.unwrap()["date"], "2026-11-25", "00:30 local is still 25 November (23:30 UTC the day before)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_2_departure_without_arrival_and_times_in_the_future_are_rejected() {
+    let s = server().await;
+    s.set_local("2026-11-25", "10:00:00").await;
+    let lisa = s.login("lisa").await;
+    assert_rejected(&lisa.push_one("attendance.mark", mark(ids::elsa(), "departed", "2026-11-25", "09:00:00")).await, RejectCode::NoArrival);
+    assert_applied(&lisa.push_one("attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "09:30:00")).await);
+    assert_rejected(&lisa.push_one("attendance.mark", mark(ids::elsa(), "departed", "2026-11-25", "09:15:00")).await, RejectCode::NoArrival);
+    // Exactly 30 minutes ahead is accepted; a second more is not.
+    assert_applied(&lisa.push_one("attendance.mark", mark(ids::noah(), "arrived", "2026-11-25", "10:30:00")).await);
+    assert_rejected(&lisa.push_one("attendance.mark", mark(ids::elsa(), "departed", "2026-11-25", "10:30:01")).await, RejectCode::TimeInFuture);
+    assert_applied(&lisa.push_one("attendance.mark", mark(ids::elsa(), "departed", "2026-11-25", "10:00:00")).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_2_only_staff_of_the_unit_mark_attendance() {
+    let s = server().await;
+    s.set_local("2026-11-25", "10:00:00").await;
+    let (anna, johan, oskar) = (s.login("anna").await, s.login("johan").await, s.login("oskar").await);
+    assert_rejected(&anna.push_one("attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "08:00:00")).await, RejectCode::NotPermitted);
+    assert_rejected(&johan.push_one("attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "08:00:00")).await, RejectCode::NotPermitted);
+    assert_rejected(&oskar.push_one("attendance.mark", mark(ids::oskar(), "arrived", "2026-11-25", "08:00:00")).await, RejectCode::NotPermitted);
+    assert_applied(&johan.push_one("attendance.mark", mark(ids::oskar(), "arrived", "2026-11-25", "08:00:00")).await);
+}
