@@ -9,7 +9,8 @@ pub struct Config {
     #[arg(long, env = "HUB_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: String,
 
-    /// Database: `sqlite:PATH`, `sqlite::memory:` (or `postgres://…`, a later addition).
+    /// Database: `sqlite:PATH`, `sqlite::memory:` or `postgres://USER@HOST:PORT/DB` (several
+    /// instances may share one PostgreSQL database).
     #[arg(long = "db", env = "HUB_DATABASE_URL", default_value = "sqlite:hub.db")]
     pub db: String,
 

@@ -9,6 +9,9 @@
 //! Both instances start at once with `--demo`: migrations (under an advisory lock) and the
 //! demo seeding (an emptiness check inside the serialized write transaction) must happen
 //! exactly once. The dev clock lives in each instance's memory, so the tests fix it on both.
+//!
+//! Also here, on both stores: input PostgreSQL's text types cannot hold as such (U+0000) is
+//! answered as on SQLite.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +24,9 @@ use sync_server::config::Config;
 use sync_server::RunningServer;
 use uuid::Uuid;
 
-use crate::support::{assert_applied, assert_rejected, day, ids, pg, send, sthlm, upserts, Client, TestDb, PASSWORD};
+use crate::support::{
+    assert_applied, assert_rejected, day, ids, pg, send, set_day_args, sthlm, upserts, Client, Replica, TestDb, PASSWORD,
+};
 
 /// Two instances on one database.
 struct Pair {
@@ -128,6 +133,13 @@ async fn sse_poke_crosses_instances() {
         events.next_within(Duration::from_millis(500)).await.is_none(),
         "Noah's absence is not in Anna's scope: no poke"
     );
+
+    // `*` (a change too wide to list in a NOTIFY, or a listener that reconnected and may
+    // have missed some) pokes every stream.
+    let everyone = Arc::new(std::collections::BTreeSet::from([sync_server::store::POKE_EVERYONE.to_string()]));
+    p.a.state.pokes.send(everyone).expect("a stream listens");
+    let poke = events.next_within(Duration::from_secs(1)).await.expect("a poke for everyone");
+    assert_eq!(poke.event, "poke");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -286,4 +298,96 @@ async fn a_pull_from_a_sees_a_push_to_b() {
     // Logging out on B ends the session on A too.
     assert_eq!(anna_b.logout().await, 204);
     assert_eq!(anna_a.get("/v1/me").await.status, 401, "a token revoked on B is revoked on A");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pull_cursors_skip_nothing_while_both_instances_write() {
+    // Writers of both instances commit in `seq` order (one advisory lock), so a cursor that a
+    // pull moves to the newest seq never passes a change that commits later: a replica kept
+    // up to date by deltas from either instance, while both take pushes, ends equal to a
+    // fresh snapshot.
+    let Some(p) = pair("pull_cursors_skip_nothing_while_both_instances_write").await else { return };
+    let anna_a = p.login(&p.a, "anna").await;
+    let anna_b = via(&anna_a, &p.b);
+    let erik_b = p.login(&p.b, "erik").await;
+    let erik_a = via(&erik_b, &p.a);
+    // Weekdays after the clock's Wednesday 2026-11-25, before any demo closure day.
+    let dates = ["2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"];
+
+    let (mut cursor, first) = anna_a.pull_all().await;
+    let mut replica = Replica::default();
+    replica.apply(&first);
+
+    let writers: Vec<_> = [anna_a.clone(), anna_b.clone(), erik_a, erik_b]
+        .into_iter()
+        .enumerate()
+        .map(|(w, c)| {
+            tokio::spawn(async move {
+                let mut applied = 0;
+                for i in 0..15 {
+                    let date = dates[(w + i) % dates.len()];
+                    let end = format!("16:{:02}", (w * 15 + i) % 60);
+                    let r = c.push_one("care.set_day", set_day_args(ids::elsa(), date, &[("08:00", end.as_str())])).await;
+                    applied += usize::from(r.status == MutationStatus::Applied);
+                }
+                applied
+            })
+        })
+        .collect();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (a, b, done) = (anna_a.clone(), anna_b.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut deltas = Vec::new();
+            let mut n = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let c = if n.is_multiple_of(2) { &a } else { &b };
+                let (next, changes) = c.delta(&cursor).await;
+                cursor = next;
+                deltas.extend(changes);
+                n += 1;
+            }
+            let (next, changes) = a.delta(&cursor).await;
+            deltas.extend(changes);
+            (next, deltas, n)
+        })
+    };
+    let mut applied = 0;
+    for w in writers {
+        applied += w.await.expect("writer");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (_, deltas, pulls) = reader.await.expect("reader");
+    assert!(applied > 30, "most care days were applied ({applied} of 60)");
+    eprintln!("{applied} care days applied while {pulls} delta pulls ran");
+    replica.apply(&deltas);
+
+    let (_, fresh) = anna_b.snapshot().await;
+    let ours: Vec<(&(String, Uuid), &Value)> = replica.entities.iter().filter(|((t, _), _)| t == e::CARE_DAY_TYPE).collect();
+    let theirs: Vec<(&(String, Uuid), &Value)> = fresh.entities.iter().filter(|((t, _), _)| t == e::CARE_DAY_TYPE).collect();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours, theirs, "the replica kept by {pulls} delta pulls equals a fresh snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_with_nul_characters_is_answered_like_any_other() {
+    // JSON strings may carry U+0000, which PostgreSQL text cannot: both stores must still
+    // answer (a 500 would be retried by the client forever and block its outbox).
+    let s = crate::support::server().await;
+    s.set_local("2026-11-25", "10:00:00").await;
+    let anna = s.login("anna").await;
+    let r = anna
+        .push_one("message.send", json!({ "recipients": [ids::user("lisa")], "title": "a\u{0}b", "body": "x\u{0}y" }))
+        .await;
+    assert_applied(&r);
+    let (_, changes) = anna.pull_all().await;
+    assert!(
+        upserts::<e::Message>(&changes, e::MESSAGE_TYPE).iter().any(|m| m.body == "x\u{0}y"),
+        "the body comes back as sent"
+    );
+    assert_rejected(&anna.push_one("no\u{0}such.mutation", json!({})).await, RejectCode::InvalidInput);
+    let r = send(s.http.post(s.at("/v1/auth/login")).json(&json!({ "username": "an\u{0}na", "password": PASSWORD }))).await;
+    r.assert_error(401, "invalid_credentials");
+    let r = send(s.http.post(s.at("/v1/auth/login")).json(&json!({ "username": "anna", "password": PASSWORD, "device_id": "d\u{0}1" }))).await;
+    assert_eq!(r.status, 200, "a device id with U+0000: {}", r.body);
 }

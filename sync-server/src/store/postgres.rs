@@ -1,0 +1,1080 @@
+//! The PostgreSQL store, for several stateless server instances on one database
+//! (ARCHITECTURE.md, "Scale-out"). Same shape as the SQLite store: one writer thread doing
+//! durable group commit, a small pool of reader threads, plus one thread that LISTENs for
+//! the pokes every instance announces.
+//!
+//! # Threads, not tasks
+//! The synchronous `postgres` client drives its connection with a runtime of its own, so it
+//! must never run (or be dropped) on a tokio worker thread. Every connection here lives and
+//! dies on a dedicated std thread fed by a channel; the async side only awaits a oneshot.
+//!
+//! # Writes: serialized across instances, `seq` in commit order
+//! Every write transaction starts with `pg_advisory_xact_lock(WRITE_LOCK)`, so at any moment
+//! at most one write transaction, of any instance, is past that line; the lock is released
+//! only after its commit is visible to other sessions (PostgreSQL releases locks after
+//! marking the transaction committed). This makes the writers of all instances behave like
+//! SQLite's single writer:
+//!
+//! - The rules' read-then-write checks (idempotency by mutation id, one absence per child
+//!   and day, one booking per talk slot) cannot race: the second writer's statements run
+//!   after the first has committed and see its rows. Write transactions are READ COMMITTED on
+//!   purpose: each statement takes a fresh snapshot, and every statement after the lock sees
+//!   every earlier writer's commit (a REPEATABLE READ snapshot would have been taken by the
+//!   lock statement itself, before the wait).
+//! - `seq` is allocated from the `meta` row inside the locked transaction, so sequence
+//!   numbers are handed out in commit order: every row with `seq <= n` is committed before
+//!   any row with `seq > n` becomes visible. A reader's snapshot therefore always holds a
+//!   prefix of the sequence: `max_seq` read in the same snapshot as the rows bounds exactly
+//!   what the snapshot can see, and a pull cursor that jumps to it never skips a row that
+//!   commits later. (With a database sequence or without the lock, seq 11 could commit
+//!   before seq 10, and a pull between the two commits would move its cursor past 10 for
+//!   good.)
+//!
+//! # Group commit
+//! The writer takes every queued job (up to [`MAX_GROUP`]) into one transaction, each job
+//! in its own savepoint, and sends results only after `COMMIT` has returned. The writer
+//! connection runs with `synchronous_commit = on`, so an acknowledged mutation is in the
+//! flushed WAL.
+//!
+//! # Reads
+//! Reader threads run each job in its own `REPEATABLE READ READ ONLY` transaction: one
+//! consistent snapshot per job.
+//!
+//! # Pokes across instances
+//! A write that touched scopes sends `pg_notify('hub_pokes', '["scope", …]')` inside its
+//! transaction; PostgreSQL delivers it to every listening session when (and only if) the
+//! transaction commits. Every instance LISTENs on its own connection and forwards each
+//! notification into its local `pokes` channel, its own writes included, so the writer does
+//! not broadcast locally. A payload too long for NOTIFY is sent as `["*"]`, which pokes every
+//! stream ([`POKE_EVERYONE`]); so is a reconnect of the listener (it may have missed some).
+//! Nothing in one instance's memory is needed by another. (The dev clock is per instance:
+//! a test that fixes it must fix it on every instance.)
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::wire::{MutationResult, Role};
+use postgres::types::{Json, ToSql};
+use postgres::{Client, NoTls, Row, Statement};
+use serde_json::Value;
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use super::{
+    ChildRow, EntityRow, Job, JobFuture, Store, StoreError, StoreResult, TouchedScopes, Tx,
+    UserRow, WriteStats, POKE_EVERYONE,
+};
+
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../../migrations/server-postgres/0001_init.sql"))];
+
+/// Jobs the writer takes into one transaction at most. Smaller than SQLite's 512: every
+/// statement here is a round trip, and the transaction holds the write lock of all
+/// instances until it commits; 64 jobs already share one WAL flush (~2 ms) among them.
+const MAX_GROUP: usize = 64;
+/// Reader threads (and so at most this many read connections) per instance.
+const READERS: usize = 4;
+/// Taken by every write transaction (transaction-scoped): serializes writers across
+/// instances. An arbitrary constant, "hub:wr".
+const WRITE_LOCK: i64 = 0x6875_623a_7772;
+/// Taken (session-scoped) while migrating, so instances starting at once migrate once.
+const MIGRATE_LOCK: i64 = 0x6875_623a_6d67;
+/// The NOTIFY channel of pokes.
+const CHANNEL: &str = "hub_pokes";
+/// NOTIFY payloads must stay below 8000 bytes.
+const MAX_PAYLOAD: usize = 7900;
+/// How often an idle listener looks whether its store was dropped.
+const LISTEN_TICK: Duration = Duration::from_millis(250);
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Database(describe(&e))
+    }
+}
+
+/// The server's message and SQLSTATE when there is one (the plain Display says "db error").
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// Text for a PostgreSQL `text` parameter. PostgreSQL text cannot hold U+0000, which JSON
+/// strings (and so user input) can carry and SQLite stores; a NUL would fail the statement
+/// (a 500 the client retries forever, where SQLite answers). It becomes U+FFFD, the same
+/// way in writes and look-ups, so such a value is stored and found again.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn opt_text(s: Option<&str>) -> Option<Cow<'_, str>> {
+    s.map(text)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+type Reply = oneshot::Sender<StoreResult<Box<dyn Any + Send>>>;
+
+struct Msg {
+    job: Job,
+    reply: Reply,
+}
+
+pub struct PostgresStore {
+    writer: mpsc::Sender<Msg>,
+    readers: Arc<Mutex<Readers>>,
+    /// Tells the listener thread to stop when the store is dropped.
+    closed: Arc<AtomicBool>,
+    counters: Arc<WriteCounters>,
+}
+
+/// Group-commit counters of this instance, bumped by its writer after each commit.
+#[derive(Default)]
+struct WriteCounters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    largest_group: AtomicU64,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // The writer thread ends when its channel closes (after the jobs still queued), the
+        // readers when theirs do; the listener looks at this flag between waits.
+        self.closed.store(true, Ordering::Relaxed);
+        if let Ok(mut r) = self.readers.lock() {
+            r.closed = true;
+            r.inboxes.clear();
+            r.backlog.clear();
+        }
+    }
+}
+
+/// A connection and its prepared statements.
+struct Conn {
+    client: Client,
+    stmts: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn connect(config: &postgres::Config) -> StoreResult<Conn> {
+        let client = config.connect(NoTls)?;
+        Ok(Conn { client, stmts: HashMap::new() })
+    }
+
+    fn stmt(&mut self, sql: &str) -> StoreResult<Statement> {
+        if let Some(s) = self.stmts.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.stmts.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        let st = self.stmt(sql)?;
+        Ok(self.client.query(&st, params)?)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Option<Row>> {
+        let st = self.stmt(sql)?;
+        Ok(self.client.query_opt(&st, params)?)
+    }
+
+    fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Row> {
+        let st = self.stmt(sql)?;
+        Ok(self.client.query_one(&st, params)?)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let st = self.stmt(sql)?;
+        Ok(self.client.execute(&st, params)?)
+    }
+
+    fn batch(&mut self, sql: &str) -> StoreResult<()> {
+        Ok(self.client.batch_execute(sql)?)
+    }
+}
+
+fn parse_config(url: &str) -> StoreResult<postgres::Config> {
+    let mut config: postgres::Config =
+        url.parse().map_err(|e: postgres::Error| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+    if config.get_application_name().is_none() {
+        config.application_name("hub-sync-server");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
+/// Runs `f` on a fresh std thread and waits for it: for set-up work that must not run on a
+/// tokio worker (the `postgres` client would start a runtime inside the runtime).
+fn on_own_thread<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> StoreResult<T> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| StoreError::Database(format!("cannot start thread {name}: {e}")))?
+        .join()
+        .map_err(|_| StoreError::Database(format!("thread {name} panicked")))
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`), applies migrations, starts the writer, readers and
+    /// the poke listener. Committed writes of every instance on this database (this one
+    /// included) are announced on `pokes` with the scopes they touched.
+    pub fn open(url: &str, pokes: broadcast::Sender<Arc<TouchedScopes>>) -> StoreResult<Self> {
+        let config = parse_config(url)?;
+
+        // Connect the writer and migrate, and start listening, before answering: a poke of
+        // any write after `open` returns must reach this instance.
+        let cfg = config.clone();
+        let writer_conn = on_own_thread("pg-open", move || -> StoreResult<Conn> {
+            let mut conn = Conn::connect(&cfg)?;
+            conn.batch("SET synchronous_commit = on")?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })??;
+        let cfg = config.clone();
+        let listen_conn = on_own_thread("pg-open", move || listen_connect(&cfg))??;
+
+        let closed = Arc::new(AtomicBool::new(false));
+        let (writer_tx, writer_rx) = mpsc::channel::<Msg>();
+        let cfg = config.clone();
+        let counters = Arc::new(WriteCounters::default());
+        let writer_counters = counters.clone();
+        spawn("pg-writer", move || writer_loop(cfg, writer_conn, writer_rx, &writer_counters))?;
+
+        let readers = Arc::new(Mutex::new(Readers {
+            inboxes: Vec::with_capacity(READERS),
+            idle: (0..READERS).rev().collect(),
+            backlog: VecDeque::new(),
+            closed: false,
+        }));
+        for i in 0..READERS {
+            let (tx, rx) = mpsc::channel::<Msg>();
+            if let Ok(mut r) = readers.lock() {
+                r.inboxes.push(tx);
+            }
+            let cfg = config.clone();
+            let shared = readers.clone();
+            spawn(&format!("pg-reader-{i}"), move || reader_loop(cfg, i, rx, shared))?;
+        }
+
+        let cfg = config;
+        let flag = closed.clone();
+        spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag))?;
+
+        Ok(PostgresStore { writer: writer_tx, readers, closed, counters })
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| StoreError::Database(format!("cannot start thread {name}: {e}")))
+}
+
+fn send(to: &mpsc::Sender<Msg>, job: Job) -> JobFuture {
+    let (reply, rx) = oneshot::channel();
+    let sent = to.send(Msg { job, reply }).is_ok();
+    Box::pin(async move {
+        if !sent {
+            return Err(StoreError::Closed);
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    })
+}
+
+impl Store for PostgresStore {
+    fn submit_read(&self, job: Job) -> JobFuture {
+        let (reply, rx) = oneshot::channel();
+        let queued = match self.readers.lock() {
+            Ok(mut r) if !r.closed => {
+                let msg = Msg { job, reply };
+                match r.idle.pop() {
+                    Some(i) => r.inboxes.get(i).is_some_and(|inbox| inbox.send(msg).is_ok()),
+                    None => {
+                        r.backlog.push_back(msg);
+                        true
+                    }
+                }
+            }
+            _ => false,
+        };
+        Box::pin(async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            rx.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    fn submit_write(&self, job: Job) -> JobFuture {
+        send(&self.writer, job)
+    }
+
+    fn write_stats(&self) -> Option<WriteStats> {
+        let c = &self.counters;
+        Some(WriteStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            jobs: c.jobs.load(Ordering::Relaxed),
+            largest_group: c.largest_group.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn migrate(conn: &mut Conn) -> StoreResult<()> {
+    // Session lock: a second instance starting now waits here, then finds the work done.
+    conn.batch(&format!("SELECT pg_advisory_lock({MIGRATE_LOCK})"))?;
+    let result = migrate_locked(conn);
+    let unlocked = conn.batch(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"));
+    result.and(unlocked)
+}
+
+fn migrate_locked(conn: &mut Conn) -> StoreResult<()> {
+    conn.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, applied_at timestamptz NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let done = conn.client.query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])?;
+        if done.is_some() {
+            continue;
+        }
+        conn.batch("BEGIN")?;
+        let applied = conn.client.batch_execute(sql).and_then(|_| {
+            conn.client.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())",
+                &[version],
+            )
+        });
+        match applied {
+            Ok(_) => conn.batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.batch("ROLLBACK");
+                return Err(StoreError::Database(format!("migration {version}: {}", describe(&e))));
+            }
+        }
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Writer
+
+fn writer_loop(config: postgres::Config, conn: Conn, rx: mpsc::Receiver<Msg>, counters: &WriteCounters) {
+    let mut conn = Some(conn);
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let began = begin(&config, &mut conn, |c| {
+            c.batch(&format!("BEGIN READ WRITE; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+        });
+        let c = match began {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                for m in batch {
+                    let _ = m.reply.send(Err(StoreError::Database(format!("cannot begin: {e}"))));
+                }
+                continue;
+            }
+        };
+        let outcome = run_batch(c, batch);
+        if c.client.is_closed() {
+            conn = None;
+        }
+        match outcome {
+            Ok(done) => {
+                let group = done.len() as u64;
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                counters.jobs.fetch_add(group, Ordering::Relaxed);
+                counters.largest_group.fetch_max(group, Ordering::Relaxed);
+                for (reply, outcome) in done {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err((e, replies)) => {
+                tracing::error!(error = %e, "group commit failed");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `start` on the connection, connecting first if there is none; if it fails on a
+/// connection that turns out closed (the server restarted), reconnects and tries once more.
+fn begin<'c>(
+    config: &postgres::Config,
+    conn: &'c mut Option<Conn>,
+    start: impl Fn(&mut Conn) -> StoreResult<()>,
+) -> StoreResult<&'c mut Conn> {
+    if conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+        *conn = None;
+    }
+    let fresh = conn.is_none();
+    if fresh {
+        *conn = Some(connect_session(config)?);
+    }
+    let Some(c) = conn.as_mut() else { return Err(StoreError::Closed) };
+    match start(c) {
+        Ok(()) => {}
+        Err(e) if !fresh && c.client.is_closed() => {
+            tracing::warn!(error = %e, "PostgreSQL connection lost; reconnecting");
+            *c = connect_session(config)?;
+            start(c)?;
+        }
+        Err(e) => {
+            let _ = c.batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(c)
+}
+
+fn connect_session(config: &postgres::Config) -> StoreResult<Conn> {
+    let mut c = Conn::connect(config)?;
+    c.batch("SET synchronous_commit = on")?;
+    Ok(c)
+}
+
+type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
+
+/// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
+/// On a failed commit, hands back the replies to fail.
+fn run_batch(conn: &mut Conn, batch: Vec<Msg>) -> Result<Done, (String, Vec<Reply>)> {
+    let mut tx = PgTx { conn, touched: BTreeSet::new(), write: true };
+    let mut done: Done = Vec::with_capacity(batch.len());
+    let mut poisoned = None;
+    for m in batch {
+        if poisoned.is_some() {
+            done.push((m.reply, Err(StoreError::Database("transaction aborted".into()))));
+            continue;
+        }
+        let before = tx.touched.clone();
+        let (outcome, healthy) = run_job(&mut tx, m.job);
+        if outcome.is_err() {
+            tx.touched = before;
+        }
+        if let Err(e) = healthy {
+            poisoned = Some(e.to_string());
+        }
+        done.push((m.reply, outcome));
+    }
+    let touched = std::mem::take(&mut tx.touched);
+    let finish = match poisoned {
+        Some(e) => Err(e),
+        None => notify(tx.conn, &touched).and_then(|()| tx.conn.batch("COMMIT")).map_err(|e| e.to_string()),
+    };
+    match finish {
+        Ok(()) => Ok(done),
+        Err(e) => {
+            // After a failed COMMIT the transaction is already gone; ROLLBACK then only warns.
+            let _ = tx.conn.batch("ROLLBACK");
+            Err((e, done.into_iter().map(|(reply, _)| reply).collect()))
+        }
+    }
+}
+
+/// Announces `touched` to every instance, delivered by PostgreSQL at commit.
+fn notify(conn: &mut Conn, touched: &TouchedScopes) -> StoreResult<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    conn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &poke_payload(touched)])?;
+    Ok(())
+}
+
+/// The JSON array of touched scopes, or `["*"]` when that would not fit in a NOTIFY.
+fn poke_payload(touched: &TouchedScopes) -> String {
+    let payload = serde_json::to_string(touched).unwrap_or_default();
+    if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+        return format!("[\"{POKE_EVERYONE}\"]");
+    }
+    payload
+}
+
+/// Runs one job inside its own savepoint: a failing (or panicking) job is undone alone.
+/// Returns the job's outcome and whether the transaction is still usable. A job that
+/// swallowed a database error and returned Ok leaves the transaction aborted: RELEASE then
+/// fails, and the job is rolled back and reported failed, so COMMIT never meets an aborted
+/// transaction (which PostgreSQL would turn into a silent ROLLBACK).
+fn run_job(tx: &mut PgTx<'_>, job: Job) -> (StoreResult<Box<dyn Any + Send>>, StoreResult<()>) {
+    if let Err(e) = tx.conn.batch("SAVEPOINT job") {
+        return (Err(StoreError::Database(format!("savepoint: {e}"))), Err(e));
+    }
+    let mut outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
+    };
+    if outcome.is_ok() {
+        if let Err(e) = tx.conn.batch("RELEASE job") {
+            outcome = Err(StoreError::Database(format!("job left its transaction failed: {e}")));
+        } else {
+            return (outcome, Ok(()));
+        }
+    }
+    let healthy = tx.conn.batch("ROLLBACK TO job; RELEASE job");
+    (outcome, healthy)
+}
+
+// ---------------------------------------------------------------------------------------
+// Readers
+
+/// Read jobs go to the reader that became idle last, whose connection is open and whose
+/// statements are prepared (a new connection to a database costs tens of milliseconds), or
+/// wait in `backlog` until a reader is free. So a quiet instance uses one read connection,
+/// a busy one up to [`READERS`].
+struct Readers {
+    inboxes: Vec<mpsc::Sender<Msg>>,
+    /// Idle readers, the most recently idle on top.
+    idle: Vec<usize>,
+    backlog: VecDeque<Msg>,
+    closed: bool,
+}
+
+fn reader_loop(config: postgres::Config, me: usize, inbox: mpsc::Receiver<Msg>, shared: Arc<Mutex<Readers>>) {
+    // Connected at the first job, so an idle instance holds only its writer and listener.
+    let mut conn: Option<Conn> = None;
+    while let Ok(first) = inbox.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            let out = read_job(&config, &mut conn, msg.job);
+            let _ = msg.reply.send(out);
+            let Ok(mut r) = shared.lock() else { return };
+            if r.closed {
+                return;
+            }
+            next = r.backlog.pop_front();
+            if next.is_none() {
+                r.idle.push(me);
+            }
+        }
+    }
+}
+
+fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
+    let c = begin(config, conn, |c| c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))?;
+    let out = {
+        let mut tx = PgTx { conn: c, touched: BTreeSet::new(), write: false };
+        catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
+            .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
+    };
+    if c.batch("ROLLBACK").is_err() && c.client.is_closed() {
+        *conn = None;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Listener
+
+fn listen_connect(config: &postgres::Config) -> StoreResult<Client> {
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    Ok(client)
+}
+
+fn listen_loop(
+    config: postgres::Config,
+    client: Client,
+    pokes: broadcast::Sender<Arc<TouchedScopes>>,
+    closed: Arc<AtomicBool>,
+) {
+    let mut client = Some(client);
+    while !closed.load(Ordering::Relaxed) {
+        let Some(c) = client.as_mut() else {
+            match listen_connect(&config) {
+                Ok(c) => {
+                    tracing::info!("poke listener reconnected");
+                    client = Some(c);
+                    // Whatever was announced while we were away: poke everyone.
+                    let _ = pokes.send(Arc::new(BTreeSet::from([POKE_EVERYONE.to_string()])));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "poke listener cannot connect; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+            continue;
+        };
+        let mut lost = false;
+        {
+            let mut notes = c.notifications();
+            let mut it = notes.timeout_iter(LISTEN_TICK);
+            loop {
+                match postgres::fallible_iterator::FallibleIterator::next(&mut it) {
+                    Ok(Some(n)) => {
+                        let scopes = match serde_json::from_str::<TouchedScopes>(n.payload()) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "unreadable poke; poking everyone");
+                                BTreeSet::from([POKE_EVERYONE.to_string()])
+                            }
+                        };
+                        // No receivers (no open streams) is fine.
+                        let _ = pokes.send(Arc::new(scopes));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %describe(&e), "poke listener lost its connection");
+                        lost = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if lost || c.is_closed() {
+            client = None;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The transaction
+
+struct PgTx<'c> {
+    conn: &'c mut Conn,
+    touched: TouchedScopes,
+    write: bool,
+}
+
+fn entity_from_row(r: &Row) -> StoreResult<EntityRow> {
+    let data: Option<Value> = r.try_get(5).map_err(corrupt)?;
+    Ok(EntityRow {
+        entity_type: r.try_get(0).map_err(corrupt)?,
+        id: r.try_get(1).map_err(corrupt)?,
+        scope: r.try_get(2).map_err(corrupt)?,
+        seq: r.try_get(3).map_err(corrupt)?,
+        deleted: r.try_get(4).map_err(corrupt)?,
+        data,
+    })
+}
+
+fn entities(rows: Vec<Row>) -> StoreResult<Vec<EntityRow>> {
+    rows.iter().map(entity_from_row).collect()
+}
+
+fn user_from_row(r: &Row) -> StoreResult<UserRow> {
+    let role: String = r.try_get(3).map_err(corrupt)?;
+    Ok(UserRow {
+        id: r.try_get(0).map_err(corrupt)?,
+        username: r.try_get(1).map_err(corrupt)?,
+        display_name: r.try_get(2).map_err(corrupt)?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+        locale: r.try_get(4).map_err(corrupt)?,
+        password_hash: r.try_get(5).map_err(corrupt)?,
+        email: r.try_get(6).map_err(corrupt)?,
+        phone: r.try_get(7).map_err(corrupt)?,
+    })
+}
+
+fn first_col_uuids(rows: Vec<Row>) -> StoreResult<Vec<Uuid>> {
+    rows.iter().map(|r| r.try_get::<_, Uuid>(0).map_err(corrupt)).collect()
+}
+
+const USER_COLS: &str = "id, username, display_name, role, locale, password_hash, email, phone";
+const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data";
+
+impl PgTx<'_> {
+    fn next_seq(&mut self) -> StoreResult<i64> {
+        // Inside the advisory lock: handed out in commit order (see the module comment).
+        let row = self.conn.query_one("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value", &[])?;
+        row.try_get(0).map_err(corrupt)
+    }
+
+    fn uuids(&mut self, sql: &str, arg: Uuid) -> StoreResult<Vec<Uuid>> {
+        first_col_uuids(self.conn.query(sql, &[&arg])?)
+    }
+
+    fn meta(&mut self, key: &str) -> StoreResult<i64> {
+        let row = self.conn.query_one("SELECT value FROM meta WHERE key = $1", &[&key])?;
+        row.try_get(0).map_err(corrupt)
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn savepoint(&mut self) -> StoreResult<()> {
+        self.conn.batch("SAVEPOINT m")
+    }
+    fn release_savepoint(&mut self) -> StoreResult<()> {
+        self.conn.batch("RELEASE m")
+    }
+    fn rollback_savepoint(&mut self) -> StoreResult<()> {
+        self.conn.batch("ROLLBACK TO m; RELEASE m")
+    }
+
+    fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
+        let row = self
+            .conn
+            .query_opt(&format!("SELECT {ENTITY_COLS} FROM entities WHERE type = $1 AND id = $2"), &[&ty, &id])?;
+        row.as_ref().map(entity_from_row).transpose()
+    }
+
+    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &Value) -> StoreResult<i64> {
+        // The next seq (see `next_seq`) and the row in one round trip.
+        let row = self.conn.query_one(
+            "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value)
+             INSERT INTO entities (type, id, scope, seq, deleted, data)
+                 SELECT $1::text, $2::uuid, $3::text, s.value, false, $4::json FROM s
+             ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
+                 deleted = false, data = excluded.data
+             RETURNING seq",
+            &[&ty, &id, &scope, &Json(data)],
+        )?;
+        self.touch_scope(scope);
+        row.try_get(0).map_err(corrupt)
+    }
+
+    fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {
+        let Some(row) = self.get_entity(ty, id)? else { return Ok(false) };
+        if row.deleted {
+            return Ok(false);
+        }
+        let seq = self.next_seq()?;
+        self.conn.execute(
+            "UPDATE entities SET deleted = true, data = NULL, seq = $3 WHERE type = $1 AND id = $2",
+            &[&ty, &id, &seq],
+        )?;
+        self.touch_scope(&row.scope);
+        Ok(true)
+    }
+
+    fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>> {
+        entities(self.conn.query(
+            &format!("SELECT {ENTITY_COLS} FROM entities WHERE scope = $1 AND type = $2 AND NOT deleted ORDER BY seq"),
+            &[&scope, &ty],
+        )?)
+    }
+
+    fn changes(
+        &mut self,
+        scopes: &[String],
+        after: i64,
+        up_to: Option<i64>,
+        limit: Option<u32>,
+        live_only: bool,
+    ) -> StoreResult<Vec<EntityRow>> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {ENTITY_COLS} FROM entities WHERE scope = ANY($1) AND seq > $2 AND seq <= $3 {} ORDER BY seq LIMIT $4",
+            if live_only { "AND NOT deleted" } else { "" },
+        );
+        let up_to = up_to.unwrap_or(i64::MAX);
+        // LIMIT NULL is no limit.
+        let limit = limit.map(i64::from);
+        entities(self.conn.query(&sql, &[&scopes, &after, &up_to, &limit])?)
+    }
+
+    fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        entities(
+            self.conn
+                .query(&format!("SELECT {ENTITY_COLS} FROM entities WHERE scope = ANY($1) ORDER BY seq"), &[&scopes])?,
+        )
+    }
+
+    fn min_cursor_seq(&mut self) -> StoreResult<i64> {
+        self.meta("min_cursor_seq")
+    }
+
+    fn max_seq(&mut self) -> StoreResult<i64> {
+        self.meta("seq")
+    }
+
+    fn touch_scope(&mut self, scope: &str) {
+        if self.write && !self.touched.contains(scope) {
+            self.touched.insert(scope.to_string());
+        }
+    }
+
+    fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>> {
+        let row = self.conn.query_opt("SELECT scopes FROM scope_sets WHERE hash = $1", &[&hash])?;
+        row.map(|r| r.try_get::<_, Vec<String>>(0).map_err(corrupt)).transpose()
+    }
+
+    fn put_scope_set(&mut self, hash: &str, scopes: &[String]) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO scope_sets (hash, scopes) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+            &[&hash, &scopes],
+        )?;
+        Ok(())
+    }
+
+    fn insert_user(&mut self, u: &UserRow) -> StoreResult<()> {
+        self.conn.execute(
+            &format!("INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+            &[
+                &u.id,
+                &text(&u.username),
+                &text(&u.display_name),
+                &u.role.as_str(),
+                &text(&u.locale),
+                &u.password_hash,
+                &opt_text(u.email.as_deref()),
+                &opt_text(u.phone.as_deref()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn user_by_username(&mut self, username: &str) -> StoreResult<Option<UserRow>> {
+        let row = self.conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"), &[&text(username)])?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<UserRow>> {
+        let row = self.conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), &[&id])?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    fn insert_token(
+        &mut self,
+        token_hash: &str,
+        user_id: Uuid,
+        device_id: Option<&str>,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO tokens (token_hash, user_id, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&text(token_hash), &user_id, &opt_text(device_id), &created_at, &expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
+        let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let row = self.conn.query_opt(
+            &format!(
+                "SELECT {cols} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2"
+            ),
+            &[&text(token_hash), &now],
+        )?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool> {
+        Ok(self.conn.execute("DELETE FROM tokens WHERE token_hash = $1", &[&text(token_hash)])? > 0)
+    }
+
+    fn insert_unit(&mut self, id: Uuid, name: &str) -> StoreResult<()> {
+        self.conn.execute("INSERT INTO units (id, name) VALUES ($1, $2)", &[&id, &text(name)])?;
+        Ok(())
+    }
+
+    fn insert_group(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.conn.execute("INSERT INTO groups_ (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
+        Ok(())
+    }
+
+    fn insert_class(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.conn.execute("INSERT INTO classes (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
+        Ok(())
+    }
+
+    fn insert_child(&mut self, c: &ChildRow) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO children (id, unit_id, class_id, student_user_id, personnummer) VALUES ($1, $2, $3, $4, $5)",
+            &[&c.id, &c.unit_id, &c.class_id, &c.student_user_id, &text(&c.personnummer)],
+        )?;
+        for g in &c.group_ids {
+            self.conn.execute("INSERT INTO child_groups (child_id, group_id) VALUES ($1, $2)", &[&c.id, g])?;
+        }
+        Ok(())
+    }
+
+    fn add_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO guardianships (guardian_id, child_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&guardian_id, &child_id],
+        )?;
+        // The guardian's scope grows: poke them so their next pull backfills.
+        self.touch_scope(&format!("user:{guardian_id}"));
+        Ok(())
+    }
+
+    fn remove_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM guardianships WHERE guardian_id = $1 AND child_id = $2",
+            &[&guardian_id, &child_id],
+        )?;
+        self.touch_scope(&format!("user:{guardian_id}"));
+        Ok(n > 0)
+    }
+
+    fn add_staff_unit(&mut self, staff_id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO staff_units (staff_id, unit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&staff_id, &unit_id],
+        )?;
+        self.touch_scope(&format!("user:{staff_id}"));
+        Ok(())
+    }
+
+    fn child(&mut self, id: Uuid) -> StoreResult<Option<ChildRow>> {
+        let row = self.conn.query_opt(
+            "SELECT id, unit_id, class_id, student_user_id, personnummer FROM children WHERE id = $1",
+            &[&id],
+        )?;
+        let Some(r) = row else { return Ok(None) };
+        let mut child = ChildRow {
+            id: r.try_get(0).map_err(corrupt)?,
+            unit_id: r.try_get(1).map_err(corrupt)?,
+            class_id: r.try_get(2).map_err(corrupt)?,
+            student_user_id: r.try_get(3).map_err(corrupt)?,
+            personnummer: r.try_get(4).map_err(corrupt)?,
+            group_ids: Vec::new(),
+        };
+        child.group_ids = self.uuids("SELECT group_id FROM child_groups WHERE child_id = $1 ORDER BY group_id", id)?;
+        Ok(Some(child))
+    }
+
+    fn children_of_guardian(&mut self, guardian_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT child_id FROM guardianships WHERE guardian_id = $1 ORDER BY child_id", guardian_id)
+    }
+
+    fn guardians_of(&mut self, child_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT guardian_id FROM guardianships WHERE child_id = $1 ORDER BY guardian_id", child_id)
+    }
+
+    fn child_of_student(&mut self, user_id: Uuid) -> StoreResult<Option<Uuid>> {
+        Ok(self.uuids("SELECT id FROM children WHERE student_user_id = $1 ORDER BY id LIMIT 1", user_id)?.into_iter().next())
+    }
+
+    fn staff_units(&mut self, staff_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT unit_id FROM staff_units WHERE staff_id = $1 ORDER BY unit_id", staff_id)
+    }
+
+    fn staff_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT staff_id FROM staff_units WHERE unit_id = $1 ORDER BY staff_id", unit_id)
+    }
+
+    fn children_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT id FROM children WHERE unit_id = $1 ORDER BY id", unit_id)
+    }
+
+    fn groups_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT id FROM groups_ WHERE unit_id = $1 ORDER BY id", unit_id)
+    }
+
+    fn classes_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT id FROM classes WHERE unit_id = $1 ORDER BY id", unit_id)
+    }
+
+    fn all_units(&mut self) -> StoreResult<Vec<Uuid>> {
+        first_col_uuids(self.conn.query("SELECT id FROM units ORDER BY id", &[])?)
+    }
+
+    fn add_thread_participant(&mut self, thread_id: Uuid, user_id: Uuid) -> StoreResult<()> {
+        let n = self.conn.execute(
+            "INSERT INTO thread_participants (thread_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&thread_id, &user_id],
+        )?;
+        if n > 0 {
+            self.touch_scope(&format!("user:{user_id}"));
+        }
+        Ok(())
+    }
+
+    fn thread_participants(&mut self, thread_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT user_id FROM thread_participants WHERE thread_id = $1 ORDER BY user_id", thread_id)
+    }
+
+    fn threads_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Uuid>> {
+        self.uuids("SELECT thread_id FROM thread_participants WHERE user_id = $1 ORDER BY thread_id", user_id)
+    }
+
+    fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
+        let row = self.conn.query_opt("SELECT user_id, result FROM mutations WHERE id = $1", &[&id])?;
+        let Some(r) = row else { return Ok(None) };
+        let user: Uuid = r.try_get(0).map_err(corrupt)?;
+        let Json(result): Json<MutationResult> = r.try_get(1).map_err(corrupt)?;
+        Ok(Some((user, result)))
+    }
+
+    fn store_mutation_outcome(
+        &mut self,
+        id: Uuid,
+        user_id: Uuid,
+        client_id: Uuid,
+        name: &str,
+        result: &MutationResult,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&id, &user_id, &client_id, &text(name), &Json(result), &at],
+        )?;
+        Ok(())
+    }
+
+    fn enqueue_outgoing(
+        &mut self,
+        channel: &str,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO outgoing (channel, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&text(channel), &text(recipient), &text(subject), &text(body), &at],
+        )?;
+        Ok(())
+    }
+
+    fn is_empty(&mut self) -> StoreResult<bool> {
+        let row = self.conn.query_one("SELECT NOT EXISTS (SELECT 1 FROM users)", &[])?;
+        row.try_get(0).map_err(corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pokes_too_wide_for_notify_become_poke_everyone() {
+        let few: TouchedScopes = ["child:1".to_string(), "user:2".to_string()].into();
+        assert_eq!(poke_payload(&few), r#"["child:1","user:2"]"#);
+        let many: TouchedScopes = (0..400).map(|i| format!("user:{}", Uuid::from_u128(i))).collect();
+        assert_eq!(poke_payload(&many), r#"["*"]"#);
+        let back: TouchedScopes = serde_json::from_str(&poke_payload(&many)).unwrap();
+        assert!(back.contains(POKE_EVERYONE));
+    }
+
+    #[test]
+    fn postgres_urls_parse_and_get_defaults() {
+        let c = parse_config("postgres://hub@127.0.0.1:5432/hub").unwrap();
+        assert_eq!(c.get_dbname(), Some("hub"));
+        assert_eq!(c.get_application_name(), Some("hub-sync-server"));
+        assert!(parse_config("postgres://hub@127.0.0.1:notaport/hub").is_err());
+    }
+}
