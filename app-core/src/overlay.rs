@@ -1,0 +1,497 @@
+//! The optimistic overlay: what the user sees is server state with their pending mutations
+//! applied on top, **computed at read time**.
+//!
+//! Design choice (issue 3 allows either): the replica's `entity` table holds only what the
+//! server sent; pending writes live only as rows of the outbox (and of `settled`, applied by
+//! the server but not pulled back yet). Every read loads the server rows it needs and replays
+//! the pending mutations on them, in queue order, with the same `domain` functions the server
+//! uses (`plan_week` for a week, the R-ABS-8 merge for absences, …). So:
+//! - the optimistic effect of a mutation *is* its outbox row: it appears in the same SQLite
+//!   commit that queues it, before the API call returns, and survives crashes with it;
+//! - server state never overwrites a pending write: a pull replaces server rows only, and the
+//!   next read replays the still-pending mutations on the new state ("recomputed whenever
+//!   server state arrives", with nothing to keep consistent);
+//! - an answered mutation leaves the outbox in the transaction that records the answer: a
+//!   rejected one stops being overlaid at that instant (it is in the needs-attention journal
+//!   instead); an applied one stays overlaid (from `settled`) until the next complete pull has
+//!   brought the server's version of it, so the user's change never flickers away.
+//!
+//! The outbox is small (a user's unsynced taps), reads are per child and per week, so the
+//! replay is cheap; nothing here touches SQLite.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::opening::UnitCalendar;
+use domain::repeat::plan_week;
+use domain::time::Tz;
+use domain::wire::entity::{
+    Absence, AbsenceStatus, CareComment, CareDay, Notification, TalkBooking, TalkSlot, ThreadRead,
+};
+use domain::wire::{Mutation, Role};
+use uuid::Uuid;
+
+use crate::replica::PendingRow;
+
+/// The signed-in user, as the overlay writes them into optimistic records.
+#[derive(Debug, Clone)]
+pub(crate) struct Me {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Me {
+    /// Staff (and administrators) are not bound by the guardians' locks and windows.
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Staff | Role::Admin)
+    }
+}
+
+/// A pending mutation, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Still in the outbox (false: applied by the server, result not pulled yet).
+    pub in_outbox: bool,
+    pub m: Mutation,
+}
+
+/// Parses outbox/settled rows; a row that no longer parses (it never should: it was built
+/// from a `Mutation`) is not overlaid.
+pub(crate) fn parse(rows: Vec<PendingRow>) -> Vec<Pending> {
+    rows.into_iter()
+        .filter_map(|r| match Mutation::parse(&r.name, r.args) {
+            Ok(m) => Some(Pending { id: r.id, created_at: r.created_at, in_outbox: r.in_outbox, m }),
+            Err(e) => {
+                tracing::warn!(id = %r.id, error = %e, "pending mutation does not parse; not overlaid");
+                None
+            }
+        })
+        .collect()
+}
+
+/// What a unit needs for the care rules.
+pub(crate) struct UnitRules {
+    pub cal: UnitCalendar,
+    pub tz: Tz,
+    /// The corrected clock (R-TIME-1).
+    pub now: DateTime<Utc>,
+}
+
+/// One child's care days and comments, overlaid.
+#[derive(Debug, Default)]
+pub(crate) struct CareOverlay {
+    pub days: BTreeMap<NaiveDate, CareDay>,
+    /// Days an outbox mutation (not yet answered) will touch.
+    pub pending: BTreeSet<NaiveDate>,
+    pub comments: Vec<CareComment>,
+}
+
+fn write_day(
+    o: &mut CareOverlay,
+    child_id: Uuid,
+    date: NaiveDate,
+    intervals: &[domain::interval::Interval],
+    comment: Option<&str>,
+    me: &Me,
+    p: &Pending,
+) {
+    if p.in_outbox {
+        o.pending.insert(date);
+    }
+    if intervals.is_empty() {
+        o.days.remove(&date);
+        return;
+    }
+    // As the server writes it: intervals in order, blank comments dropped, who and when.
+    o.days.insert(
+        date,
+        CareDay {
+            id: domain::wire::entity::care_day_id(child_id, date),
+            child_id,
+            date,
+            intervals: domain::interval::canonical(intervals),
+            comment: comment.map(str::to_string).filter(|c| !c.trim().is_empty()),
+            updated_by: me.id,
+            updated_by_name: me.name.clone(),
+            updated_at: p.created_at,
+        },
+    );
+}
+
+/// Care days and comments of `child_id`: server rows, then each pending mutation replayed.
+pub(crate) fn care(
+    child_id: Uuid,
+    server_days: Vec<CareDay>,
+    server_comments: Vec<CareComment>,
+    pending: &[Pending],
+    me: &Me,
+    rules: &UnitRules,
+) -> CareOverlay {
+    let mut o = CareOverlay {
+        days: server_days.into_iter().map(|d| (d.date, d)).collect(),
+        pending: BTreeSet::new(),
+        comments: server_comments,
+    };
+    for p in pending {
+        match &p.m {
+            Mutation::CareSetDay(a) if a.child_id == child_id => write_day(
+                &mut o,
+                child_id,
+                a.date,
+                &a.intervals,
+                a.comment.as_deref(),
+                me,
+                p,
+            ),
+            Mutation::CareClearDay(a) if a.child_id == child_id => {
+                write_day(&mut o, child_id, a.date, &[], None, me, p)
+            }
+            Mutation::CareSetWeek(a) if a.child_id == child_id => {
+                // The same expansion the server will do (R-CARE-4, R-CARE-5); a plan the
+                // rules refuse by now writes nothing (the server will say why).
+                if let Ok(plan) = plan_week(
+                    a.week_start,
+                    &a.days,
+                    a.repeat.as_ref(),
+                    &rules.cal,
+                    rules.now,
+                    rules.tz,
+                    !me.is_staff(),
+                ) {
+                    for d in &plan.writes {
+                        write_day(
+                            &mut o,
+                            child_id,
+                            d.date,
+                            &d.intervals,
+                            d.comment.as_deref(),
+                            me,
+                            p,
+                        );
+                    }
+                }
+            }
+            Mutation::CareComment(a) if a.child_id == child_id => {
+                if p.in_outbox {
+                    o.pending.insert(a.date);
+                }
+                o.comments.push(CareComment {
+                    id: p.id,
+                    child_id,
+                    date: a.date,
+                    author_id: me.id,
+                    author_name: me.name.clone(),
+                    author_role: me.role,
+                    text: a.text.clone(),
+                    created_at: p.created_at,
+                    new_for_staff: !me.is_staff(),
+                });
+            }
+            _ => {}
+        }
+    }
+    o.comments.sort_by_key(|c| (c.date, c.created_at, c.id));
+    o
+}
+
+/// A child's absences with whether each is (partly) still only on this device.
+pub(crate) fn absences(
+    child_id: Uuid,
+    server: Vec<Absence>,
+    pending: &[Pending],
+    me: &Me,
+) -> Vec<(Absence, bool)> {
+    let mut by_date: BTreeMap<NaiveDate, (Absence, bool)> =
+        server.into_iter().map(|a| (a.date, (a, false))).collect();
+    for p in pending {
+        let Mutation::AbsenceReport(a) = &p.m else {
+            continue;
+        };
+        if a.child_id != child_id {
+            continue;
+        }
+        let lessons = match a.lessons.as_deref() {
+            None | Some([]) => None,
+            Some(ids) => Some(
+                ids.iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let entry = by_date.remove(&a.date);
+        let merged = match entry {
+            // R-ABS-8: a second report of the same day merges into the first.
+            Some((mut prev, was_pending)) => {
+                prev.lessons = match (prev.lessons.take(), lessons) {
+                    (None, _) | (_, None) => None,
+                    (Some(x), Some(y)) => Some(
+                        x.into_iter()
+                            .chain(y)
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .collect(),
+                    ),
+                };
+                if prev.comment.is_none() {
+                    prev.comment = a.comment.clone();
+                }
+                if me.is_staff() {
+                    prev.status = AbsenceStatus::Confirmed;
+                }
+                (prev, was_pending || p.in_outbox)
+            }
+            None => (
+                Absence {
+                    id: domain::wire::entity::absence_id(child_id, a.date),
+                    child_id,
+                    date: a.date,
+                    lessons,
+                    comment: a.comment.clone(),
+                    status: if me.is_staff() {
+                        AbsenceStatus::Confirmed
+                    } else {
+                        AbsenceStatus::Reported
+                    },
+                    reported_by: me.id,
+                    reported_by_name: me.name.clone(),
+                    reported_by_role: me.role,
+                    reported_at: p.created_at,
+                },
+                p.in_outbox,
+            ),
+        };
+        by_date.insert(a.date, merged);
+    }
+    by_date.into_values().collect()
+}
+
+/// Talk slots and a child's bookings, with pending bookings and cancellations. A pending
+/// booking carries its mutation id as its id until the server's booking arrives.
+pub(crate) fn talks(
+    child_id: Uuid,
+    mut slots: Vec<TalkSlot>,
+    mut bookings: Vec<TalkBooking>,
+    pending: &[Pending],
+    me: &Me,
+) -> (Vec<TalkSlot>, Vec<TalkBooking>, BTreeSet<Uuid>) {
+    let mut pending_ids = BTreeSet::new();
+    for p in pending {
+        match &p.m {
+            Mutation::TalkBook(a) => {
+                if let Some(s) = slots.iter_mut().find(|s| s.id == a.slot_id) {
+                    s.taken = true;
+                }
+                if a.child_id == child_id {
+                    if p.in_outbox {
+                        pending_ids.insert(p.id);
+                    }
+                    bookings.push(TalkBooking {
+                        id: p.id,
+                        slot_id: a.slot_id,
+                        child_id,
+                        booked_by: me.id,
+                        booked_by_name: me.name.clone(),
+                        message: a.message.clone().filter(|m| !m.trim().is_empty()),
+                        booked_at: p.created_at,
+                    });
+                }
+            }
+            Mutation::TalkCancel(a) => {
+                if let Some(pos) = bookings.iter().position(|b| b.id == a.booking_id) {
+                    let b = bookings.remove(pos);
+                    if let Some(s) = slots.iter_mut().find(|s| s.id == b.slot_id) {
+                        s.taken = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (slots, bookings, pending_ids)
+}
+
+/// Notifications with pending `notification.read` marks applied.
+pub(crate) fn notifications(
+    mut server: Vec<Notification>,
+    pending: &[Pending],
+) -> Vec<Notification> {
+    let read: BTreeSet<Uuid> = pending
+        .iter()
+        .filter_map(|p| match &p.m {
+            Mutation::NotificationRead(a) => Some(a.ids.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for n in &mut server {
+        if read.contains(&n.id) {
+            n.read = true;
+        }
+    }
+    server
+}
+
+/// How far the user has read each thread, with pending `message.read` marks.
+pub(crate) fn thread_reads(
+    server: Vec<ThreadRead>,
+    pending: &[Pending],
+) -> BTreeMap<Uuid, DateTime<Utc>> {
+    let mut out: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
+    for r in server {
+        let e = out.entry(r.thread_id).or_insert(r.read_at);
+        *e = (*e).max(r.read_at);
+    }
+    for p in pending {
+        if let Mutation::MessageRead(a) = &p.m {
+            let e = out.entry(a.thread_id).or_insert(p.created_at);
+            *e = (*e).max(p.created_at);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::interval::{Interval, LocalTime};
+    use domain::opening::OpeningHours;
+    use domain::repeat::DayTemplate;
+    use domain::wire::{CareClearDay, CareSetDay, CareSetWeek};
+
+    fn t(s: &str) -> LocalTime {
+        s.parse().unwrap()
+    }
+    fn iv(a: &str, b: &str) -> Interval {
+        Interval::new(t(a), t(b))
+    }
+    fn d(s: &str) -> NaiveDate {
+        domain::time::parse_date(s).unwrap()
+    }
+    fn me() -> Me {
+        Me {
+            id: Uuid::from_u128(1),
+            name: "Anna Lind".into(),
+            role: Role::Guardian,
+        }
+    }
+    fn rules() -> UnitRules {
+        UnitRules {
+            cal: UnitCalendar {
+                hours: OpeningHours::weekdays(t("06:30"), t("18:00")),
+                closed_dates: Default::default(),
+            },
+            tz: domain::time::DEFAULT_TIME_ZONE,
+            now: DateTime::parse_from_rfc3339("2030-09-04T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        }
+    }
+    fn pending(m: Mutation, n: u128) -> Pending {
+        Pending {
+            id: Uuid::from_u128(n),
+            created_at: rules().now,
+            in_outbox: true,
+            m,
+        }
+    }
+    fn server_day(child: Uuid, date: NaiveDate, by: u128) -> CareDay {
+        CareDay {
+            id: domain::wire::entity::care_day_id(child, date),
+            child_id: child,
+            date,
+            intervals: vec![iv("08:00", "16:00")],
+            comment: None,
+            updated_by: Uuid::from_u128(by),
+            updated_by_name: "Erik Lind".into(),
+            updated_at: rules().now,
+        }
+    }
+
+    // The overlay replays pending writes in order over server state: the last one wins, and
+    // server state arriving later does not override a pending write.
+    #[test]
+    fn pending_writes_replay_in_order_over_server_state() {
+        let child = Uuid::from_u128(7);
+        let p = vec![
+            pending(
+                Mutation::CareSetDay(CareSetDay {
+                    child_id: child,
+                    date: d("2030-09-05"),
+                    intervals: vec![iv("07:00", "15:00")],
+                    comment: Some("morfar hämtar".into()),
+                }),
+                10,
+            ),
+            pending(
+                Mutation::CareClearDay(CareClearDay {
+                    child_id: child,
+                    date: d("2030-09-06"),
+                }),
+                11,
+            ),
+            pending(
+                Mutation::CareSetDay(CareSetDay {
+                    child_id: child,
+                    date: d("2030-09-05"),
+                    intervals: vec![iv("09:00", "12:00")],
+                    comment: None,
+                }),
+                12,
+            ),
+        ];
+        let server = vec![
+            server_day(child, d("2030-09-05"), 2),
+            server_day(child, d("2030-09-06"), 2),
+        ];
+        let o = care(child, server, vec![], &p, &me(), &rules());
+        let day = &o.days[&d("2030-09-05")];
+        assert_eq!(day.intervals, vec![iv("09:00", "12:00")]);
+        assert_eq!(day.updated_by, me().id);
+        assert!(!o.days.contains_key(&d("2030-09-06")));
+        assert_eq!(o.pending.len(), 2);
+    }
+
+    // R-CARE-5: a pending week is expanded with plan_week, as the server will.
+    #[test]
+    fn a_pending_week_writes_the_days_plan_week_writes() {
+        let child = Uuid::from_u128(7);
+        let days: Vec<DayTemplate> = (1..=7)
+            .map(|weekday| DayTemplate {
+                weekday,
+                intervals: if weekday <= 5 {
+                    vec![iv("08:00", "16:00")]
+                } else {
+                    vec![]
+                },
+                comment: None,
+            })
+            .collect();
+        let week = CareSetWeek {
+            child_id: child,
+            week_start: d("2030-09-09"),
+            days: days[..5].to_vec(),
+            repeat: Some(domain::repeat::Repeat {
+                every_weeks: 2,
+                count: Some(2),
+                until: None,
+            }),
+        };
+        let o = care(
+            child,
+            vec![],
+            vec![],
+            &[pending(Mutation::CareSetWeek(week), 1)],
+            &me(),
+            &rules(),
+        );
+        let dates: Vec<NaiveDate> = o.days.keys().copied().collect();
+        assert_eq!(dates.len(), 10);
+        assert_eq!(dates[0], d("2030-09-09"));
+        assert_eq!(dates[5], d("2030-09-23"));
+    }
+}
