@@ -233,6 +233,10 @@ impl Seed<'_> {
     }
 }
 
+/// A demo message thread: key, sender, recipients, child, title, messages (sender, body,
+/// hours ago).
+type DemoThread<'a> = (&'a str, Uuid, &'a [Uuid], Option<Uuid>, &'a str, &'a [(Uuid, &'a str, i64)]);
+
 /// Seeds the demo into an empty database; does nothing if any user exists.
 pub fn seed(tx: &mut dyn Tx, now: DateTime<Utc>, password_hashes: &[String]) -> StoreResult<bool> {
     if !tx.is_empty()? {
@@ -431,7 +435,7 @@ pub fn seed(tx: &mut dyn Tx, now: DateTime<Utc>, password_hashes: &[String]) -> 
     s.notify_children(&[oskar], NotificationCategory::TalkSlots, e::TALK_SLOT_TYPE, id("slot/4b/0"), "Boka utvecklingssamtal")?;
 
     // Messages (R-MSG-*).
-    let threads: [(&str, Uuid, &[Uuid], Option<Uuid>, &str, &[(Uuid, &str, i64)]); 2] = [
+    let threads: [DemoThread<'_>; 2] = [
         ("valkommen", lisa, &[anna, erik, maria], None, "Välkomna till hösten på Blåbär",
          &[(lisa, "Hej! Nu börjar hösten. Kom ihåg att registrera era barns tider senast dagen innan.", 72)]),
         ("laxor", anna, &[johan], Some(oskar), "Läxor i matematik",

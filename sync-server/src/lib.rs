@@ -2,6 +2,7 @@
 //! tests start the same server in process with [`start`].
 
 pub mod auth;
+pub mod benchdata;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -25,6 +26,7 @@ use tokio::sync::{broadcast, watch};
 use crate::clock::ServerClock;
 use crate::config::{Config, DbUrl};
 use crate::metrics::Metrics;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, TouchedScopes};
 
@@ -81,14 +83,34 @@ pub fn open_store(db: &str, pokes: broadcast::Sender<Arc<TouchedScopes>>) -> any
             let store = SqliteStore::open(&path, pokes).with_context(|| format!("opening SQLite database {path}"))?;
             Ok(Arc::new(store))
         }
-        DbUrl::Postgres(_) => anyhow::bail!("PostgreSQL support is not built yet: use sqlite:PATH"),
+        DbUrl::Postgres(url) => {
+            let store = PostgresStore::open(&url, pokes).with_context(|| format!("opening PostgreSQL database {}", redact(&url)))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// A database URL for messages: without the password.
+fn redact(url: &str) -> String {
+    let Some(scheme) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme..];
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{}{}:***{}", &url[..scheme], &rest[..colon], &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
 /// Opens the store, seeds the demo if asked, binds and serves until shut down.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let (pokes, _) = broadcast::channel(1024);
-    let store = open_store(&config.db, pokes.clone())?;
+    // Opening connects and migrates: blocking work, kept off the async worker threads.
+    let db = config.db.clone();
+    let store_pokes = pokes.clone();
+    let store = tokio::task::spawn_blocking(move || open_store(&db, store_pokes)).await??;
     let clock = Arc::new(ServerClock::default());
     if config.demo {
         let now = clock.now();
@@ -131,4 +153,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     });
     tracing::info!(%addr, "listening");
     Ok(RunningServer { addr, state, shutdown: shutdown_tx, task })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_urls_lose_their_password_in_messages() {
+        assert_eq!(super::redact("postgres://hub:s3cret@db:5432/hub"), "postgres://hub:***@db:5432/hub");
+        assert_eq!(super::redact("postgres://hub@db/hub"), "postgres://hub@db/hub");
+        assert_eq!(super::redact("postgres://db/hub"), "postgres://db/hub");
+    }
 }

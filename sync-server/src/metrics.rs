@@ -6,10 +6,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// status → (count, seconds total)
+type ByStatus = BTreeMap<u16, (u64, f64)>;
+
 #[derive(Default)]
 pub struct Metrics {
-    /// (route, status) → (count, seconds total)
-    requests: Mutex<BTreeMap<(String, u16), (u64, f64)>>,
+    /// route → status → (count, seconds total). Nested rather than keyed by (route, status)
+    /// so that counting a request allocates nothing once its route has been seen.
+    requests: Mutex<BTreeMap<String, ByStatus>>,
     pub mutations_applied: AtomicU64,
     pub mutations_rejected: AtomicU64,
     pub mutations_replayed: AtomicU64,
@@ -21,7 +25,11 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, route: &str, status: u16, took: Duration) {
         if let Ok(mut m) = self.requests.lock() {
-            let e = m.entry((route.to_string(), status)).or_insert((0, 0.0));
+            let by_status = match m.get_mut(route) {
+                Some(b) => b,
+                None => m.entry(route.to_string()).or_default(),
+            };
+            let e = by_status.entry(status).or_insert((0, 0.0));
             e.0 += 1;
             e.1 += took.as_secs_f64();
         }
@@ -31,7 +39,15 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP hub_http_requests_total HTTP requests by route and status.");
         let _ = writeln!(out, "# TYPE hub_http_requests_total counter");
-        let reqs = self.requests.lock().map(|m| m.clone()).unwrap_or_default();
+        let reqs: Vec<((String, u16), (u64, f64))> = self
+            .requests
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .flat_map(|(route, by)| by.iter().map(move |(status, v)| ((route.clone(), *status), *v)))
+                    .collect()
+            })
+            .unwrap_or_default();
         for ((route, status), (n, _)) in &reqs {
             let _ = writeln!(out, "hub_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
         }
@@ -56,4 +72,17 @@ impl Metrics {
         );
         out
     }
+}
+
+/// Group commit at work: write jobs, the commits that made them durable, the largest group.
+pub fn render_write_stats(w: &crate::store::WriteStats) -> String {
+    format!(
+        "# HELP hub_store_write_jobs_total Write jobs committed (a push is one job).\n\
+         # TYPE hub_store_write_jobs_total counter\nhub_store_write_jobs_total {}\n\
+         # HELP hub_store_commits_total Durable commits (group commit: one for many jobs).\n\
+         # TYPE hub_store_commits_total counter\nhub_store_commits_total {}\n\
+         # HELP hub_store_largest_group Most write jobs committed together.\n\
+         # TYPE hub_store_largest_group gauge\nhub_store_largest_group {}\n",
+        w.jobs, w.commits, w.largest_group
+    )
 }

@@ -71,7 +71,8 @@ pub async fn events(
             let me = scope::user(c.user.id);
             let poke = match touched {
                 Ok(t) => {
-                    if t.contains(&me) {
+                    // `*`: a change too wide to list (or possibly missed): everyone pulls.
+                    if t.contains(&me) || t.contains(crate::store::POKE_EVERYONE) {
                         if let Ok(s) = load_scopes(&c.state, &c.user).await {
                             c.scopes = s;
                         }

@@ -71,8 +71,9 @@ pub fn run(args: &[String]) -> Result<()> {
 
     setup::run()?;
 
-    println!("\n==> build sync-server");
-    util::run(util::cargo().args(["build", "-p", "sync-server"]))?;
+    // The UI (wasm) first: the app embeds it when it is built.
+    crate::app::build_ui()?;
+    let app_bin = crate::app::build_app()?;
     let server_bin = util::target_dir().join("debug").join("sync-server");
 
     let root = util::repo_root();
@@ -113,14 +114,97 @@ pub fn run(args: &[String]) -> Result<()> {
 
     print!("{}", sign_in_text(&probe.to_string(), &db));
 
-    // The desktop app comes here: once the Tauri shell exists, build it and start it pointed
-    // at `http://{probe}` (and stop the server when the app window closes).
-
-    let status = child.wait().context("waiting for sync-server")?;
-    if !status.success() {
-        bail!("sync-server stopped: {status}");
+    let mut app = match start_app(&app_bin, &format!("http://{probe}")) {
+        Ok(app) => app,
+        Err(err) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err);
+        }
+    };
+    // Until one of them stops: closing the app window stops the server too.
+    loop {
+        if let Some(status) = child.try_wait().context("checking on sync-server")? {
+            app.stop();
+            if !status.success() {
+                bail!("sync-server stopped: {status}");
+            }
+            return Ok(());
+        }
+        if let Some(status) = app.app.try_wait().context("checking on the app")? {
+            println!("\n==> the app closed ({status}); stopping the demo server");
+            let _ = child.kill();
+            let _ = child.wait();
+            app.stop();
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
-    Ok(())
+}
+
+/// The app and, on a machine without a display, the virtual one it runs on.
+struct RunningApp {
+    app: Child,
+    xvfb: Option<Child>,
+}
+
+impl RunningApp {
+    fn stop(&mut self) {
+        let _ = self.app.kill();
+        let _ = self.app.wait();
+        if let Some(x) = self.xvfb.as_mut() {
+            let _ = x.kill();
+            let _ = x.wait();
+        }
+    }
+}
+
+/// Opens the app signed out: a fresh data folder under `target/demo/app` each run (the
+/// server's database is what `--reset` is for). Without a display (a server, CI), the app
+/// runs on an Xvfb display of its own, and we say how to look at it.
+fn start_app(app_bin: &Path, server_url: &str) -> Result<RunningApp> {
+    let data = util::target_dir().join("demo").join("app");
+    if data.exists() {
+        std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
+    }
+    std::fs::create_dir_all(&data)?;
+    let mut xvfb = None;
+    let mut cmd = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        Command::new(app_bin)
+    } else {
+        // No session bus (a bare console): give the app one for its notifications.
+        let mut c = Command::new("dbus-run-session");
+        c.arg("--").arg(app_bin);
+        c
+    };
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        let n = (90..200)
+            .rev()
+            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .context("no free X display number for Xvfb")?;
+        let x = Command::new("Xvfb")
+            .args([format!(":{n}"), "-screen".into(), "0".into(), "1280x1024x24".into(), "-nolisten".into(), "tcp".into()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("no display, and Xvfb could not be started (`cargo xtask setup` installs it)")?;
+        xvfb = Some(x);
+        std::thread::sleep(Duration::from_millis(800));
+        cmd.env("DISPLAY", format!(":{n}"));
+        println!(
+            "    no display here: the app runs on the virtual display :{n}; to see it:\n      \
+             DISPLAY=:{n} import -window root hub.png"
+        );
+    }
+    cmd.env("HUB_DATA_DIR", &data).env("NO_AT_BRIDGE", "1").stdin(Stdio::null());
+    println!("\n==> open the app: {} (signed out; server address {server_url})", util::display(&cmd));
+    if server_url != "http://127.0.0.1:8787" {
+        println!("    the sign-in page suggests http://127.0.0.1:8787: change it to {server_url}");
+    }
+    let app = cmd.spawn().with_context(|| format!("could not start {}", app_bin.display()))?;
+    println!("    close the app window (or Ctrl-C) to stop the demo");
+    Ok(RunningApp { app, xvfb })
 }
 
 /// Deletes the demo database and its WAL and shared-memory files, if present.

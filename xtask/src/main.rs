@@ -3,7 +3,10 @@
 //! Plain `std::process` throughout: no dependencies beyond `anyhow`, so this crate builds in a
 //! second on a fresh machine, before anything else is installed.
 
+mod app;
+mod bench;
 mod demo;
+mod pg_cluster;
 mod setup;
 mod testing;
 mod util;
@@ -17,10 +20,18 @@ usage: cargo xtask <command> [options]
 
 commands:
   setup                       install what is missing (Debian packages, wasm target, pinned tools)
-  test [-- <cargo test args>] setup, then every test layer; a summary at the end
+  test [-- <cargo test args>] setup, then every test layer (the UI's wasm build, build,
+                              tests, end-to-end in the real app); a summary at the end
   demo [--reset] [--listen ADDR]
-                              setup, then the sync server with demo data on ADDR
-                              (default 127.0.0.1:8787); --reset starts from an empty database
+                              setup, build the server, the UI and the app, start the sync
+                              server with demo data on ADDR (default 127.0.0.1:8787) and open
+                              the app signed out; --reset starts from an empty database
+  ui                          setup, then build the UI (wasm) into ui/dist
+  e2e                         setup, build the UI and the app, run the end-to-end scenarios
+                              (screenshots and logs in target/e2e/)
+  bench [-- <hub-bench args>] setup, release build, then the load generator against SQLite,
+                              PostgreSQL, axum hello-world and pouchdb-server; the figures in
+                              target/bench/latest.md and latest.json (not part of `test`)
   help                        this text
 ";
 
@@ -47,6 +58,9 @@ fn run() -> Result<()> {
         }
         Some("test") => testing::run(&rest),
         Some("demo") => demo::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("ui") => app::ui(&rest),
+        Some("e2e") => app::e2e(&rest),
         None | Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(())

@@ -35,12 +35,37 @@ const DEBIAN_PACKAGES: &[PackageGroup] = &[
         ],
     },
     PackageGroup {
-        // Empty until the Tauri app and its end-to-end tests land. Then, per STACK.md:
-        // libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
-        // librsvg2-dev libayatana-appindicator3-dev libssl-dev libxdo-dev libdbus-1-dev
-        // xvfb xauth imagemagick webkit2gtk-driver dunst libnotify-bin keyutils
+        // app-core keeps the session token in the OS keyring: on Linux the Secret Service
+        // over D-Bus (keyring's `sync-secret-service`), which links libdbus through
+        // pkg-config (listed above).
+        purpose: "client engine (app-core): OS keyring",
+        packages: &["libdbus-1-dev"],
+    },
+    PackageGroup {
+        // STACK.md: what Tauri 2 builds against on Linux, and what the end-to-end tests run
+        // the real app under (a virtual display, WebKit's WebDriver, a notification daemon).
         purpose: "desktop app (Tauri) and GUI tests",
-        packages: &[],
+        packages: &[
+            "libwebkit2gtk-4.1-dev",
+            "libgtk-3-dev",
+            "libsoup-3.0-dev",
+            "libjavascriptcoregtk-4.1-dev",
+            "librsvg2-dev",
+            "libayatana-appindicator3-dev",
+            "libssl-dev",
+            "libxdo-dev",
+            // (libdbus-1-dev too: listed with app-core above.)
+            "xvfb",
+            "xauth",
+            "imagemagick",
+            "webkit2gtk-driver",
+            "dunst",
+            "libnotify-bin",
+            "keyutils",
+            // dbus-run-session and dbus-monitor, for the GUI tests' private session bus.
+            "dbus-daemon",
+            "dbus-bin",
+        ],
     },
 ];
 
@@ -58,12 +83,14 @@ struct CargoTool {
     locked: bool,
 }
 
-/// Pinned cargo tools. Empty for now; with the app and its end-to-end tests come:
-///   CargoTool { name: "tauri-driver", version: "2.1.0", locked: false },
-///   CargoTool { name: "wasm-bindgen-cli", version: "0.2.130", locked: false },
-/// (`wasm-bindgen-cli` must equal the `wasm-bindgen` version in Cargo.lock, and must not be
-/// `--locked`: one of its locked dependencies is yanked.)
-const CARGO_TOOLS: &[CargoTool] = &[];
+/// Pinned cargo tools: the WebDriver bridge of the end-to-end tests, and the wasm bindings
+/// generator of the UI build. `wasm-bindgen-cli` must equal the `wasm-bindgen` version in
+/// Cargo.lock (pinned `=0.2.130` in `ui/Cargo.toml`), and must not be `--locked`: one of its
+/// locked dependencies is yanked.
+const CARGO_TOOLS: &[CargoTool] = &[
+    CargoTool { name: "tauri-driver", version: "2.1.0", locked: false },
+    CargoTool { name: "wasm-bindgen-cli", version: "0.2.130", locked: false },
+];
 
 pub fn run() -> Result<()> {
     println!("==> setup");

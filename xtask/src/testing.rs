@@ -2,21 +2,24 @@
 //! all of them (the first layer builds everything the later ones run). Stops at the first
 //! layer that fails and prints a summary.
 //!
-//! To add a layer, add an entry to `layers()`.
+//! To add a layer, add an entry to `layers()`. A layer with `postgres: true` runs with a
+//! throwaway PostgreSQL cluster (`pg_cluster`), started before it and stopped after it
+//! whatever happens, its URL in `HUB_TEST_DATABASE_URL`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{setup, util};
+use crate::{pg_cluster, setup, util};
 
 /// One test layer: a name for the summary and the command that runs it.
 struct Layer {
     name: &'static str,
     command: Command,
+    /// Runs against a throwaway PostgreSQL cluster.
+    postgres: bool,
 }
 
 fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
@@ -27,24 +30,39 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
     };
     let mut test = cargo(&["test", "--workspace", "--no-fail-fast"]);
     test.args(cargo_test_args);
+    // The server's contract suite again, on PostgreSQL (the layer above ran it on SQLite),
+    // with the tests of several instances on one database that only run there.
+    let mut pg_suite = cargo(&["test", "-p", "sync-server", "--test", "contract"]);
+    pg_suite.args(cargo_test_args);
     vec![
+        Layer {
+            // The UI in wasm32 into ui/dist, before `build` embeds it in the app (this also
+            // builds `domain` for wasm32: the wasm check). `cargo xtask ui` is that step.
+            name: "ui (wasm)",
+            command: cargo(&["xtask", "ui"]),
+            postgres: false,
+        },
         Layer {
             name: "build",
             command: cargo(&["build", "--workspace", "--all-targets"]),
+            postgres: false,
         },
         Layer {
             name: "tests",
             command: test,
+            postgres: false,
         },
         Layer {
-            name: "wasm check",
-            command: cargo(&[
-                "build",
-                "-p",
-                "domain",
-                "--target",
-                "wasm32-unknown-unknown",
-            ]),
+            name: "server suite on PostgreSQL",
+            command: pg_suite,
+            postgres: true,
+        },
+        Layer {
+            // The real app under Xvfb, driven through tauri-driver and WebKitWebDriver
+            // against a real sync server; screenshots and logs in target/e2e/.
+            name: "e2e",
+            command: cargo(&["run", "--quiet", "-p", "hub-e2e"]),
+            postgres: false,
         },
     ]
 }
@@ -88,7 +106,15 @@ pub fn run(args: &[String]) -> Result<()> {
             layer.command.env("PATH", path);
         }
         let started = Instant::now();
-        let result = util::run(&mut layer.command);
+        let result = if layer.postgres {
+            // Dropped (stopped, its folder removed) when this block ends, pass or fail.
+            pg_cluster::Cluster::start().and_then(|cluster| {
+                layer.command.env("HUB_TEST_DATABASE_URL", cluster.url());
+                util::run(&mut layer.command)
+            })
+        } else {
+            util::run(&mut layer.command)
+        };
         let took = started.elapsed();
         match result {
             Ok(()) => outcomes.push((layer.name, Outcome::Passed(took))),
@@ -137,7 +163,7 @@ fn path_with_postgres() -> Result<Option<OsString>> {
         println!("    postgres: {}", initdb.display());
         return Ok(None);
     }
-    let Some(bin) = newest_debian_postgres_bin() else {
+    let Some(bin) = pg_cluster::newest_debian_postgres_bin() else {
         println!("    postgres: no initdb found; PostgreSQL tests will say what they need");
         return Ok(None);
     };
@@ -150,17 +176,4 @@ fn path_with_postgres() -> Result<Option<OsString>> {
         dirs.extend(std::env::split_paths(&path));
     }
     Ok(Some(std::env::join_paths(dirs).context("joining PATH")?))
-}
-
-fn newest_debian_postgres_bin() -> Option<PathBuf> {
-    let entries = std::fs::read_dir("/usr/lib/postgresql").ok()?;
-    entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").is_file().then_some((major, bin))
-        })
-        .max_by_key(|(major, _)| *major)
-        .map(|(_, bin)| bin)
 }

@@ -1,10 +1,11 @@
-//! Storage behind one trait, so the server runs on an embedded SQLite file or (later) on
-//! PostgreSQL with the same rules code above it.
+//! Storage behind one trait, so the server runs on an embedded SQLite file or on PostgreSQL
+//! (several instances on one database) with the same rules code above it.
 //!
 //! The rules run synchronously inside a [`Tx`]; a [`Store`] runs them on its own threads.
 //! Writes go through [`Store::write`]: implementations may group several concurrent jobs
 //! into one commit (group commit), but a job's result is delivered only after its commit.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::any::Any;
@@ -39,6 +40,11 @@ pub trait Store: Send + Sync + 'static {
     fn submit_read(&self, job: Job) -> JobFuture;
     /// Runs `job` in a write transaction; resolves after its commit.
     fn submit_write(&self, job: Job) -> JobFuture;
+    /// How write jobs were grouped into commits so far, for `/metrics` and the benchmark;
+    /// `None` for a store that does not count.
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
 }
 
 impl dyn Store {
@@ -144,6 +150,11 @@ pub trait Tx {
     // Scope sets named by cursors.
     fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>>;
     fn put_scope_set(&mut self, hash: &str, scopes: &[String]) -> StoreResult<()>;
+    /// Whether a scope set is stored; a store may answer without reading the set (every
+    /// pull asks this).
+    fn has_scope_set(&mut self, hash: &str) -> StoreResult<bool> {
+        Ok(self.scope_set(hash)?.is_some())
+    }
 
     // Users and tokens.
     fn insert_user(&mut self, u: &UserRow) -> StoreResult<()>;
@@ -211,3 +222,17 @@ pub trait Tx {
 
 /// What a committed write touched, for SSE pokes.
 pub type TouchedScopes = BTreeSet<String>;
+
+/// A touched scope meaning "poke every stream" (announcements too large to list, or that
+/// may have been missed, e.g. while the PostgreSQL listener reconnected).
+pub const POKE_EVERYONE: &str = "*";
+
+/// Counters of a store's write path: `jobs` write jobs (a push is one job, whatever its
+/// number of mutations) were committed in `commits` transactions (group commit: one
+/// durable commit for many jobs), the largest group holding `largest_group` jobs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub jobs: u64,
+    pub largest_group: u64,
+}

@@ -3,8 +3,9 @@
 //! small pool of read connections (WAL lets them read while the writer writes).
 
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     ChildRow, EntityRow, Job, JobFuture, Store, StoreError, StoreResult, TouchedScopes, Tx,
-    UserRow,
+    UserRow, WriteStats,
 };
 
 const MIGRATIONS: &[(i64, &str)] =
@@ -24,7 +25,19 @@ const MIGRATIONS: &[(i64, &str)] =
 
 /// Jobs the writer takes into one transaction at most.
 const MAX_GROUP: usize = 512;
-const READERS: usize = 4;
+/// Read connections (one thread each), at least this many; more on machines with more cores.
+const MIN_READERS: usize = 4;
+const MAX_READERS: usize = 16;
+/// Performance: rusqlite caches 16 prepared statements per connection by default, fewer than
+/// one push or pull uses, so statements were evicted and parsed again all the time.
+const STATEMENT_CACHE: usize = 256;
+/// Performance: WAL pages after which a commit copies the WAL back into the database file
+/// (SQLite's default is 1000, about 4 MiB). The writer thread does it, so it costs commit
+/// time; under a write rush the same hot pages (the sequence counter, index leaves) are
+/// rewritten in every commit, and a longer interval copies each of them once instead of
+/// many times. At most about 40 MiB of WAL; durability does not depend on it (a commit is
+/// durable once its WAL frames are synced).
+const WAL_AUTOCHECKPOINT: u32 = 10_000;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -32,41 +45,92 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-struct WriteMsg {
+struct JobMsg {
     job: Job,
     reply: oneshot::Sender<StoreResult<Box<dyn Any + Send>>>,
 }
 
 pub struct SqliteStore {
-    writer: Mutex<mpsc::Sender<WriteMsg>>,
+    writer: Mutex<mpsc::Sender<JobMsg>>,
+    counters: Arc<WriteCounters>,
     /// None for an in-memory database: it has one connection, the writer's.
-    readers: Option<Arc<ReaderPool>>,
+    readers: Option<mpsc::Sender<JobMsg>>,
 }
 
-struct ReaderPool {
-    path: String,
-    idle: Mutex<Vec<Connection>>,
+/// Group-commit counters, bumped by the writer thread after each successful commit.
+#[derive(Default)]
+struct WriteCounters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    largest_group: AtomicU64,
 }
 
-impl ReaderPool {
-    fn take(&self) -> StoreResult<Connection> {
-        if let Some(c) = self.idle.lock().map_err(|_| StoreError::Closed)?.pop() {
-            return Ok(c);
-        }
-        let c = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        c.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(c)
+/// Performance: reads run on a fixed set of threads, each owning one read-only connection
+/// for the life of the store, fed from one queue. (Before, each read took a connection from
+/// a small idle list on a `spawn_blocking` thread and opened a new one when the list was
+/// empty: under load most reads paid for opening a connection, parsing the schema and
+/// re-preparing every statement, then closed it again. Now the prepared-statement caches
+/// stay warm and the number of connections is bounded.)
+fn reader_loop(path: String, rx: Arc<Mutex<mpsc::Receiver<JobMsg>>>) {
+    let opened = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| c.busy_timeout(std::time::Duration::from_secs(10)).map(|_| c))
+    .and_then(|c| tune(&c).map(|_| c));
+    loop {
+        // The lock is held only while waiting for the next job, never while running one.
+        let msg = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(JobMsg { job, reply }) = msg else { return };
+        let out = match &opened {
+            Err(e) => Err(StoreError::Database(format!("cannot open a read connection: {e}"))),
+            Ok(conn) => run_read(conn, job),
+        };
+        let _ = reply.send(out);
     }
-    fn give_back(&self, c: Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < READERS {
-                idle.push(c);
-            }
-        }
-    }
+}
+
+/// Performance settings of every connection; none changes a result.
+/// - A statement cache large enough for every statement the rules use.
+/// - The query planner stability guarantee: the bundled SQLite is built with STAT4, which
+///   marks statements to be re-prepared (parsed and planned again) whenever a new value is
+///   bound to a parameter the planner looked at; profiles showed most read time spent
+///   re-preparing. With QPSG a statement keeps its plan (the plans here are plain index
+///   lookups that do not depend on the values).
+/// - A larger page cache (32 MiB per connection instead of 2 MiB), so the pages of the
+///   lookups every request makes (tokens, users, guardianships, scope sets) stay in memory.
+/// - Temporary files in memory: each mutation runs in a savepoint, and SQLite keeps the
+///   original of every page a savepoint changes in a sub-journal so it can roll back. That
+///   sub-journal was a temporary file, and writing it (`pwrite` per page) took a quarter of
+///   the writer thread. It is only ever needed to undo a savepoint inside the open
+///   transaction, never to recover after a crash (the WAL does that), so durability is
+///   unchanged.
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;")?;
+    Ok(())
+}
+
+/// Runs a statement without parameters through the connection's statement cache.
+/// Performance: `execute_batch` parses its SQL every time; transaction and savepoint
+/// statements run several times per mutation, so they are prepared once per connection.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn run_read(conn: &Connection, job: Job) -> StoreResult<Box<dyn Any + Send>> {
+    exec(conn, "BEGIN")?;
+    let out = {
+        let mut tx = SqliteTx::new(conn);
+        catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
+            .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
+    };
+    let _ = exec(conn, "COMMIT");
+    out
 }
 
 impl SqliteStore {
@@ -84,23 +148,41 @@ impl SqliteStore {
             }
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        tune(&conn)?;
         migrate(&conn)?;
+        if !memory {
+            conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}"))?;
+        }
 
-        let (tx, rx) = mpsc::channel::<WriteMsg>();
+        let (tx, rx) = mpsc::channel::<JobMsg>();
+        let counters = Arc::new(WriteCounters::default());
+        let writer_counters = counters.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, pokes))
+            .spawn(move || writer_loop(conn, rx, pokes, &writer_counters))
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
-        let readers = (!memory).then(|| {
-            Arc::new(ReaderPool { path: path.to_string(), idle: Mutex::new(Vec::new()) })
-        });
-        Ok(SqliteStore { writer: Mutex::new(tx), readers })
+        let readers = if memory {
+            None
+        } else {
+            let (rtx, rrx) = mpsc::channel::<JobMsg>();
+            let rrx = Arc::new(Mutex::new(rrx));
+            let n = std::thread::available_parallelism().map_or(MIN_READERS, |n| n.get()).clamp(MIN_READERS, MAX_READERS);
+            for i in 0..n {
+                let (path, rrx) = (path.to_string(), rrx.clone());
+                std::thread::Builder::new()
+                    .name(format!("sqlite-reader-{i}"))
+                    .spawn(move || reader_loop(path, rrx))
+                    .map_err(|e| StoreError::Database(format!("cannot start reader thread: {e}")))?;
+            }
+            Some(rtx)
+        };
+        Ok(SqliteStore { writer: Mutex::new(tx), counters, readers })
     }
 
     fn send_to_writer(&self, job: Job) -> JobFuture {
         let (reply, rx) = oneshot::channel();
         let sent = match self.writer.lock() {
-            Ok(w) => w.send(WriteMsg { job, reply }).is_ok(),
+            Ok(w) => w.send(JobMsg { job, reply }).is_ok(),
             Err(_) => false,
         };
         Box::pin(async move {
@@ -146,8 +228,9 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 
 fn writer_loop(
     conn: Connection,
-    rx: mpsc::Receiver<WriteMsg>,
+    rx: mpsc::Receiver<JobMsg>,
     pokes: broadcast::Sender<Arc<TouchedScopes>>,
+    counters: &WriteCounters,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -157,25 +240,32 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             for m in batch {
                 let _ = m.reply.send(Err(StoreError::Database(format!("cannot begin: {e}"))));
             }
             continue;
         }
-        let mut tx = SqliteTx { conn: &conn, touched: BTreeSet::new() };
+        let mut tx = SqliteTx::new(&conn);
         let mut done = Vec::with_capacity(batch.len());
+        // Each job collects the scopes it touches on its own; a failed job's are dropped.
+        // (Performance: this used to copy the whole batch's set before every job, which
+        // grew with the square of the group size.)
+        let mut touched = TouchedScopes::new();
         for m in batch {
-            let before = tx.touched.clone();
             let outcome = run_job(&mut tx, m.job);
-            if outcome.is_err() {
-                tx.touched = before;
+            let mine = std::mem::take(&mut tx.touched);
+            if outcome.is_ok() {
+                touched.extend(mine);
             }
             done.push((m.reply, outcome));
         }
-        let touched = std::mem::take(&mut tx.touched);
-        match conn.execute_batch("COMMIT") {
+        match tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?)) {
             Ok(()) => {
+                let group = done.len() as u64;
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                counters.jobs.fetch_add(group, Ordering::Relaxed);
+                counters.largest_group.fetch_max(group, Ordering::Relaxed);
                 if !touched.is_empty() {
                     let _ = pokes.send(Arc::new(touched));
                 }
@@ -185,7 +275,7 @@ fn writer_loop(
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = exec(&conn, "ROLLBACK");
                 for (reply, _) in done {
                     let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
                 }
@@ -196,49 +286,102 @@ fn writer_loop(
 
 /// Runs one job inside its own savepoint: a failing (or panicking) job is undone alone.
 fn run_job(tx: &mut SqliteTx<'_>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
-    tx.conn.execute_batch("SAVEPOINT job")?;
+    exec(tx.conn, "SAVEPOINT job")?;
+    let depth = tx.seq_saved.len();
+    tx.seq_saved.push(tx.seq);
     let outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
     };
+    // The job's own savepoints are all closed now (or abandoned by a panic or an error).
+    let saved = tx.seq_saved.get(depth).copied().flatten();
+    tx.seq_saved.truncate(depth);
     if outcome.is_err() {
-        tx.conn.execute_batch("ROLLBACK TO job")?;
+        tx.cache.clear();
+        tx.seq = saved;
+        exec(tx.conn, "ROLLBACK TO job")?;
     }
-    tx.conn.execute_batch("RELEASE job")?;
+    exec(tx.conn, "RELEASE job")?;
     outcome
 }
 
 impl Store for SqliteStore {
     fn submit_read(&self, job: Job) -> JobFuture {
-        let Some(pool) = self.readers.clone() else {
+        let Some(readers) = &self.readers else {
             return self.send_to_writer(job);
         };
+        let (reply, rx) = oneshot::channel();
+        let sent = readers.send(JobMsg { job, reply }).is_ok();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let conn = pool.take()?;
-                conn.execute_batch("BEGIN")?;
-                let out = {
-                    let mut tx = SqliteTx { conn: &conn, touched: BTreeSet::new() };
-                    catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
-                        .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
-                };
-                let _ = conn.execute_batch("COMMIT");
-                pool.give_back(conn);
-                out
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            rx.await.map_err(|_| StoreError::Closed)?
         })
     }
 
     fn submit_write(&self, job: Job) -> JobFuture {
         self.send_to_writer(job)
     }
+
+    fn write_stats(&self) -> Option<WriteStats> {
+        let c = &self.counters;
+        Some(WriteStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            jobs: c.jobs.load(Ordering::Relaxed),
+            largest_group: c.largest_group.load(Ordering::Relaxed),
+        })
+    }
 }
 
 struct SqliteTx<'c> {
     conn: &'c Connection,
     touched: TouchedScopes,
+    cache: TxCache,
+    /// Performance: the sequence counter (`meta.seq`) of this transaction, once read. Every
+    /// entity write takes the next number; counting here and writing `meta.seq` once before
+    /// the commit spares an UPDATE of the meta row per entity, and the copy of its page into
+    /// the savepoint journal of every mutation. Savepoints keep the value they started with
+    /// (`seq_saved`) and a rollback restores it, so the numbers handed out are exactly those
+    /// the database counter would have given.
+    seq: Option<i64>,
+    seq_dirty: bool,
+    seq_saved: Vec<Option<i64>>,
+}
+
+/// Performance: look-ups the rules repeat for every mutation, remembered for the rest of
+/// one transaction (a write group, or one read job). A push of a tablet's 40 arrivals reads
+/// the same unit (a large JSON document), the same staff member's units and each child's
+/// roster row again and again; the writer thread, where every write waits its turn, spent
+/// a good part of its time on these. Correctness: an entry is dropped when this
+/// transaction writes what it caches (`put_entity`/`delete_entity` of that entity, any
+/// roster change), and everything is dropped on every rollback (of a mutation's savepoint
+/// or a job's), so a cached answer is always the one the database would give. Nothing
+/// outlives the transaction: other connections and other server instances are unaffected.
+#[derive(Default)]
+struct TxCache {
+    entities: HashMap<(String, Uuid), Option<EntityRow>>,
+    children: HashMap<Uuid, Option<ChildRow>>,
+    staff_units: HashMap<Uuid, Vec<Uuid>>,
+    guardians: HashMap<Uuid, Vec<Uuid>>,
+}
+
+impl TxCache {
+    fn clear(&mut self) {
+        self.entities.clear();
+        self.roster_changed();
+    }
+    fn roster_changed(&mut self) {
+        self.children.clear();
+        self.staff_units.clear();
+        self.guardians.clear();
+    }
+}
+
+impl<'c> SqliteTx<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        SqliteTx { conn, touched: BTreeSet::new(), cache: TxCache::default(), seq: None, seq_dirty: false, seq_saved: Vec::new() }
+    }
 }
 
 fn uuid_col(s: String) -> rusqlite::Result<Uuid> {
@@ -301,34 +444,67 @@ fn in_list(n: usize) -> String {
 }
 
 impl SqliteTx<'_> {
+    fn stored_seq(&self) -> StoreResult<i64> {
+        Ok(self.conn.prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?.query_row([], |r| r.get(0))?)
+    }
+
     fn next_seq(&mut self) -> StoreResult<i64> {
-        Ok(self.conn.query_row(
-            "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value",
-            [],
-            |r| r.get(0),
-        )?)
+        let next = match self.seq {
+            Some(s) => s + 1,
+            None => self.stored_seq()? + 1,
+        };
+        self.seq = Some(next);
+        self.seq_dirty = true;
+        Ok(next)
+    }
+
+    /// Writes the counter back; the writer calls it right before COMMIT.
+    fn flush_seq(&mut self) -> StoreResult<()> {
+        if let (true, Some(s)) = (self.seq_dirty, self.seq) {
+            // Never lower it (a fully rolled-back group leaves it as it was).
+            self.conn
+                .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'seq' AND value < ?1")?
+                .execute([s])?;
+            self.seq_dirty = false;
+        }
+        Ok(())
     }
 }
 
 impl Tx for SqliteTx<'_> {
     fn savepoint(&mut self) -> StoreResult<()> {
-        Ok(self.conn.execute_batch("SAVEPOINT m")?)
+        exec(self.conn, "SAVEPOINT m")?;
+        self.seq_saved.push(self.seq);
+        Ok(())
     }
     fn release_savepoint(&mut self) -> StoreResult<()> {
-        Ok(self.conn.execute_batch("RELEASE m")?)
+        self.seq_saved.pop();
+        Ok(exec(self.conn, "RELEASE m")?)
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
-        Ok(self.conn.execute_batch("ROLLBACK TO m; RELEASE m")?)
+        self.cache.clear();
+        if let Some(saved) = self.seq_saved.pop() {
+            self.seq = saved;
+        }
+        exec(self.conn, "ROLLBACK TO m")?;
+        Ok(exec(self.conn, "RELEASE m")?)
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
+        let key = (ty.to_string(), id);
+        if let Some(row) = self.cache.entities.get(&key) {
+            return Ok(row.clone());
+        }
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {ENTITY_COLS} FROM entities WHERE type = ?1 AND id = ?2"))?;
-        Ok(st.query_row(params![ty, id.to_string()], entity_from_row).optional()?)
+            .prepare_cached("SELECT type, id, scope, seq, deleted, data FROM entities WHERE type = ?1 AND id = ?2")?;
+        let row = st.query_row(params![ty, id.to_string()], entity_from_row).optional()?;
+        self.cache.entities.insert(key, row.clone());
+        Ok(row)
     }
 
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &Value) -> StoreResult<i64> {
+        self.cache.entities.remove(&(ty.to_string(), id));
         let seq = self.next_seq()?;
         let mut st = self.conn.prepare_cached(
             "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
@@ -342,14 +518,14 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {
         let Some(row) = self.get_entity(ty, id)? else { return Ok(false) };
+        self.cache.entities.remove(&(ty.to_string(), id));
         if row.deleted {
             return Ok(false);
         }
         let seq = self.next_seq()?;
-        self.conn.execute(
-            "UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2",
-            params![ty, id.to_string(), seq],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2")?
+            .execute(params![ty, id.to_string(), seq])?;
         self.touch_scope(&row.scope);
         Ok(true)
     }
@@ -402,11 +578,14 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn min_cursor_seq(&mut self) -> StoreResult<i64> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'min_cursor_seq'", [], |r| r.get(0))?)
+        Ok(self.conn.prepare_cached("SELECT value FROM meta WHERE key = 'min_cursor_seq'")?.query_row([], |r| r.get(0))?)
     }
 
     fn max_seq(&mut self) -> StoreResult<i64> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?)
+        match self.seq {
+            Some(s) => Ok(s),
+            None => self.stored_seq(),
+        }
     }
 
     fn touch_scope(&mut self, scope: &str) {
@@ -429,6 +608,11 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
+    fn has_scope_set(&mut self, hash: &str) -> StoreResult<bool> {
+        // Performance: every pull asks; the set itself (JSON) is not read or parsed.
+        Ok(self.conn.prepare_cached("SELECT 1 FROM scope_sets WHERE hash = ?1")?.exists([hash])?)
+    }
+
     fn put_scope_set(&mut self, hash: &str, scopes: &[String]) -> StoreResult<()> {
         let json = serde_json::to_string(scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn
@@ -438,6 +622,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_user(&mut self, u: &UserRow) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             &format!("INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
@@ -487,10 +672,12 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
-        let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {cols}, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1"
-        ))?;
+        // Every request asks this: the SQL is a constant (USER_COLS prefixed with `u.`), not
+        // built anew each time.
+        let mut st = self.conn.prepare_cached(
+            "SELECT u.id, u.username, u.display_name, u.role, u.locale, u.password_hash, u.email, u.phone, \
+             t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
+        )?;
         let row = st
             .query_row([token_hash], |r| Ok((user_from_row(r)?, r.get::<_, String>(8)?)))
             .optional()?;
@@ -509,11 +696,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_unit(&mut self, id: Uuid, name: &str) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute("INSERT INTO units (id, name) VALUES (?1, ?2)", params![id.to_string(), name])?;
         Ok(())
     }
 
     fn insert_group(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT INTO groups_ (id, unit_id) VALUES (?1, ?2)",
             params![id.to_string(), unit_id.to_string()],
@@ -522,6 +711,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_class(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT INTO classes (id, unit_id) VALUES (?1, ?2)",
             params![id.to_string(), unit_id.to_string()],
@@ -530,6 +720,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_child(&mut self, c: &ChildRow) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT INTO children (id, unit_id, class_id, student_user_id, personnummer) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -550,6 +741,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn add_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT OR IGNORE INTO guardianships (guardian_id, child_id) VALUES (?1, ?2)",
             params![guardian_id.to_string(), child_id.to_string()],
@@ -560,6 +752,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn remove_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<bool> {
+        self.cache.roster_changed();
         let n = self.conn.execute(
             "DELETE FROM guardianships WHERE guardian_id = ?1 AND child_id = ?2",
             params![guardian_id.to_string(), child_id.to_string()],
@@ -569,6 +762,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn add_staff_unit(&mut self, staff_id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT OR IGNORE INTO staff_units (staff_id, unit_id) VALUES (?1, ?2)",
             params![staff_id.to_string(), unit_id.to_string()],
@@ -578,6 +772,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn child(&mut self, id: Uuid) -> StoreResult<Option<ChildRow>> {
+        if let Some(c) = self.cache.children.get(&id) {
+            return Ok(c.clone());
+        }
         let row = self
             .conn
             .prepare_cached(
@@ -594,9 +791,16 @@ impl Tx for SqliteTx<'_> {
                 })
             })
             .optional()?;
-        let Some(mut child) = row else { return Ok(None) };
-        child.group_ids = uuids(self.conn, "SELECT group_id FROM child_groups WHERE child_id = ?1 ORDER BY group_id", id)?;
-        Ok(Some(child))
+        let child = match row {
+            Some(mut child) => {
+                child.group_ids =
+                    uuids(self.conn, "SELECT group_id FROM child_groups WHERE child_id = ?1 ORDER BY group_id", id)?;
+                Some(child)
+            }
+            None => None,
+        };
+        self.cache.children.insert(id, child.clone());
+        Ok(child)
     }
 
     fn children_of_guardian(&mut self, guardian_id: Uuid) -> StoreResult<Vec<Uuid>> {
@@ -604,7 +808,12 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn guardians_of(&mut self, child_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT guardian_id FROM guardianships WHERE child_id = ?1 ORDER BY guardian_id", child_id)
+        if let Some(g) = self.cache.guardians.get(&child_id) {
+            return Ok(g.clone());
+        }
+        let g = uuids(self.conn, "SELECT guardian_id FROM guardianships WHERE child_id = ?1 ORDER BY guardian_id", child_id)?;
+        self.cache.guardians.insert(child_id, g.clone());
+        Ok(g)
     }
 
     fn child_of_student(&mut self, user_id: Uuid) -> StoreResult<Option<Uuid>> {
@@ -612,7 +821,12 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn staff_units(&mut self, staff_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT unit_id FROM staff_units WHERE staff_id = ?1 ORDER BY unit_id", staff_id)
+        if let Some(u) = self.cache.staff_units.get(&staff_id) {
+            return Ok(u.clone());
+        }
+        let u = uuids(self.conn, "SELECT unit_id FROM staff_units WHERE staff_id = ?1 ORDER BY unit_id", staff_id)?;
+        self.cache.staff_units.insert(staff_id, u.clone());
+        Ok(u)
     }
 
     fn staff_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {

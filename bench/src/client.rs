@@ -1,0 +1,281 @@
+//! The load generator's client: one HTTP/1.1 keep-alive connection per worker (hyper's
+//! low-level client, no pool, so the client spends as little of the shared CPU as it can),
+//! closed loop (a worker sends its next request when the previous one is answered), and a
+//! recorder that keeps every latency of the measured window.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{header, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+
+pub struct Conn {
+    addr: SocketAddr,
+    host: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Bytes,
+    /// The server's own time for the request (`server-timing: app;dur=MS`), if it said.
+    pub server_ms: Option<f64>,
+}
+
+impl Conn {
+    pub fn new(addr: SocketAddr) -> Conn {
+        Conn { addr, host: addr.to_string(), sender: None }
+    }
+
+    async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = tokio::net::TcpStream::connect(self.addr)
+                .await
+                .with_context(|| format!("connecting to {}", self.addr))?;
+            stream.set_nodelay(true)?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            self.sender = Some(sender);
+        }
+        let s = self.sender.as_mut().ok_or_else(|| anyhow!("no connection"))?;
+        s.ready().await?;
+        Ok(s)
+    }
+
+    /// One request; the connection is re-opened on the next call if it broke.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<Reply> {
+        let host = self.host.clone();
+        let mut b = Request::builder().method(method).uri(path).header(header::HOST, host);
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = b.body(Full::new(body.unwrap_or_default()))?;
+        let result = async {
+            let sender = self.connect().await?;
+            let res = sender.send_request(req).await?;
+            let status = res.status();
+            let server_ms = res
+                .headers()
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("dur=").nth(1))
+                .and_then(|v| v.split([',', ';']).next())
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            let body = res.into_body().collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>(Reply { status, body, server_ms })
+        }
+        .await;
+        if result.is_err() {
+            self.sender = None;
+        }
+        result
+    }
+
+    pub async fn post_json<T: Serialize>(&mut self, path: &str, token: Option<&str>, body: &T) -> Result<Reply> {
+        let bytes = Bytes::from(serde_json::to_vec(body)?);
+        self.send(Method::POST, path, token, Some(bytes)).await
+    }
+}
+
+/// What one worker saw in the measured window.
+#[derive(Default)]
+pub struct Recorder {
+    window: Option<(Instant, Instant)>,
+    pub latencies_us: Vec<u32>,
+    pub server_us: Vec<u32>,
+    pub requests: u64,
+    pub errors: u64,
+    pub applied: u64,
+    pub rejected: u64,
+    /// Scenario-specific unit of work (care days written, docs, changes received…).
+    pub items: u64,
+    /// Ids of mutations the server answered `applied` (the durability check keeps them).
+    pub acked: Vec<uuid::Uuid>,
+    pub first_error: Option<String>,
+    /// CPU seconds (user + system) the server and this client used in the measured window.
+    pub server_cpu_s: Option<f64>,
+    pub client_cpu_s: Option<f64>,
+    /// The server's CPU seconds in the window by thread name.
+    pub server_threads_s: std::collections::BTreeMap<String, f64>,
+}
+
+/// CPU seconds per thread name (digits and trailing dashes dropped, so `sqlite-reader-3`
+/// counts as `sqlite-reader`) of a process so far.
+pub fn thread_cpu_seconds(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let name = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_string();
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { continue };
+        let Some(i) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
+        let ticks = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        *out.entry(name).or_insert(0.0) += ticks / 100.0;
+    }
+    out
+}
+
+/// The process under test, whose CPU time the runs measure (0: none).
+pub static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// CPU seconds (user + system) of a process so far, from /proc.
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".into(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+impl Recorder {
+    pub fn new(measure_from: Instant, until: Instant) -> Recorder {
+        Recorder { window: Some((measure_from, until)), ..Recorder::default() }
+    }
+    /// Still inside the run (warm-up or measured)?
+    pub fn running(&self) -> bool {
+        self.window.is_none_or(|(_, until)| Instant::now() < until)
+    }
+    /// Whether an operation that started at `started` and ends now is counted.
+    pub fn counts(&self, started: Instant) -> bool {
+        match self.window {
+            Some((from, until)) => started >= from && Instant::now() <= until,
+            None => true,
+        }
+    }
+    pub fn record(&mut self, started: Instant, server_ms: Option<f64>) -> bool {
+        if !self.counts(started) {
+            return false;
+        }
+        self.requests += 1;
+        self.latencies_us.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        if let Some(ms) = server_ms {
+            self.server_us.push((ms * 1000.0) as u32);
+        }
+        true
+    }
+    pub fn error(&mut self, started: Instant, e: impl std::fmt::Display) {
+        if self.counts(started) {
+            self.errors += 1;
+        }
+        if self.first_error.is_none() {
+            self.first_error = Some(e.to_string());
+        }
+    }
+    pub fn merge(&mut self, o: Recorder) {
+        self.latencies_us.extend(o.latencies_us);
+        self.server_us.extend(o.server_us);
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.applied += o.applied;
+        self.rejected += o.rejected;
+        self.items += o.items;
+        self.acked.extend(o.acked);
+        if self.first_error.is_none() {
+            self.first_error = o.first_error;
+        }
+    }
+}
+
+/// Runs `concurrency` workers, each with its own connection, for `warmup + measure`; only
+/// the measured window counts. Returns the merged recorder and the measured seconds.
+pub async fn run_workers<S, F, Fut>(
+    addr: SocketAddr,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    make_state: impl Fn(usize) -> S,
+    worker: F,
+) -> Result<(Recorder, f64)>
+where
+    S: Send + 'static,
+    F: Fn(usize, S, Conn, Recorder) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Recorder> + Send + 'static,
+{
+    let start = Instant::now();
+    let from = start + warmup;
+    let until = from + measure;
+    let pid = Some(SERVER_PID.load(Ordering::Relaxed)).filter(|p| *p != 0);
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(from.into()).await;
+        let (s0, c0) = (pid.and_then(|p| cpu_seconds(Some(p))), cpu_seconds(None));
+        let t0 = pid.map(thread_cpu_seconds).unwrap_or_default();
+        tokio::time::sleep_until(until.into()).await;
+        let (s1, c1) = (pid.and_then(|p| cpu_seconds(Some(p))), cpu_seconds(None));
+        let t1 = pid.map(thread_cpu_seconds).unwrap_or_default();
+        let threads = t1
+            .into_iter()
+            .map(|(k, v)| {
+                let d = v - t0.get(&k).copied().unwrap_or(0.0);
+                (k, d)
+            })
+            .collect();
+        (s0.zip(s1).map(|(a, b)| b - a), c0.zip(c1).map(|(a, b)| b - a), threads)
+    });
+    let mut handles = Vec::with_capacity(concurrency);
+    for w in 0..concurrency {
+        let state = make_state(w);
+        let f = worker.clone();
+        handles.push(tokio::spawn(async move { f(w, state, Conn::new(addr), Recorder::new(from, until)).await }));
+    }
+    let mut all = Recorder::default();
+    for h in handles {
+        all.merge(h.await.context("a load worker panicked")?);
+    }
+    if let Ok((server, client, threads)) = cpu.await {
+        all.server_cpu_s = server;
+        all.client_cpu_s = client;
+        all.server_threads_s = threads;
+    }
+    Ok((all, measure.as_secs_f64()))
+}
+
+/// p in 0..=100 of a latency list, in milliseconds.
+pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted_us.len() as f64 - 1.0)).round() as usize;
+    f64::from(sorted_us[rank.min(sorted_us.len() - 1)]) / 1000.0
+}
+
+/// Waits until `GET path` answers 200.
+pub async fn wait_ready(addr: SocketAddr, path: &str, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut c = Conn::new(addr);
+        if let Ok(r) = c.send(Method::GET, path, None, None).await {
+            if r.status.is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{addr}{path} did not answer within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

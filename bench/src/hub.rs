@@ -1,0 +1,510 @@
+//! The Hub scenarios: simulated guardians' phones and staff tablets against a sync server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
+use hyper::Method;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sync_server::benchdata::{stockholm, Device, Roster};
+use uuid::Uuid;
+
+use crate::client::{run_workers, Conn, Recorder};
+use crate::report::Figure;
+use crate::Opts;
+
+/// The benchmark's calendar: a Tuesday in March, and the Sunday before it.
+pub fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct PullResp {
+    cursor: String,
+    has_more: bool,
+    changes: Vec<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct PushResp {
+    results: Vec<PushResult>,
+}
+
+#[derive(Deserialize)]
+struct PushResult {
+    id: Uuid,
+    status: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    details: Option<Value>,
+}
+
+pub struct Hub<'a> {
+    pub target: String,
+    pub addr: SocketAddr,
+    pub roster: Arc<Roster>,
+    pub opts: &'a Opts,
+}
+
+/// Counts a push answer into `rec`; returns the number of care days written (set_week).
+fn count_push(rec: &mut Recorder, body: &[u8], keep_ids: bool) -> Result<u64> {
+    let r: PushResp = serde_json::from_slice(body).context("push answer")?;
+    let mut days = 0;
+    for m in r.results {
+        if m.status == "applied" {
+            rec.applied += 1;
+            if keep_ids {
+                rec.acked.push(m.id);
+            }
+            if let Some(w) = m.details.as_ref().and_then(|d| d.get("writes")).and_then(|w| w.as_array()) {
+                days += w.len() as u64;
+            }
+        } else {
+            rec.rejected += 1;
+            if rec.first_error.is_none() {
+                rec.first_error = Some(format!("rejected: {}", m.code.unwrap_or_default()));
+            }
+        }
+    }
+    Ok(days)
+}
+
+/// One full null-cursor sync: pulls until `has_more` is false. Returns the cursor, the
+/// number of changes, the server's time summed over the pulls, and the pulls.
+pub async fn full_sync(conn: &mut Conn, token: &str, limit: Option<u32>) -> Result<(String, u64, f64, u32)> {
+    let mut cursor: Option<String> = None;
+    let (mut n, mut server, mut pulls) = (0u64, 0.0, 0u32);
+    loop {
+        let r = conn.post_json("/v1/sync/pull", Some(token), &json!({ "cursor": cursor, "limit": limit })).await?;
+        if !r.status.is_success() {
+            bail!("pull answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
+        }
+        server += r.server_ms.unwrap_or(0.0);
+        pulls += 1;
+        let p: PullResp = serde_json::from_slice(&r.body).context("pull answer")?;
+        n += p.changes.len() as u64;
+        cursor = Some(p.cursor);
+        if !p.has_more {
+            break;
+        }
+    }
+    Ok((cursor.unwrap_or_default(), n, server, pulls))
+}
+
+/// The whole snapshot a guardian's first sync receives (for the pouchdb equivalent).
+pub async fn snapshot(addr: SocketAddr, token: &str) -> Result<Vec<Value>> {
+    let mut conn = Conn::new(addr);
+    let mut cursor: Option<String> = None;
+    let mut out = Vec::new();
+    loop {
+        let r = conn.post_json("/v1/sync/pull", Some(token), &json!({ "cursor": cursor })).await?;
+        let v: Value = serde_json::from_slice(&r.body)?;
+        if let Some(c) = v.get("changes").and_then(|c| c.as_array()) {
+            out.extend(c.iter().cloned());
+        }
+        cursor = v.get("cursor").and_then(|c| c.as_str()).map(str::to_string);
+        if !v.get("has_more").and_then(|h| h.as_bool()).unwrap_or(false) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+impl Hub<'_> {
+    pub async fn set_clock(&self, at: DateTime<Utc>) -> Result<()> {
+        let mut c = Conn::new(self.addr);
+        let r = c.post_json("/v1/dev/clock", None, &json!({ "now": at })).await?;
+        if !r.status.is_success() {
+            bail!("setting the dev clock answered {}", r.status);
+        }
+        Ok(())
+    }
+
+    /// (write jobs, commits, largest group) from `/metrics`.
+    pub async fn write_stats(&self) -> Option<(u64, u64, u64)> {
+        let mut c = Conn::new(self.addr);
+        let r = c.send(Method::GET, "/metrics", None, None).await.ok()?;
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        let get = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Some((get("hub_store_write_jobs_total")?, get("hub_store_commits_total")?, get("hub_store_largest_group")?))
+    }
+
+    fn figure(&self, scenario: &str, conc: usize, secs: f64, rec: Recorder) -> Figure {
+        Figure::from_recorder(&self.target, scenario, conc, secs, rec)
+    }
+
+    async fn with_write_stats(&self, mut f: Figure, before: Option<(u64, u64, u64)>) -> Figure {
+        if let (Some(b), Some(a)) = (before, self.write_stats().await) {
+            f.write_jobs = Some(a.0 - b.0);
+            f.commits = Some(a.1 - b.1);
+            f.largest_group = Some(a.2);
+            if a.1 > b.1 {
+                let per = (a.0 - b.0) as f64 / (a.1 - b.1) as f64;
+                let sep = if f.note.is_empty() { "" } else { "; " };
+                f.note = format!(
+                    "{}{sep}group commit: {} write jobs in {} commits ({per:.1} per commit, largest group so far {})",
+                    f.note,
+                    a.0 - b.0,
+                    a.1 - b.1,
+                    a.2
+                );
+            }
+        }
+        f
+    }
+
+    /// Splits `devices` over `conc` workers, round robin.
+    fn deal<T: Clone>(items: &[T], conc: usize, w: usize) -> Vec<T> {
+        items.iter().skip(w).step_by(conc.max(1)).cloned().collect()
+    }
+
+    /// Guardians sign in once each (the tokens come with the roster); here they bring their
+    /// replica to the head, untimed, so the measured pulls find nothing new.
+    pub async fn prepare_cursors(&self, devices: &[Device]) -> Result<Vec<(String, String)>> {
+        let conc = self.opts.concurrency;
+        let mut handles = Vec::new();
+        for w in 0..conc {
+            let mine = Self::deal(devices, conc, w);
+            let addr = self.addr;
+            handles.push(tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let mut out = Vec::new();
+                for d in mine {
+                    let (cursor, _, _, _) = full_sync(&mut conn, &d.token, None).await?;
+                    out.push((d.token.clone(), cursor));
+                }
+                Ok::<_, anyhow::Error>(out)
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await??);
+        }
+        Ok(all)
+    }
+
+    /// (1) Guardians' phones pulling with their cursor at the head: nothing new.
+    pub async fn pull_no_change(&self, devices: Vec<(String, String)>) -> Result<Figure> {
+        self.set_clock(stockholm(today(), 7, 0)).await?;
+        let conc = self.opts.concurrency;
+        let devices = Arc::new(devices);
+        let (rec, secs) = run_workers(
+            self.addr,
+            conc,
+            self.opts.warmup,
+            self.opts.measure,
+            |w| Self::deal(&devices, conc, w),
+            |_, mut mine: Vec<(String, String)>, mut conn: Conn, mut rec: Recorder| async move {
+                let mut i = 0;
+                while rec.running() && !mine.is_empty() {
+                    let k = i % mine.len();
+                    i += 1;
+                    let started = Instant::now();
+                    let body = json!({ "cursor": mine[k].1 });
+                    match conn.post_json("/v1/sync/pull", Some(&mine[k].0), &body).await {
+                        Ok(r) if r.status.is_success() => match serde_json::from_slice::<PullResp>(&r.body) {
+                            Ok(p) => {
+                                if rec.record(started, r.server_ms) {
+                                    rec.items += p.changes.len() as u64;
+                                }
+                                mine[k].1 = p.cursor;
+                            }
+                            Err(e) => rec.error(started, e),
+                        },
+                        Ok(r) => rec.error(started, format!("pull answered {}", r.status)),
+                        Err(e) => rec.error(started, e),
+                    }
+                }
+                rec
+            },
+        )
+        .await?;
+        let mut f = self.figure("pull-no-change", conc, secs, rec);
+        f.items_label = "changes".into();
+        f.note = format!("{} guardian devices, each pulling again at once with the cursor it got", devices.len());
+        Ok(f)
+    }
+
+    /// Pushes of one kind: `make` builds a device's next batch of mutations.
+    async fn push_scenario(
+        &self,
+        scenario: &str,
+        devices: Vec<Device>,
+        conc: usize,
+        measure: Duration,
+        keep_ids: bool,
+        make: fn(&Device, usize) -> Vec<Value>,
+    ) -> Result<(Recorder, f64)> {
+        if devices.is_empty() {
+            bail!("{scenario}: no devices in the roster");
+        }
+        let devices = Arc::new(devices);
+        run_workers(
+            self.addr,
+            conc,
+            self.opts.warmup,
+            measure,
+            |w| Self::deal(&devices, conc, w),
+            move |_, mine: Vec<Device>, mut conn: Conn, mut rec: Recorder| async move {
+                let client_ids: Vec<Uuid> = mine.iter().map(|_| Uuid::new_v4()).collect();
+                let mut i = 0;
+                while rec.running() && !mine.is_empty() {
+                    let k = i % mine.len();
+                    let d = &mine[k];
+                    let mutations: Vec<Value> = make(d, i / mine.len())
+                        .into_iter()
+                        .map(|m| json!({ "id": Uuid::new_v4(), "name": m["name"], "args": m["args"] }))
+                        .collect();
+                    i += 1;
+                    let body = json!({ "client_id": client_ids[k], "mutations": mutations });
+                    let started = Instant::now();
+                    match conn.post_json("/v1/sync/push", Some(&d.token), &body).await {
+                        Ok(r) if r.status.is_success() => {
+                            if rec.counts(started) {
+                                rec.record(started, r.server_ms);
+                                match count_push(&mut rec, &r.body, keep_ids) {
+                                    Ok(days) => rec.items += days,
+                                    Err(e) => rec.error(started, e),
+                                }
+                            } else if keep_ids {
+                                // Outside the measured window still counts as acknowledged.
+                                let mut scratch = Recorder::default();
+                                let _ = count_push(&mut scratch, &r.body, true);
+                                rec.acked.extend(scratch.acked);
+                            }
+                        }
+                        Ok(r) => rec.error(started, format!("push answered {}", r.status)),
+                        Err(e) => {
+                            rec.error(started, e);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                rec
+            },
+        )
+        .await
+    }
+
+    /// (2) The morning absence rush: guardians report a child absent today or tomorrow.
+    pub async fn absence_rush(&self) -> Result<Figure> {
+        self.set_clock(stockholm(today(), 7, 30)).await?;
+        let before = self.write_stats().await;
+        let conc = self.opts.write_concurrency;
+        let devices = self.roster.guardians.clone();
+        let n = devices.len();
+        let (rec, secs) =
+            self.push_scenario("absence-rush", devices, conc, self.opts.measure, false, absence_batch).await?;
+        let mut f = self.figure("absence-rush", conc, secs, rec);
+        f.note = format!("{n} guardian devices, one absence.report per push (today or tomorrow, a repeat merges)");
+        Ok(self.with_write_stats(f, before).await)
+    }
+
+    /// (3) Sunday evening: guardians set next weeks' care times, repeating.
+    pub async fn care_week_rush(&self) -> Result<Figure> {
+        // Sunday 20:00 before the benchmark's Tuesday.
+        self.set_clock(stockholm(today() - Days::days(2), 20, 0)).await?;
+        let before = self.write_stats().await;
+        let conc = self.opts.write_concurrency;
+        let devices: Vec<Device> =
+            self.roster.guardians.iter().filter(|d| d.children.iter().any(|c| c.in_care)).cloned().collect();
+        let n = devices.len();
+        let (rec, secs) =
+            self.push_scenario("care-week-rush", devices, conc, self.opts.measure, false, care_week_batch).await?;
+        let mut f = self.figure("care-week-rush", conc, secs, rec);
+        f.items_label = "care days written".into();
+        f.note = format!(
+            "{n} guardian devices, one care.set_week per push (Mon–Fri, repeat every 1–2 weeks, count 4–8; {:.1} days written per mutation)",
+            if f.applied > 0 { f.items as f64 / f.applied as f64 } else { 0.0 }
+        );
+        Ok(self.with_write_stats(f, before).await)
+    }
+
+    /// (4) Staff tablets sync a day of attendance: arrivals and departures of their group.
+    pub async fn attendance_day(&self) -> Result<Figure> {
+        self.set_clock(stockholm(today(), 17, 0)).await?;
+        let before = self.write_stats().await;
+        // Tablets sync now and then, not all at once: half the push concurrency.
+        let conc = (self.opts.write_concurrency / 2).min(self.roster.tablets.len()).max(1);
+        let devices = self.roster.tablets.clone();
+        let n = devices.len();
+        let per = devices.first().map(|d| d.children.len() * 2).unwrap_or(0);
+        let (rec, secs) =
+            self.push_scenario("attendance-day", devices, conc, self.opts.measure, false, attendance_batch).await?;
+        let mut f = self.figure("attendance-day", conc, secs, rec);
+        f.note = format!("{n} group tablets, {per} attendance.mark (arrived, departed) per push");
+        Ok(self.with_write_stats(f, before).await)
+    }
+
+    /// (5) A guardian with two children and a school year of data signs in on a new phone:
+    /// the full null-cursor pull loop, one at a time (server time) and then concurrently.
+    pub async fn initial_sync(&self, conc: usize, scenario: &str) -> Result<Figure> {
+        self.set_clock(stockholm(today(), 12, 0)).await?;
+        let devices: Vec<Device> =
+            self.roster.history_guardians.iter().map(|&i| self.roster.guardians[i].clone()).collect();
+        if devices.is_empty() {
+            bail!("no guardians with a school year of data");
+        }
+        let n = devices.len();
+        let devices = Arc::new(devices);
+        let pulls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pulls2 = pulls.clone();
+        let (rec, secs) = run_workers(
+            self.addr,
+            conc,
+            self.opts.warmup,
+            self.opts.measure,
+            |w| Self::deal(&devices, conc, w),
+            move |_, mine: Vec<Device>, mut conn: Conn, mut rec: Recorder| {
+                let pulls = pulls2.clone();
+                async move {
+                    let mut i = 0;
+                    while rec.running() && !mine.is_empty() {
+                        let d = &mine[i % mine.len()];
+                        i += 1;
+                        let started = Instant::now();
+                        match full_sync(&mut conn, &d.token, None).await {
+                            Ok((_, changes, server_ms, p)) => {
+                                if rec.record(started, Some(server_ms)) {
+                                    rec.items += changes;
+                                    pulls.fetch_add(u64::from(p), std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                            Err(e) => rec.error(started, e),
+                        }
+                    }
+                    rec
+                }
+            },
+        )
+        .await?;
+        let mut f = self.figure(scenario, conc, secs, rec);
+        f.items_label = "changes".into();
+        let syncs = f.requests.max(1);
+        f.note = format!(
+            "{n} guardians (two children, a school year of data each); one row = one full sync: {:.0} changes in {:.1} pulls of ≤ 1000, server time summed over the pulls",
+            f.items as f64 / syncs as f64,
+            pulls.load(std::sync::atomic::Ordering::Relaxed) as f64 / syncs as f64
+        );
+        Ok(f)
+    }
+
+    /// Sign-ins: argon2 by design, so a handful of them, to show what one costs.
+    pub async fn login(&self) -> Result<Figure> {
+        let conc = 2;
+        let users: Vec<String> = self.roster.guardians.iter().take(64).map(|d| d.username.clone()).collect();
+        let users = Arc::new(users);
+        let (rec, secs) = run_workers(
+            self.addr,
+            conc,
+            Duration::from_millis(300),
+            Duration::from_secs(3),
+            |w| Self::deal(&users, conc, w),
+            |_, mine: Vec<String>, mut conn: Conn, mut rec: Recorder| async move {
+                let mut i = 0;
+                while rec.running() && !mine.is_empty() {
+                    let u = &mine[i % mine.len()];
+                    i += 1;
+                    let started = Instant::now();
+                    let body = json!({ "username": u, "password": crate::PASSWORD, "device_id": "bench" });
+                    match conn.post_json("/v1/auth/login", None, &body).await {
+                        Ok(r) if r.status.is_success() => {
+                            rec.record(started, r.server_ms);
+                        }
+                        Ok(r) => rec.error(started, format!("login answered {}", r.status)),
+                        Err(e) => rec.error(started, e),
+                    }
+                }
+                rec
+            },
+        )
+        .await?;
+        let mut f = self.figure("login", conc, secs, rec);
+        f.note = "argon2id (default parameters) per sign-in, by design; devices stay signed in for 90 days".into();
+        Ok(f)
+    }
+}
+
+fn mutation(name: &str, args: Value) -> Value {
+    json!({ "name": name, "args": args })
+}
+
+fn absence_batch(d: &Device, round: usize) -> Vec<Value> {
+    let c = &d.children[round % d.children.len()];
+    let date = if (round / d.children.len()).is_multiple_of(2) { today() } else { today() + Days::days(1) };
+    vec![mutation("absence.report", json!({ "child_id": c.id, "date": date.format("%Y-%m-%d").to_string() }))]
+}
+
+fn care_week_batch(d: &Device, round: usize) -> Vec<Value> {
+    let in_care: Vec<_> = d.children.iter().filter(|c| c.in_care).collect();
+    let c = in_care[round % in_care.len()];
+    // The Monday after the benchmark's Sunday, or one or two weeks later.
+    let monday = today() - Days::days(1) + Days::weeks((round % 3) as i64);
+    let (start, end) =
+        if c.unit_kind == domain::wire::UnitKind::Preschool { ("07:30", "16:30") } else { ("13:30", "17:00") };
+    let days: Vec<Value> =
+        (1..=5).map(|wd| json!({ "weekday": wd, "intervals": [{ "start": start, "end": end }] })).collect();
+    vec![mutation(
+        "care.set_week",
+        json!({
+            "child_id": c.id,
+            "week_start": monday.format("%Y-%m-%d").to_string(),
+            "days": days,
+            "repeat": { "every_weeks": 1 + round % 2, "count": 4 + round % 5 },
+        }),
+    )]
+}
+
+fn attendance_batch(d: &Device, round: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(d.children.len() * 2);
+    for (k, c) in d.children.iter().enumerate() {
+        let m = ((k + round) % 45) as u32;
+        out.push(mutation(
+            "attendance.mark",
+            json!({ "child_id": c.id, "kind": "arrived", "at": stockholm(today(), 7, m) }),
+        ));
+        out.push(mutation(
+            "attendance.mark",
+            json!({ "child_id": c.id, "kind": "departed", "at": stockholm(today(), 16, m) }),
+        ));
+    }
+    out
+}
+
+/// The durability check: pushes under load, SIGKILL of the server mid-flight, then every
+/// mutation the clients were told was applied must be in the database.
+pub async fn push_until_killed(
+    hub: &Hub<'_>,
+    kill_after: Duration,
+    proc_: &mut crate::procs::Proc,
+) -> Result<(Vec<Uuid>, Option<(u64, u64, u64)>)> {
+    hub.set_clock(stockholm(today(), 7, 30)).await?;
+    let conc = hub.opts.write_concurrency;
+    let devices = hub.roster.guardians.clone();
+    let addr = hub.addr;
+    let opts = hub.opts;
+    let h = Hub { target: hub.target.clone(), addr, roster: hub.roster.clone(), opts };
+    let load = async {
+        h.push_scenario("durability", devices, conc, kill_after + Duration::from_secs(1), true, absence_batch).await
+    };
+    let killer = async {
+        tokio::time::sleep(opts.warmup + kill_after - Duration::from_millis(200)).await;
+        let stats = hub.write_stats().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proc_.kill();
+        stats
+    };
+    let (load, stats) = tokio::join!(load, killer);
+    let (rec, _) = load?;
+    Ok((rec.acked, stats))
+}
