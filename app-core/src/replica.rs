@@ -315,14 +315,7 @@ impl Replica {
             .conn
             .prepare("SELECT data FROM entity WHERE type = ?1")?;
         let rows = st.query_map([ty], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for s in rows {
-            match serde_json::from_str(&s?) {
-                Ok(v) => out.push(v),
-                Err(e) => tracing::warn!(ty, error = %e, "replica: unreadable entity skipped"),
-            }
-        }
-        Ok(out)
+        decode_rows(ty, rows)
     }
 
     pub fn entities_of_child(&self, ty: &str, child_id: Uuid) -> Result<Vec<Value>> {
@@ -330,14 +323,7 @@ impl Replica {
             .conn
             .prepare("SELECT data FROM entity WHERE type = ?1 AND child_id = ?2")?;
         let rows = st.query_map(params![ty, child_id.to_string()], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for s in rows {
-            match serde_json::from_str(&s?) {
-                Ok(v) => out.push(v),
-                Err(e) => tracing::warn!(ty, error = %e, "replica: unreadable entity skipped"),
-            }
-        }
-        Ok(out)
+        decode_rows(ty, rows)
     }
 
     pub fn entity(&self, ty: &str, id: Uuid) -> Result<Option<Value>> {
@@ -608,6 +594,21 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Decodes entity rows; an unreadable one is logged and skipped rather than failing a view.
+fn decode_rows(
+    ty: &str,
+    rows: impl Iterator<Item = rusqlite::Result<String>>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for s in rows {
+        match serde_json::from_str(&s?) {
+            Ok(v) => out.push(v),
+            Err(e) => tracing::warn!(ty, error = %e, "replica: unreadable entity skipped"),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
