@@ -58,6 +58,21 @@ pub fn check_departure(
     }
 }
 
+/// R-STAFF-2: an arrival marked (or corrected) after that day's departure is already recorded
+/// must be before it; otherwise `invalid_input`. `departure` is the child's departure on the
+/// unit-local day of `arrival`, if any.
+pub fn check_arrival(
+    departure: Option<DateTime<Utc>>,
+    arrival: DateTime<Utc>,
+) -> Result<(), RuleError> {
+    match departure {
+        Some(d) if arrival >= d => Err(RuleError::invalid(
+            "an arrival must be before that day's departure",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The unit-local day an arrival or departure belongs to ("that day" of R-STAFF-2).
 pub fn attendance_day(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
     local_date(at, tz)
@@ -114,6 +129,17 @@ mod tests {
         assert_eq!(
             check_departure(Some(later), dep).unwrap_err().code,
             RejectCode::NoArrival
+        );
+    }
+
+    #[test]
+    fn an_arrival_after_that_days_departure_is_invalid_input() {
+        let dep = utc("2026-03-04T15:00:00Z");
+        assert!(check_arrival(None, dep).is_ok());
+        assert!(check_arrival(Some(dep), utc("2026-03-04T07:00:00Z")).is_ok());
+        assert_eq!(
+            check_arrival(Some(dep), dep).unwrap_err().code,
+            RejectCode::InvalidInput
         );
     }
 

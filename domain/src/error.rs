@@ -33,10 +33,17 @@ pub enum RejectCode {
     InvalidInput,
     /// The pull cursor is unknown or too old: pull again with a null cursor.
     CursorExpired,
+    /// R-STAFF-3: a PIN such as 0000 or 1234 is refused.
+    PinTrivial,
+    /// R-STAFF-3: five wrong PINs in a row lock the PIN until a sign-in with password.
+    PinLocked,
+    /// R-STAFF-3: the pairing code is unknown, used, expired or out of attempts (one code
+    /// for all four, so a guesser learns nothing).
+    PairingInvalid,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 12] = [
+    pub const ALL: [RejectCode; 15] = [
         RejectCode::AbsenceOutOfWindow,
         RejectCode::DayLocked,
         RejectCode::OutsideOpeningHours,
@@ -49,6 +56,9 @@ impl RejectCode {
         RejectCode::NotFound,
         RejectCode::InvalidInput,
         RejectCode::CursorExpired,
+        RejectCode::PinTrivial,
+        RejectCode::PinLocked,
+        RejectCode::PairingInvalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +75,9 @@ impl RejectCode {
             RejectCode::NotFound => "not_found",
             RejectCode::InvalidInput => "invalid_input",
             RejectCode::CursorExpired => "cursor_expired",
+            RejectCode::PinTrivial => "pin_trivial",
+            RejectCode::PinLocked => "pin_locked",
+            RejectCode::PairingInvalid => "pairing_invalid",
         }
     }
 

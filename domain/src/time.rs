@@ -42,6 +42,23 @@ pub fn local_date(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
     local_datetime(now, tz).date()
 }
 
+/// The instant at which the wall clock in `tz` shows `time` on `date` (a tablet's edited
+/// arrival time, R-STAFF-2). In the autumn hour that happens twice, the earlier; in the
+/// spring hour that never happens, the first instant after it.
+pub fn instant_at(date: NaiveDate, time: chrono::NaiveTime, tz: Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let mut local = date.and_time(time);
+    // A DST gap is at most an hour; step over it a minute at a time.
+    for _ in 0..=120 {
+        if let Some(t) = tz.from_local_datetime(&local).earliest() {
+            return t.with_timezone(&Utc);
+        }
+        local += chrono::Duration::minutes(1);
+    }
+    // Unreachable with real zones; fall back to reading the wall clock as UTC.
+    Utc.from_utc_datetime(&date.and_time(time))
+}
+
 /// An IANA zone name such as `Europe/Stockholm`.
 pub fn parse_tz(name: &str) -> Result<Tz, RuleError> {
     name.parse::<Tz>()
@@ -229,6 +246,20 @@ mod tests {
         assert_eq!(serde_json::from_str::<ServerOffset>(&json).unwrap(), off);
         // A corrupt offset never panics.
         assert_eq!(ServerOffset { millis: i64::MAX }.corrected(device), device);
+    }
+
+    #[test]
+    fn instant_at_handles_both_dst_changes() {
+        use chrono::{NaiveTime, TimeZone};
+        let tz = DEFAULT_TIME_ZONE;
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        let d = |y, mo, day| NaiveDate::from_ymd_opt(y, mo, day).unwrap();
+        // An ordinary winter morning: UTC+1.
+        assert_eq!(instant_at(d(2026, 11, 24), hm(7, 30), tz), Utc.with_ymd_and_hms(2026, 11, 24, 6, 30, 0).unwrap());
+        // 29 March 2026, 02:30 does not exist in Stockholm: the first instant after the gap.
+        assert_eq!(instant_at(d(2026, 3, 29), hm(2, 30), tz), Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap());
+        // 25 October 2026, 02:30 happens twice: the earlier (still UTC+2).
+        assert_eq!(instant_at(d(2026, 10, 25), hm(2, 30), tz), Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap());
     }
 
     #[test]

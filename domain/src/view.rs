@@ -15,7 +15,7 @@ use crate::wire::entity::{
     Absence, BlogPost, CalendarEvent, CareComment, Lesson, News, Notification, NotificationCategory,
     TalkBooking, TalkSlot,
 };
-use crate::wire::{date, BoxKind, ChildInfo, Locale, UserInfo};
+use crate::wire::{date, BoxKind, ChildInfo, DeviceInfo, Locale, UserInfo};
 
 /// The signed-in account on this device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,4 +188,114 @@ pub struct InfoView {
     pub news: Vec<News>,
     pub calendar: Vec<CalendarEvent>,
     pub blog: Vec<BlogPost>,
+}
+
+// ---------------------------------------------------------------- tablet mode (R-STAFF-1…3)
+
+/// A paired tablet: the device, its unit's staff for quick switching, and who is unlocked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabletState {
+    pub server_url: String,
+    pub device: DeviceInfo,
+    /// Staff of the unit, by name.
+    pub staff: Vec<TabletStaffView>,
+    /// The staff member whose PIN session is running, if any (R-STAFF-3: 10 minutes idle).
+    pub active: Option<ActiveStaff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabletStaffView {
+    pub user_id: Uuid,
+    pub display_name: String,
+    /// A PIN is set; without one the staff member signs in with their password.
+    pub has_pin: bool,
+    /// Five wrong PINs in a row: only a password sign-in unlocks it.
+    pub locked: bool,
+    pub attempts_left: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveStaff {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub since: DateTime<Utc>,
+    /// When the session ends unless something is done before.
+    pub idle_until: DateTime<Utc>,
+}
+
+/// What a PIN entry on the tablet led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum UnlockOutcome {
+    Unlocked,
+    WrongPin { attempts_left: u32 },
+    /// Locked now or before: sign in with the password.
+    Locked,
+    /// No PIN set: sign in with the password (and set a PIN in the settings).
+    NoPin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupTab {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// One child on the room list of a day (R-STAFF-1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomChild {
+    pub child_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub group_ids: Vec<Uuid>,
+    /// Planned care times that day (R-CARE-1); empty: none registered.
+    pub planned: Vec<Interval>,
+    /// The day's absence, reported (red) or confirmed (grey) (R-ABS-5).
+    pub absence: Option<Absence>,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub departed_at: Option<DateTime<Utc>>,
+    /// Comments on the day, and whether a guardian's is not yet opened by staff (R-CARE-6).
+    pub comments: u32,
+    pub new_comment: bool,
+    /// Something about this child's day waits in the outbox.
+    pub pending: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoomTotals {
+    pub children: u32,
+    pub absent: u32,
+    /// Arrived and not yet departed.
+    pub present: u32,
+    pub departed: u32,
+    /// Neither absent nor arrived yet.
+    pub expected: u32,
+}
+
+/// The room view of one day (R-STAFF-1): the unit's children, optionally one group's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomView {
+    pub unit_name: String,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+    /// Today by the corrected clock in the unit's time zone (R-TIME-1).
+    #[serde(with = "date")]
+    pub today: NaiveDate,
+    pub groups: Vec<GroupTab>,
+    pub group_id: Option<Uuid>,
+    /// By first name.
+    pub children: Vec<RoomChild>,
+    pub totals: RoomTotals,
+}
+
+/// A child's day on the tablet: the row, the day's note and the comments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomChildDetail {
+    pub child: RoomChild,
+    #[serde(with = "date")]
+    pub date: NaiveDate,
+    /// The guardians' note on the care day (R-CARE-1), if any.
+    pub day_note: Option<String>,
+    /// Oldest first.
+    pub comments: Vec<CareComment>,
 }

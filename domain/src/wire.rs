@@ -215,6 +215,101 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+// ---------------------------------------------------------------- tablets (R-STAFF-1…3)
+//
+// Extension of the contract: pairing, device credentials and staff PINs. A device
+// credential is a bearer token like a user's, but it names a device paired to one unit,
+// not a person; docs/protocol.md lists which routes take which.
+
+/// `POST /v1/devices/pairings` (staff of the unit): start pairing a tablet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreatePairingRequest {
+    pub unit_id: Uuid,
+}
+
+/// A pairing not yet used; `code` only in the answer to its creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PairingInfo {
+    pub id: Uuid,
+    /// `ABCD-EFGH`: shown once to the staff member who created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub unit: UnitRef,
+    pub created_by_name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /v1/devices/pair` (no token): the tablet presents the code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PairRequest {
+    pub code: String,
+    /// A name for the list of devices, e.g. "Blåbär, iPad".
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A paired device, as listed to staff and as the device sees itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub unit: UnitRef,
+    pub paired_at: DateTime<Utc>,
+    pub paired_by_name: String,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to a successful pairing: the device credential, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PairResponse {
+    pub token: String,
+    pub device: DeviceInfo,
+}
+
+/// `GET /v1/devices` (staff): devices and open pairings of the caller's units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DevicesResponse {
+    pub devices: Vec<DeviceInfo>,
+    pub pairings: Vec<PairingInfo>,
+}
+
+/// `GET /v1/device` (device credential): the device itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceMeResponse {
+    pub device: DeviceInfo,
+}
+
+/// `PUT /v1/me/pin` (staff): set or change the personal PIN (R-STAFF-3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SetPinRequest {
+    pub pin: String,
+}
+
+/// `POST /v1/device/password-unlock` (device credential): a staff member of the unit signs
+/// in with their password on the tablet, which also unlocks a locked PIN (R-STAFF-3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordUnlockRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordUnlockResponse {
+    pub user: UserInfo,
+}
+
 // ---------------------------------------------------------------- push
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,6 +328,11 @@ pub struct MutationEnvelope {
     pub name: String,
     #[serde(default)]
     pub args: Value,
+    /// Extension for paired tablets (R-STAFF-1): the staff member who did this on the
+    /// device. Required with a device credential (except for `staff.pin_attempt`), refused
+    /// with a user token, where the actor is the token's user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +441,7 @@ pub mod mutation_names {
     pub const TALK_BOOK: &str = "talk.book";
     pub const TALK_CANCEL: &str = "talk.cancel";
     pub const NOTIFICATION_READ: &str = "notification.read";
+    pub const STAFF_PIN_ATTEMPT: &str = "staff.pin_attempt";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -469,6 +570,17 @@ pub struct NotificationRead {
     pub ids: Vec<Uuid>,
 }
 
+/// Extension (R-STAFF-3): a paired tablet reports a PIN attempt it checked itself, online or
+/// offline, so the lockout counts across devices. Sent with a device credential only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinAttempt {
+    pub user_id: Uuid,
+    pub ok: bool,
+    /// When it happened on the tablet.
+    pub at: DateTime<Utc>,
+}
+
 /// Every mutation of the contract, parsed. Names as in ARCHITECTURE.md's mutation table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
@@ -485,6 +597,7 @@ pub enum Mutation {
     TalkBook(TalkBook),
     TalkCancel(TalkCancel),
     NotificationRead(NotificationRead),
+    StaffPinAttempt(PinAttempt),
 }
 
 fn parse_args<T: serde::de::DeserializeOwned>(name: &str, args: Value) -> Result<T, RuleError> {
@@ -511,6 +624,7 @@ impl Mutation {
             n::TALK_BOOK => Mutation::TalkBook(parse_args(name, args)?),
             n::TALK_CANCEL => Mutation::TalkCancel(parse_args(name, args)?),
             n::NOTIFICATION_READ => Mutation::NotificationRead(parse_args(name, args)?),
+            n::STAFF_PIN_ATTEMPT => Mutation::StaffPinAttempt(parse_args(name, args)?),
             other => return Err(RuleError::invalid(format!("unknown mutation name {other:?}"))),
         })
     }
@@ -531,6 +645,7 @@ impl Mutation {
             Mutation::TalkBook(_) => n::TALK_BOOK,
             Mutation::TalkCancel(_) => n::TALK_CANCEL,
             Mutation::NotificationRead(_) => n::NOTIFICATION_READ,
+            Mutation::StaffPinAttempt(_) => n::STAFF_PIN_ATTEMPT,
         }
     }
 
@@ -549,13 +664,14 @@ impl Mutation {
             Mutation::TalkBook(a) => serde_json::to_value(a),
             Mutation::TalkCancel(a) => serde_json::to_value(a),
             Mutation::NotificationRead(a) => serde_json::to_value(a),
+            Mutation::StaffPinAttempt(a) => serde_json::to_value(a),
         };
         // Plain structs of strings, numbers and lists always serialise.
         v.unwrap_or(Value::Null)
     }
 
     pub fn envelope(&self, id: Uuid) -> MutationEnvelope {
-        MutationEnvelope { id, name: self.name().to_string(), args: self.args() }
+        MutationEnvelope { id, name: self.name().to_string(), args: self.args(), actor: None }
     }
 }
 
@@ -586,6 +702,7 @@ pub mod entity {
     pub const MESSAGE_TYPE: &str = "message";
     pub const THREAD_READ_TYPE: &str = "thread_read";
     pub const NOTIFICATION_TYPE: &str = "notification";
+    pub const TABLET_STAFF_TYPE: &str = "tablet_staff";
 
     // Deterministic ids for per-child-per-day records, so that two reports of the same day
     // (two guardians, offline) name the same record (R-ABS-8) and a client can find the
@@ -606,6 +723,25 @@ pub mod entity {
     }
     pub fn attendance_id(child_id: Uuid, date: NaiveDate) -> Uuid {
         day_id(&NS_ATTENDANCE, child_id, date)
+    }
+    const NS_TABLET_STAFF: Uuid = Uuid::from_u128(0x6b1c_2f0e_8e7a_4f53_9a51_3c1d_a0b7_c004);
+    /// One [`TabletStaff`] per staff member and unit.
+    pub fn tablet_staff_id(unit_id: Uuid, user_id: Uuid) -> Uuid {
+        Uuid::new_v5(&NS_TABLET_STAFF, format!("{unit_id}/{user_id}").as_bytes())
+    }
+
+    /// A staff member as the unit's paired tablets know them (R-STAFF-1, 3): the name on the
+    /// quick-switch list, the PIN verifier to unlock offline, and the lockout state. Only
+    /// device credentials of the unit see these.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TabletStaff {
+        pub id: Uuid,
+        pub unit_id: Uuid,
+        pub user_id: Uuid,
+        pub display_name: String,
+        /// None until the staff member sets a PIN in their settings.
+        pub pin: Option<crate::pin::PinVerifier>,
+        pub pin_state: crate::pin::PinState,
     }
 
     /// The signed-in user's own record (settings included).
