@@ -1,4 +1,5 @@
-//! Passwords (argon2id) and session tokens (random, stored only as their SHA-256).
+//! Passwords (argon2id), session tokens and device credentials (random, stored only as
+//! their SHA-256).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -32,10 +33,50 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default())
 }
 
-pub fn new_token() -> String {
+/// Device credentials start with this, user sessions with `hub_`: a request's credential is
+/// looked up in one table only.
+pub const DEVICE_TOKEN_PREFIX: &str = "hubdev_";
+
+fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("hub_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn new_token() -> String {
+    random_token("hub_")
+}
+
+/// A paired tablet's long-lived credential (R-STAFF-3).
+pub fn new_device_token() -> String {
+    random_token(DEVICE_TOKEN_PREFIX)
+}
+
+pub fn is_device_token(token: &str) -> bool {
+    token.starts_with(DEVICE_TOKEN_PREFIX)
+}
+
+/// What is stored of a pairing code's secret half: salted with the pairing's id, so equal
+/// secrets of two pairings do not show.
+pub fn hash_pairing_secret(pairing_id: uuid::Uuid, secret: &str) -> String {
+    hash_token(&format!("{pairing_id}:{secret}"))
+}
+
+/// Equality of two hex hashes in time independent of where they differ.
+pub fn same_hash(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Random bytes from the operating system, for pairing codes and PIN salts.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A fresh salt for a PIN verifier.
+pub fn new_pin_salt() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -60,5 +101,15 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), a);
+        assert!(!is_device_token(&a));
+        assert!(is_device_token(&new_device_token()));
+    }
+
+    #[test]
+    fn pairing_secrets_are_hashed_per_pairing() {
+        let (p, q) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert!(same_hash(&hash_pairing_secret(p, "EFGH"), &hash_pairing_secret(p, "EFGH")));
+        assert!(!same_hash(&hash_pairing_secret(p, "EFGH"), &hash_pairing_secret(q, "EFGH")));
+        assert!(!same_hash("ab", "abc"));
     }
 }

@@ -10,10 +10,14 @@ use domain::wire::entity::{self as e, InfoTab, NotificationCategory};
 use domain::wire::{BoxKind, Role, UnitKind};
 use uuid::Uuid;
 
-use crate::rules::{entities, notify, scope};
+use crate::rules::{entities, notify, pins, scope};
 use crate::store::{ChildRow, StoreError, StoreResult, Tx, UserRow};
 
 pub const PASSWORD: &str = "hub-demo-1";
+/// The demo staff's PINs for unlocking a paired tablet (R-STAFF-3): lisa at Solrosen,
+/// johan at Ekdalsskolan.
+pub const LISA_PIN: &str = "4826";
+pub const JOHAN_PIN: &str = "7391";
 
 const NS: Uuid = Uuid::from_u128(0x2f6a_9f44_1b0e_4c2d_8e55_77a0_d3c1_0000);
 
@@ -170,7 +174,13 @@ impl Seed<'_> {
         // One directory entry per staff member and unit.
         let sid = Uuid::new_v5(&unit_id, user_id.as_bytes());
         entities::save(self.tx, e::STAFF_TYPE, sid, &scope::unit(unit_id), &s)?;
-        Ok(())
+        // The unit's paired tablets list them (R-STAFF-1).
+        pins::mirror(self.tx, user_id)
+    }
+
+    fn pin(&mut self, user_id: Uuid, pin: &str) -> StoreResult<()> {
+        let verifier = domain::pin::PinVerifier::new(pin, &crate::auth::new_pin_salt());
+        pins::set_pin(self.tx, user_id, verifier)
     }
 
     fn guardians_of_group(&mut self, children: &[Uuid]) -> StoreResult<Vec<Uuid>> {
@@ -304,6 +314,8 @@ pub fn seed(tx: &mut dyn Tx, now: DateTime<Utc>, password_hashes: &[String]) -> 
 
     s.staff(lisa, solrosen, "Lisa Ek", "Förskollärare")?;
     s.staff(johan, ekdal, "Johan Sund", "Klasslärare 4B")?;
+    s.pin(lisa, LISA_PIN)?;
+    s.pin(johan, JOHAN_PIN)?;
 
     // Children (personnummer with valid check digits, R-ACC-8).
     let elsa = s.child("Elsa", "Lind", "20220314-1235", solrosen, None, vec![blabar], true, None)?;

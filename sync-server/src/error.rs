@@ -34,9 +34,12 @@ impl ApiError {
 impl From<RuleError> for ApiError {
     fn from(e: RuleError) -> Self {
         let status = match e.code {
+            RejectCode::InvalidInput => StatusCode::BAD_REQUEST,
             RejectCode::NotFound => StatusCode::NOT_FOUND,
             RejectCode::NotPermitted => StatusCode::FORBIDDEN,
             RejectCode::CursorExpired => StatusCode::GONE,
+            RejectCode::PairingInvalid => StatusCode::UNAUTHORIZED,
+            RejectCode::PinLocked => StatusCode::LOCKED,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e.code.as_str(), e.message)

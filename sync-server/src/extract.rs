@@ -1,13 +1,15 @@
 //! Extractors whose failures answer in the contract's error shape, never as plain text.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use domain::RejectCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::store::UserRow;
+use crate::rules::devices;
+use crate::store::{DeviceRow, UserRow};
 use crate::AppState;
 
 /// JSON body; malformed or oversized bodies become `invalid_input` / `payload_too_large`.
@@ -33,10 +35,38 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
     ApiError::new(status, "invalid_input", rej.body_text())
 }
 
-/// The signed-in user, from `Authorization: Bearer <token>`.
+/// A path parameter; a malformed one (not a uuid) is `invalid_input`, not plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(rej) => Err(ApiError::invalid(rej.body_text())),
+        }
+    }
+}
+
+/// The signed-in user, from `Authorization: Bearer <token>`. A paired tablet's credential
+/// on a route for people is `not_permitted` (403).
 pub struct AuthUser {
     pub user: UserRow,
     pub token_hash: String,
+}
+
+/// A paired tablet, from `Authorization: Bearer <device credential>` (R-STAFF-3). Revoked:
+/// `unauthorized`; a person's token on a route for tablets: `not_permitted`.
+pub struct AuthDevice {
+    pub device: DeviceRow,
+    pub token_hash: String,
+}
+
+/// Either, for the routes both use (push, pull, events).
+pub enum Caller {
+    User(AuthUser),
+    Device(AuthDevice),
 }
 
 /// A well-formed `Authorization: Bearer <token>` header, not yet looked up: for handlers
@@ -44,6 +74,9 @@ pub struct AuthUser {
 /// A missing or malformed header is `unauthorized` at once, as with [`AuthUser`].
 pub struct BearerToken {
     pub token_hash: String,
+    /// A device credential by its form ([`crate::auth::is_device_token`]): looked up among
+    /// devices, not sessions.
+    pub device: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
@@ -60,21 +93,63 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        Ok(BearerToken { token_hash: crate::auth::hash_token(token) })
+        Ok(BearerToken { token_hash: crate::auth::hash_token(token), device: crate::auth::is_device_token(token) })
     }
+}
+
+fn wrong_kind(what: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, RejectCode::NotPermitted.as_str(), what)
 }
 
 impl BearerToken {
     /// Looks the token up: the user, or `unauthorized`.
     pub async fn user(self, state: &AppState) -> Result<AuthUser, ApiError> {
+        match self.caller(state).await? {
+            Caller::User(u) => Ok(u),
+            Caller::Device(_) => Err(wrong_kind("a paired tablet cannot use this route: sign in personally")),
+        }
+    }
+
+    /// Looks the credential up: the live device, or `unauthorized`.
+    pub async fn device(self, state: &AppState) -> Result<AuthDevice, ApiError> {
+        match self.caller(state).await? {
+            Caller::Device(d) => Ok(d),
+            Caller::User(_) => Err(wrong_kind("only a paired tablet uses this route")),
+        }
+    }
+
+    /// Looks the token up among sessions or devices, by its form.
+    pub async fn caller(self, state: &AppState) -> Result<Caller, ApiError> {
         let now = state.now();
         let h = self.token_hash.clone();
+        if self.device {
+            let device = state.store.read(move |tx| tx.device_for_token(&h)).await?;
+            let Some(mut device) = device else { return Err(ApiError::unauthorized()) };
+            note_seen(state, &mut device);
+            return Ok(Caller::Device(AuthDevice { device, token_hash: self.token_hash }));
+        }
         let user = state.store.read(move |tx| tx.user_for_token(&h, now)).await?;
         match user {
-            Some(user) => Ok(AuthUser { user, token_hash: self.token_hash }),
+            Some(user) => Ok(Caller::User(AuthUser { user, token_hash: self.token_hash })),
             None => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// Keeps a device's `last_seen_at` roughly current: written at most once a minute, in the
+/// background (the request does not wait for a commit); `device` shows the new value.
+pub fn note_seen(state: &AppState, device: &mut DeviceRow) {
+    let now = state.now();
+    if !devices::seen_is_stale(device.last_seen_at, now) {
+        return;
+    }
+    device.last_seen_at = Some(now);
+    let (store, id) = (state.store.clone(), device.id);
+    tokio::spawn(async move {
+        if let Err(e) = store.write(move |tx| devices::touch(tx, id, now)).await {
+            tracing::debug!(error = %e, "could not note when a device was last seen");
+        }
+    });
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -82,5 +157,21 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         BearerToken::from_request_parts(parts, state).await?.user(state).await
+    }
+}
+
+impl FromRequestParts<AppState> for AuthDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        BearerToken::from_request_parts(parts, state).await?.device(state).await
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        BearerToken::from_request_parts(parts, state).await?.caller(state).await
     }
 }

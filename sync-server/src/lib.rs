@@ -14,6 +14,7 @@ pub mod routes;
 pub mod rules;
 pub mod sse;
 pub mod store;
+pub mod tablets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

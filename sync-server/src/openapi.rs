@@ -6,11 +6,17 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::paths::*;
 use crate::sse::__path_events;
+use crate::tablets::{
+    __path_cancel_pairing, __path_create_pairing, __path_device_me, __path_list_devices, __path_pair,
+    __path_password_unlock, __path_remove_pin, __path_revoke_device, __path_set_pin, __path_unpair_self,
+};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Hub sync server", description = "The sync contract of Hub (ARCHITECTURE.md). Mutation names and arguments are listed in docs/protocol.md."),
-    paths(login, logout, me, push_handler, pull_handler, events, dev_clock_set, dev_clock_release, healthz, metrics),
+    info(title = "Hub sync server", description = "The sync contract of Hub (ARCHITECTURE.md). Mutation names and arguments are listed in docs/protocol.md, with the routes of staff tablets (\"Tablets\"): push, pull and events also take a paired tablet's device credential."),
+    paths(login, logout, me, push_handler, pull_handler, events, dev_clock_set, dev_clock_release, healthz, metrics,
+        create_pairing, pair, list_devices, revoke_device, cancel_pairing, device_me, unpair_self, password_unlock,
+        set_pin, remove_pin),
     components(schemas(
         domain::wire::LoginRequest, domain::wire::LoginResponse, domain::wire::UserInfo, domain::wire::MeResponse,
         domain::wire::ChildInfo, domain::wire::UnitRef, domain::wire::Role, domain::wire::UnitKind, domain::wire::Locale,
@@ -18,6 +24,10 @@ use crate::sse::__path_events;
         domain::wire::MutationResult, domain::wire::MutationStatus, domain::wire::PullRequest,
         domain::wire::PullResponse, domain::wire::Change, domain::wire::ChangeOp, domain::wire::ErrorBody,
         domain::wire::ErrorDetail, domain::wire::DevClockRequest, domain::RejectCode,
+        domain::wire::CreatePairingRequest, domain::wire::PairingInfo, domain::wire::PairRequest,
+        domain::wire::PairResponse, domain::wire::DeviceInfo, domain::wire::DevicesResponse,
+        domain::wire::DeviceMeResponse, domain::wire::SetPinRequest, domain::wire::PasswordUnlockRequest,
+        domain::wire::PasswordUnlockResponse, domain::pin::PinVerifier, domain::pin::PinState,
     )),
     modifiers(&Bearer),
 )]

@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use chrono::Duration;
 use domain::wire::{
@@ -20,12 +20,12 @@ use domain::wire::Locale;
 use utoipa::OpenApi;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AuthUser, BearerToken};
-use crate::rules::access::Actor;
+use crate::extract::{note_seen, ApiJson, AuthUser, BearerToken, Caller};
 use crate::rules::pull::{PullOutcome, DEFAULT_LIMIT};
-use crate::rules::{entities, pull, push};
+use crate::rules::push::Pusher;
+use crate::rules::{entities, pins, pull, push, scope};
 use crate::store::{StoreResult, Tx, UserRow};
-use crate::{auth, AppState};
+use crate::{auth, tablets, AppState};
 
 /// Request bodies above this are refused with `payload_too_large`.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -37,7 +37,16 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(me))
         .route("/sync/push", post(push_handler))
         .route("/sync/pull", post(pull_handler))
-        .route("/sync/events", get(crate::sse::events));
+        .route("/sync/events", get(crate::sse::events))
+        // Staff tablets (R-STAFF-1…3), docs/protocol.md "Tablets".
+        .route("/devices", get(tablets::list_devices))
+        .route("/devices/pairings", post(tablets::create_pairing))
+        .route("/devices/pairings/{id}", delete(tablets::cancel_pairing))
+        .route("/devices/pair", post(tablets::pair))
+        .route("/devices/{id}", delete(tablets::revoke_device))
+        .route("/device", get(tablets::device_me).delete(tablets::unpair_self))
+        .route("/device/password-unlock", post(tablets::password_unlock))
+        .route("/me/pin", put(tablets::set_pin).delete(tablets::remove_pin));
     if state.dev_clock {
         v1 = v1.route("/dev/clock", post(dev_clock_set).delete(dev_clock_release));
     }
@@ -99,7 +108,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::ApiDoc::openapi())
 }
 
-fn user_info(u: &UserRow) -> UserInfo {
+pub(crate) fn user_info(u: &UserRow) -> UserInfo {
     UserInfo {
         id: u.id,
         username: u.username.clone(),
@@ -113,9 +122,7 @@ fn user_info(u: &UserRow) -> UserInfo {
     responses((status = 200, body = LoginResponse),
               (status = 401, description = "invalid_credentials", body = domain::wire::ErrorBody)))]
 async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Json<LoginResponse>, ApiError> {
-    if req.username.len() > 200 || req.password.len() > 1000 {
-        return Err(ApiError::invalid("username or password too long"));
-    }
+    check_credentials_length(&req.username, &req.password)?;
     let username = req.username.clone();
     let user = state.store.read(move |tx| tx.user_by_username(&username)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -127,19 +134,36 @@ async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest
     })
         .await
         .map_err(|_| ApiError::internal("password check failed"))?;
-    let Some(user) = user.filter(|_| ok) else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"));
-    };
+    let Some(user) = user.filter(|_| ok) else { return Err(invalid_credentials()) };
     let token = auth::new_token();
     let token_hash = auth::hash_token(&token);
     let now = state.now();
     let expires_at = now + Duration::days(auth::TOKEN_DAYS);
-    let (uid, device) = (user.id, req.device_id.clone());
+    let (uid, device, has_pin) = (user.id, req.device_id.clone(), pins::may_have_pin(user.role));
     state
         .store
-        .write(move |tx| tx.insert_token(&token_hash, uid, device.as_deref(), now, expires_at))
+        .write(move |tx| {
+            tx.insert_token(&token_hash, uid, device.as_deref(), now, expires_at)?;
+            // R-STAFF-3: a sign-in with password unlocks a locked PIN.
+            if has_pin {
+                pins::after_password_sign_in(tx, uid)?;
+            }
+            Ok(())
+        })
         .await?;
     Ok(Json(LoginResponse { token, expires_at, user: user_info(&user) }))
+}
+
+/// Login and a tablet's password unlock refuse over-long input the same way.
+pub(crate) fn check_credentials_length(username: &str, password: &str) -> Result<(), ApiError> {
+    if username.len() > 200 || password.len() > 1000 {
+        return Err(ApiError::invalid("username or password too long"));
+    }
+    Ok(())
+}
+
+pub(crate) fn invalid_credentials() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password")
 }
 
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204)), security(("bearer" = [])))]
@@ -180,14 +204,18 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MeResp
     responses((status = 200, body = PushResponse)), security(("bearer" = [])))]
 async fn push_handler(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
     ApiJson(req): ApiJson<PushRequest>,
 ) -> Result<Json<PushResponse>, ApiError> {
+    let pusher = match caller {
+        Caller::User(u) => Pusher::User(u.user),
+        Caller::Device(d) => Pusher::Device(d.device),
+    };
     // R-TIME-1: the rules use the server's clock when the mutation arrives.
-    let actor = Actor { user: auth.user, now: state.now() };
+    let now = state.now();
     let (results, stats) = state
         .store
-        .write(move |tx| push::push(tx, &actor, req.client_id, &req.mutations))
+        .write(move |tx| push::push(tx, &pusher, now, req.client_id, &req.mutations))
         .await?;
     state.metrics.mutations_applied.fetch_add(stats.applied, Ordering::Relaxed);
     state.metrics.mutations_rejected.fetch_add(stats.rejected, Ordering::Relaxed);
@@ -210,21 +238,31 @@ async fn pull_handler(
     let req = match body {
         Ok(ApiJson(req)) => req,
         Err(bad_body) => {
-            token.user(&state).await?;
+            token.caller(&state).await?;
             return Err(bad_body);
         }
     };
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
     for _ in 0..3 {
-        let (h, now, cursor) = (token.token_hash.clone(), state.now(), req.cursor.clone());
+        let (h, now, cursor, is_device) = (token.token_hash.clone(), state.now(), req.cursor.clone(), token.device);
+        // A paired tablet pulls its unit (R-STAFF-1), a person their own scope (R-ACC-7).
         let outcome = state
             .store
-            .read(move |tx| match tx.user_for_token(&h, now)? {
-                Some(u) => pull::pull(tx, &u, cursor.as_deref(), limit).map(Some),
-                None => Ok(None),
+            .read(move |tx| {
+                if is_device {
+                    let Some(d) = tx.device_for_token(&h)? else { return Ok(None) };
+                    let scopes = scope::scopes_for_device(tx, d.unit_id)?;
+                    return pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, Some(d))));
+                }
+                let Some(u) = tx.user_for_token(&h, now)? else { return Ok(None) };
+                let scopes = scope::scopes_for(tx, &u)?;
+                pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, None)))
             })
             .await?;
-        let Some(outcome) = outcome else { return Err(ApiError::unauthorized()) };
+        let Some((outcome, device)) = outcome else { return Err(ApiError::unauthorized()) };
+        if let Some(mut d) = device {
+            note_seen(&state, &mut d);
+        }
         match outcome {
             PullOutcome::Page { cursor, has_more, changes } => {
                 state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);

@@ -1,6 +1,8 @@
 //! `GET /v1/sync/events`: a `poke` whenever something in the caller's scope changed, so the
 //! app pulls at once. Each committed write announces the scopes it touched; a stream pokes
 //! when one of them is its user's (a change of the user's own scope touches `user:<id>`).
+//! A paired tablet's stream watches its unit's scopes and ends when the device is revoked
+//! (a revocation touches `device:<id>`).
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -14,13 +16,30 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
-use crate::extract::AuthUser;
+use crate::extract::Caller;
 use crate::rules::scope;
+use crate::store::{DeviceRow, UserRow};
 use crate::AppState;
+
+/// Whose stream it is.
+enum Viewer {
+    User(UserRow),
+    Device { device: DeviceRow, token_hash: String },
+}
+
+impl Viewer {
+    /// The touched scope after which the stream looks its scopes up again.
+    fn own_scope(&self) -> String {
+        match self {
+            Viewer::User(u) => scope::user(u.id),
+            Viewer::Device { device, .. } => scope::device(device.id),
+        }
+    }
+}
 
 struct Conn {
     state: AppState,
-    user: crate::store::UserRow,
+    viewer: Viewer,
     scopes: BTreeSet<String>,
     rx: tokio::sync::broadcast::Receiver<Arc<crate::store::TouchedScopes>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -33,10 +52,25 @@ impl Drop for Conn {
     }
 }
 
-async fn load_scopes(state: &AppState, user: &crate::store::UserRow) -> Result<BTreeSet<String>, ApiError> {
-    let u = user.clone();
-    let v = state.store.read(move |tx| scope::scopes_for(tx, &u)).await?;
-    Ok(v.into_iter().collect())
+/// The viewer's scopes now; `None` when the viewer is a device that was revoked since.
+async fn load_scopes(state: &AppState, viewer: &Viewer) -> Result<Option<BTreeSet<String>>, ApiError> {
+    let v = match viewer {
+        Viewer::User(u) => {
+            let u = u.clone();
+            Some(state.store.read(move |tx| scope::scopes_for(tx, &u)).await?)
+        }
+        Viewer::Device { token_hash, .. } => {
+            let h = token_hash.clone();
+            state
+                .store
+                .read(move |tx| match tx.device_for_token(&h)? {
+                    Some(d) => scope::scopes_for_device(tx, d.unit_id).map(Some),
+                    None => Ok(None),
+                })
+                .await?
+        }
+    };
+    Ok(v.map(|v| v.into_iter().collect()))
 }
 
 #[utoipa::path(get, path = "/v1/sync/events", tag = "sync",
@@ -44,15 +78,19 @@ async fn load_scopes(state: &AppState, user: &crate::store::UserRow) -> Result<B
     security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    auth: AuthUser,
+    caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let rx = state.pokes.subscribe();
-    let scopes = load_scopes(&state, &auth.user).await?;
+    let viewer = match caller {
+        Caller::User(u) => Viewer::User(u.user),
+        Caller::Device(d) => Viewer::Device { device: d.device, token_hash: d.token_hash },
+    };
+    let scopes = load_scopes(&state, &viewer).await?.ok_or_else(ApiError::unauthorized)?;
     state.metrics.sse_connections.fetch_add(1, Ordering::Relaxed);
     let conn = Conn {
         shutdown: state.shutdown.clone(),
         state,
-        user: auth.user,
+        viewer,
         scopes,
         rx,
         first: true,
@@ -68,13 +106,16 @@ pub async fn events(
                 r = c.rx.recv() => r,
                 _ = c.shutdown.changed() => return None,
             };
-            let me = scope::user(c.user.id);
+            let me = c.viewer.own_scope();
             let poke = match touched {
                 Ok(t) => {
                     // `*`: a change too wide to list (or possibly missed): everyone pulls.
                     if t.contains(&me) || t.contains(crate::store::POKE_EVERYONE) {
-                        if let Ok(s) = load_scopes(&c.state, &c.user).await {
-                            c.scopes = s;
+                        match load_scopes(&c.state, &c.viewer).await {
+                            Ok(Some(s)) => c.scopes = s,
+                            // A revoked device: its stream ends.
+                            Ok(None) => return None,
+                            Err(_) => {}
                         }
                         true
                     } else {

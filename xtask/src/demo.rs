@@ -23,8 +23,8 @@ const DEMO_ACCOUNTS: &[(&str, &str)] = &[
     ),
     ("erik", "guardian of Elsa and Oskar"),
     ("maria", "guardian of Noah (Solrosen förskola)"),
-    ("lisa", "staff, Solrosen förskola, group Blåbär"),
-    ("johan", "staff, Ekdalsskolan, class 4B"),
+    ("lisa", "staff, Solrosen förskola, group Blåbär; tablet PIN 4826"),
+    ("johan", "staff, Ekdalsskolan, class 4B; tablet PIN 7391"),
     ("oskar", "student, Ekdalsskolan 4B"),
     ("admin", "administrator"),
 ];

@@ -14,6 +14,16 @@ use crate::store::{ChildRow, Tx, UserRow};
 pub struct Actor {
     pub user: UserRow,
     pub now: DateTime<Utc>,
+    /// Acting on a tablet paired to this unit (R-STAFF-1): only the unit's children, even
+    /// for a staff member of several units.
+    pub device_unit: Option<Uuid>,
+}
+
+impl Actor {
+    /// A user acting with their own session.
+    pub fn user(user: UserRow, now: DateTime<Utc>) -> Actor {
+        Actor { user, now, device_unit: None }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +46,11 @@ pub fn not_permitted(what: &str) -> RuleError {
     RuleError::new(RejectCode::NotPermitted, format!("not permitted: {what}"))
 }
 
-pub fn relation(tx: &mut dyn Tx, user: &UserRow, child: &ChildRow) -> ApplyResult<Option<Relation>> {
+pub fn relation(tx: &mut dyn Tx, actor: &Actor, child: &ChildRow) -> ApplyResult<Option<Relation>> {
+    if actor.device_unit.is_some_and(|u| u != child.unit_id) {
+        return Ok(None);
+    }
+    let user = &actor.user;
     Ok(match user.role {
         Role::Guardian => tx.guardians_of(child.id)?.contains(&user.id).then_some(Relation::Guardian),
         Role::Student => (child.student_user_id == Some(user.id)).then_some(Relation::Themself),
@@ -47,18 +61,18 @@ pub fn relation(tx: &mut dyn Tx, user: &UserRow, child: &ChildRow) -> ApplyResul
 
 /// The child and the actor's relation to it. A child the actor may not see is
 /// `not_permitted`, whether or not it exists, so ids leak nothing.
-pub fn child_for(tx: &mut dyn Tx, user: &UserRow, child_id: Uuid) -> ApplyResult<(ChildRow, Relation)> {
+pub fn child_for(tx: &mut dyn Tx, actor: &Actor, child_id: Uuid) -> ApplyResult<(ChildRow, Relation)> {
     let denied = || not_permitted("no such child among yours");
     let Some(child) = tx.child(child_id)? else { return Err(denied().into()) };
-    match relation(tx, user, &child)? {
+    match relation(tx, actor, &child)? {
         Some(r) => Ok((child, r)),
         None => Err(denied().into()),
     }
 }
 
 /// Only staff (or administrators) of the child's unit.
-pub fn staff_child(tx: &mut dyn Tx, user: &UserRow, child_id: Uuid) -> ApplyResult<ChildRow> {
-    let (child, rel) = child_for(tx, user, child_id)?;
+pub fn staff_child(tx: &mut dyn Tx, actor: &Actor, child_id: Uuid) -> ApplyResult<ChildRow> {
+    let (child, rel) = child_for(tx, actor, child_id)?;
     if !rel.is_staff() {
         return Err(not_permitted("staff only").into());
     }

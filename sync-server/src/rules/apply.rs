@@ -34,6 +34,8 @@ pub fn apply(tx: &mut dyn Tx, actor: &Actor, m: &Mutation) -> ApplyResult<Option
         Mutation::TalkBook(a) => talk_book(tx, actor, a),
         Mutation::TalkCancel(a) => talk_cancel(tx, actor, a),
         Mutation::NotificationRead(a) => notification_read(tx, actor, a),
+        // Counted in `push` for paired tablets (rules/pins.rs); a person never sends one.
+        Mutation::StaffPinAttempt(_) => Err(not_permitted("PIN attempts are reported by paired tablets").into()),
     }
 }
 
@@ -61,7 +63,7 @@ fn check_text(what: &str, text: &str, max: usize) -> Result<(), RuleError> {
 // ---------------------------------------------------------------- absence (R-ABS-*)
 
 fn absence_report(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceReport) -> ApplyResult<Option<Value>> {
-    let (child, rel) = access::child_for(tx, &actor.user, a.child_id)?;
+    let (child, rel) = access::child_for(tx, actor, a.child_id)?;
     let unit = entities::unit(tx, child.unit_id)?;
     let tz = unit_tz(&unit)?;
     match rel {
@@ -154,7 +156,7 @@ fn absence_confirm(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceConfirm) -> App
     let Some(mut abs) = entities::load::<e::Absence>(tx, e::ABSENCE_TYPE, a.absence_id)? else {
         return Err(RuleError::new(RejectCode::NotFound, "no such absence").into());
     };
-    let child = access::staff_child(tx, &actor.user, abs.child_id)?;
+    let child = access::staff_child(tx, actor, abs.child_id)?;
     if abs.status == AbsenceStatus::Confirmed {
         return Ok(None);
     }
@@ -182,7 +184,7 @@ fn absence_confirm(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceConfirm) -> App
 /// Who may register care for the child (R-CARE-1): staff always; guardians where the unit
 /// lets them and the child is in care there. Students never.
 fn care_editor(tx: &mut dyn Tx, actor: &Actor, child_id: Uuid) -> ApplyResult<(ChildRow, Relation, e::Unit)> {
-    let (child, rel) = access::child_for(tx, &actor.user, child_id)?;
+    let (child, rel) = access::child_for(tx, actor, child_id)?;
     let unit = entities::unit(tx, child.unit_id)?;
     match rel {
         Relation::Staff => {}
@@ -274,7 +276,7 @@ fn care_set_week(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetWeek) -> ApplyRes
 }
 
 fn care_comment(tx: &mut dyn Tx, actor: &Actor, a: &w::CareComment) -> ApplyResult<Option<Value>> {
-    let (child, rel) = access::child_for(tx, &actor.user, a.child_id)?;
+    let (child, rel) = access::child_for(tx, actor, a.child_id)?;
     if rel == Relation::Themself {
         return Err(not_permitted("students do not comment on care days").into());
     }
@@ -300,7 +302,7 @@ fn care_comment(tx: &mut dyn Tx, actor: &Actor, a: &w::CareComment) -> ApplyResu
 }
 
 fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> ApplyResult<Option<Value>> {
-    let child = access::staff_child(tx, &actor.user, a.child_id)?;
+    let child = access::staff_child(tx, actor, a.child_id)?;
     let comments: Vec<e::CareComment> = entities::load_all(tx, e::CARE_COMMENT_TYPE, &scope::care(child.id))?;
     for mut c in comments.into_iter().filter(|c| c.date == a.date && c.new_for_staff) {
         c.new_for_staff = false;
@@ -312,7 +314,7 @@ fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> 
 // ---------------------------------------------------------------- attendance (R-STAFF-2)
 
 fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> ApplyResult<Option<Value>> {
-    let child = access::staff_child(tx, &actor.user, a.child_id)?;
+    let child = access::staff_child(tx, actor, a.child_id)?;
     let unit = entities::unit(tx, child.unit_id)?;
     attendance::check_attendance_time(a.at, actor.now)?;
     // The day is the one on which it happened, not the one on which it synced.
@@ -328,11 +330,7 @@ fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> App
     });
     match a.kind {
         w::AttendanceKind::Arrived => {
-            if let Some(dep) = rec.departed_at {
-                if a.at >= dep {
-                    return Err(RuleError::invalid("an arrival must be before that day's departure").into());
-                }
-            }
+            attendance::check_arrival(rec.departed_at, a.at)?;
             rec.arrived_at = Some(a.at);
         }
         w::AttendanceKind::Departed => {
@@ -403,7 +401,7 @@ fn message_send(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageSend) -> ApplyResu
                 return Err(not_permitted(&format!("you cannot write to {r}")).into());
             }
             if let Some(c) = a.child_id {
-                access::child_for(tx, &actor.user, c)?;
+                access::child_for(tx, actor, c)?;
             }
             let thread_id = Uuid::new_v4();
             let mut participants = Vec::new();
@@ -482,7 +480,7 @@ fn message_read(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageRead) -> ApplyResu
 // ---------------------------------------------------------------- talks (R-TALK-*)
 
 fn talk_book(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkBook) -> ApplyResult<Option<Value>> {
-    let (child, rel) = access::child_for(tx, &actor.user, a.child_id)?;
+    let (child, rel) = access::child_for(tx, actor, a.child_id)?;
     if rel != Relation::Guardian {
         return Err(not_permitted("guardians book development talks").into());
     }
@@ -532,7 +530,7 @@ fn talk_cancel(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkCancel) -> ApplyResult
     let Some(booking) = entities::load::<e::TalkBooking>(tx, e::TALK_BOOKING_TYPE, a.booking_id)? else {
         return Err(RuleError::new(RejectCode::NotFound, "no such booking").into());
     };
-    let (_, rel) = access::child_for(tx, &actor.user, booking.child_id)?;
+    let (_, rel) = access::child_for(tx, actor, booking.child_id)?;
     if rel == Relation::Themself {
         return Err(not_permitted("guardians cancel development talks").into());
     }

@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod apply;
+pub mod devices;
 pub mod entities;
 pub mod notify;
+pub mod pins;
 pub mod pull;
 pub mod push;
 pub mod scope;
@@ -24,3 +26,14 @@ pub enum ApplyError {
 }
 
 pub type ApplyResult<T> = Result<T, ApplyError>;
+
+/// A rule's answer as the result of a write job, so that the job commits even when the
+/// answer is a rejection (a wrong pairing code must stay counted); storage failures still
+/// fail the job.
+pub fn committed<T>(r: ApplyResult<T>) -> crate::store::StoreResult<Result<T, RuleError>> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(ApplyError::Rule(e)) => Ok(Err(e)),
+        Err(ApplyError::Store(e)) => Err(e),
+    }
+}

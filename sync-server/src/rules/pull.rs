@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use domain::wire::{Change, ChangeOp};
 
 use super::scope;
-use crate::store::{EntityRow, StoreResult, Tx, UserRow};
+use crate::store::{EntityRow, StoreResult, Tx};
 
 pub const DEFAULT_LIMIT: u32 = 1000;
 pub const MAX_LIMIT: u32 = 5000;
@@ -53,9 +53,10 @@ fn to_change(row: EntityRow, force_delete: bool) -> Change {
     }
 }
 
-pub fn pull(tx: &mut dyn Tx, user: &UserRow, cursor: Option<&str>, limit: u32) -> StoreResult<PullOutcome> {
+/// One page for a caller whose scope set is `scopes` (a user's, [`scope::scopes_for`], or a
+/// paired tablet's, [`scope::scopes_for_device`]).
+pub fn pull(tx: &mut dyn Tx, scopes: Vec<String>, cursor: Option<&str>, limit: u32) -> StoreResult<PullOutcome> {
     let limit = limit.clamp(1, MAX_LIMIT);
-    let scopes = scope::scopes_for(tx, user)?;
     let hash = scope::hash(&scopes);
     if !tx.has_scope_set(&hash)? {
         return Ok(PullOutcome::NeedScopeSet { hash, scopes });

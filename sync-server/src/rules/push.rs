@@ -1,13 +1,22 @@
 //! `POST /v1/sync/push`: mutations applied in order, each in its own savepoint, idempotent
 //! by id; a rejection never aborts the ones after it.
+//!
+//! A paired tablet pushes on behalf of its unit's staff (R-STAFF-1, 2): each envelope names
+//! the staff member in `actor`, who must be staff of the device's unit, and is applied as
+//! them but only on that unit's children. Personal mutations (messages, talks, notification
+//! marks) are not taken from a shared tablet. The first outcome of a mutation id belongs to
+//! the device, so a replay from the same device gets it back.
 
-use domain::wire::{Mutation, MutationEnvelope, MutationResult};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use domain::wire::{mutation_names as n, Mutation, MutationEnvelope, MutationResult, Role};
 use domain::{RejectCode, RuleError};
 use uuid::Uuid;
 
-use super::access::Actor;
-use super::{apply, ApplyError};
-use crate::store::{StoreResult, Tx};
+use super::access::{not_permitted, Actor};
+use super::{apply, pins, ApplyError, ApplyResult};
+use crate::store::{DeviceRow, StoreResult, Tx, UserRow};
 
 /// Counts for metrics.
 #[derive(Debug, Default, Clone, Copy)]
@@ -17,23 +26,57 @@ pub struct PushStats {
     pub replayed: u64,
 }
 
+/// Who sends a push.
+#[derive(Debug, Clone)]
+pub enum Pusher {
+    /// A person with their own session: the actor is always them.
+    User(UserRow),
+    /// A tablet paired to a unit, acting for the staff member each envelope names.
+    Device(DeviceRow),
+}
+
+impl Pusher {
+    /// Who owns the stored outcomes of this pusher's mutation ids.
+    fn owner(&self) -> Uuid {
+        match self {
+            Pusher::User(u) => u.id,
+            Pusher::Device(d) => d.id,
+        }
+    }
+}
+
+/// What staff do on a tablet (R-STAFF-2), and the tablet's own PIN reports (R-STAFF-3).
+pub const DEVICE_MUTATIONS: [&str; 8] = [
+    n::ATTENDANCE_MARK,
+    n::ABSENCE_CONFIRM,
+    n::ABSENCE_REPORT,
+    n::CARE_COMMENT,
+    n::CARE_COMMENT_SEEN,
+    n::CARE_SET_DAY,
+    n::CARE_CLEAR_DAY,
+    n::STAFF_PIN_ATTEMPT,
+];
+
 pub fn push(
     tx: &mut dyn Tx,
-    actor: &Actor,
+    pusher: &Pusher,
+    now: DateTime<Utc>,
     client_id: Uuid,
     mutations: &[MutationEnvelope],
 ) -> StoreResult<(Vec<MutationResult>, PushStats)> {
     let mut results = Vec::with_capacity(mutations.len());
     let mut stats = PushStats::default();
+    let owner = pusher.owner();
+    let mut acting = Acting::new(pusher, now);
     for env in mutations {
         // A mutation sent again returns its first result and changes nothing, even when the
         // rule would reject it now (the lock has passed since).
-        if let Some((owner, first)) = tx.mutation_outcome(env.id)? {
+        if let Some((first_owner, first)) = tx.mutation_outcome(env.id)? {
             stats.replayed += 1;
-            if owner == actor.user.id {
+            if first_owner == owner {
                 results.push(first);
             } else {
-                let err = RuleError::new(RejectCode::InvalidInput, "this mutation id belongs to another user");
+                let err = RuleError::new(RejectCode::InvalidInput, "this mutation id belongs to another user or device");
                 results.push(MutationResult::rejected(env.id, &err));
             }
             continue;
@@ -42,7 +85,7 @@ pub fn push(
             Err(err) => MutationResult::rejected(env.id, &err),
             Ok(m) => {
                 tx.savepoint()?;
-                match apply::apply(tx, actor, &m) {
+                match acting.apply(tx, env.actor, &m) {
                     Ok(details) => {
                         tx.release_savepoint()?;
                         MutationResult::applied(env.id, details)
@@ -62,8 +105,73 @@ pub fn push(
             domain::wire::MutationStatus::Applied => stats.applied += 1,
             domain::wire::MutationStatus::Rejected => stats.rejected += 1,
         }
-        tx.store_mutation_outcome(env.id, actor.user.id, client_id, &env.name, &result, actor.now)?;
+        tx.store_mutation_outcome(env.id, owner, client_id, &env.name, &result, now)?;
         results.push(result);
     }
     Ok((results, stats))
+}
+
+/// The actor of each mutation of one push.
+enum Acting<'p> {
+    User(Actor),
+    Device {
+        device: &'p DeviceRow,
+        now: DateTime<Utc>,
+        /// Staff members of the unit already looked up in this push (a tablet's batch names
+        /// the same few again and again); `None`: not staff of the unit.
+        staff: HashMap<Uuid, Option<Actor>>,
+    },
+}
+
+impl<'p> Acting<'p> {
+    fn new(pusher: &'p Pusher, now: DateTime<Utc>) -> Self {
+        match pusher {
+            Pusher::User(u) => Acting::User(Actor::user(u.clone(), now)),
+            Pusher::Device(d) => Acting::Device { device: d, now, staff: HashMap::new() },
+        }
+    }
+
+    fn apply(&mut self, tx: &mut dyn Tx, claimed: Option<Uuid>, m: &Mutation) -> ApplyResult<Option<serde_json::Value>> {
+        match self {
+            Acting::User(actor) => {
+                if claimed.is_some_and(|a| a != actor.user.id) {
+                    return Err(not_permitted("a mutation acts for the signed-in user only").into());
+                }
+                apply::apply(tx, actor, m)
+            }
+            Acting::Device { device, now, staff } => {
+                if let Mutation::StaffPinAttempt(a) = m {
+                    return pins::record_attempt(tx, device.unit_id, a);
+                }
+                if !DEVICE_MUTATIONS.contains(&m.name()) {
+                    return Err(not_permitted("not from a shared tablet: use your own sign-in").into());
+                }
+                let Some(id) = claimed else {
+                    return Err(RuleError::invalid("a mutation from a tablet names the staff member in `actor`").into());
+                };
+                let actor = match staff.get(&id) {
+                    Some(a) => a.clone(),
+                    None => {
+                        let a = unit_staff(tx, id, device.unit_id)?.map(|user| Actor {
+                            user,
+                            now: *now,
+                            device_unit: Some(device.unit_id),
+                        });
+                        staff.insert(id, a.clone());
+                        a
+                    }
+                };
+                let Some(actor) = actor else {
+                    return Err(not_permitted("the actor is not staff of this tablet's unit").into());
+                };
+                apply::apply(tx, &actor, m)
+            }
+        }
+    }
+}
+
+/// The user `id` if they are staff of `unit_id`.
+fn unit_staff(tx: &mut dyn Tx, id: Uuid, unit_id: Uuid) -> StoreResult<Option<UserRow>> {
+    let Some(user) = tx.user_by_id(id)?.filter(|u| u.role == Role::Staff) else { return Ok(None) };
+    Ok(tx.staff_units(user.id)?.contains(&unit_id).then_some(user))
 }

@@ -39,6 +39,15 @@ pub fn talks_child(child_id: Uuid) -> String {
 pub fn thread(id: Uuid) -> String {
     format!("thread:{id}")
 }
+/// The unit's staff as its paired tablets know them, PIN verifiers included: the unit's
+/// devices only, never a user.
+pub fn tablet(unit_id: Uuid) -> String {
+    format!("tablet:{unit_id}")
+}
+/// Holds no entities: touched when the device is revoked, so its open event streams end.
+pub fn device(id: Uuid) -> String {
+    format!("device:{id}")
+}
 
 fn add_child(tx: &mut dyn Tx, out: &mut BTreeSet<String>, child_id: Uuid, family: bool) -> StoreResult<()> {
     let Some(c) = tx.child(child_id)? else { return Ok(()) };
@@ -105,6 +114,26 @@ pub fn scopes_for(tx: &mut dyn Tx, u: &UserRow) -> StoreResult<Vec<String>> {
     }
     for t in tx.threads_of_user(u.id)? {
         out.insert(thread(t));
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Everything a tablet paired to `unit_id` may see (R-STAFF-1): the unit, its groups and
+/// classes, its children with their absences and care days, comments and attendance, and
+/// the unit's `tablet_staff`. Nothing personal to a user (`user:`, `thread:`) and no talks.
+pub fn scopes_for_device(tx: &mut dyn Tx, unit_id: Uuid) -> StoreResult<Vec<String>> {
+    let mut out = BTreeSet::new();
+    out.insert(unit(unit_id));
+    out.insert(tablet(unit_id));
+    for c in tx.children_of_unit(unit_id)? {
+        out.insert(child(c));
+        out.insert(care(c));
+    }
+    for g in tx.groups_of_unit(unit_id)? {
+        out.insert(group(g));
+    }
+    for k in tx.classes_of_unit(unit_id)? {
+        out.insert(class(k));
     }
     Ok(out.into_iter().collect())
 }

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
+use domain::pin::{PinState, PinVerifier};
 use domain::wire::MutationResult;
 use domain::wire::Role;
 use serde_json::Value;
@@ -101,6 +102,41 @@ pub struct ChildRow {
     pub student_user_id: Option<Uuid>,
     pub personnummer: String,
     pub group_ids: Vec<Uuid>,
+}
+
+/// A tablet paired to a unit (R-STAFF-1, 3). Its credential is stored only as a hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRow {
+    pub id: Uuid,
+    pub unit_id: Uuid,
+    pub name: String,
+    pub paired_by: Uuid,
+    pub paired_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// None with `revoked_at` set: the device unpaired itself.
+    pub revoked_by: Option<Uuid>,
+}
+
+/// A pairing code not yet used (R-STAFF-3): its first half as typed, its secret half hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairingRow {
+    pub id: Uuid,
+    pub unit_id: Uuid,
+    pub lookup: String,
+    pub secret_hash: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub failed_attempts: u32,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// A staff member's personal PIN and its lockout state (R-STAFF-3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffPin {
+    pub verifier: PinVerifier,
+    pub state: PinState,
 }
 
 /// An entity row as stored: the latest version or a tombstone.
@@ -195,7 +231,8 @@ pub trait Tx {
     fn thread_participants(&mut self, thread_id: Uuid) -> StoreResult<Vec<Uuid>>;
     fn threads_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Uuid>>;
 
-    // Idempotency.
+    // Idempotency. The owner of an outcome (`user_id`) is the user who pushed it, or the
+    // device for a paired tablet's push.
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>>;
     fn store_mutation_outcome(
         &mut self,
@@ -206,6 +243,36 @@ pub trait Tx {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    // Paired tablets (R-STAFF-1, 3). None of these change who sees what: a device's scope
+    // is its unit's, and the unit's roster is unchanged by pairing.
+    fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()>;
+    fn device(&mut self, id: Uuid) -> StoreResult<Option<DeviceRow>>;
+    /// The device of a credential, if it is not revoked.
+    fn device_for_token(&mut self, token_hash: &str) -> StoreResult<Option<DeviceRow>>;
+    /// Every device of the unit, revoked ones included, oldest first.
+    fn devices_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<DeviceRow>>;
+    /// Revokes a device not yet revoked; false if it was (or does not exist).
+    fn revoke_device(&mut self, id: Uuid, by: Option<Uuid>, at: DateTime<Utc>) -> StoreResult<bool>;
+    fn set_device_last_seen(&mut self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+
+    fn insert_pairing(&mut self, p: &PairingRow) -> StoreResult<()>;
+    fn pairing(&mut self, id: Uuid) -> StoreResult<Option<PairingRow>>;
+    /// Pairings not yet used whose code starts with `lookup` (live or not), oldest first.
+    fn unused_pairings_by_lookup(&mut self, lookup: &str) -> StoreResult<Vec<PairingRow>>;
+    /// Pairings of the unit not yet used (live or not), oldest first.
+    fn unused_pairings_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<PairingRow>>;
+    fn count_failed_pairing_attempt(&mut self, id: Uuid) -> StoreResult<()>;
+    /// Marks a pairing used by `device_id`; false if it was used already.
+    fn use_pairing(&mut self, id: Uuid, device_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    fn delete_pairing(&mut self, id: Uuid) -> StoreResult<bool>;
+    /// Forgets pairings never used that expired before `before`.
+    fn prune_pairings(&mut self, before: DateTime<Utc>) -> StoreResult<()>;
+
+    // Staff PINs (R-STAFF-3): one per staff member, whatever their units.
+    fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>>;
+    fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()>;
+    fn delete_staff_pin(&mut self, user_id: Uuid) -> StoreResult<bool>;
 
     // Outgoing e-mail and SMS.
     fn enqueue_outgoing(

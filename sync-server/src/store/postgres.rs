@@ -59,6 +59,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use domain::pin::{PinState, PinVerifier};
 use domain::wire::{MutationResult, Role};
 use postgres::types::{Json, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
@@ -67,12 +68,14 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use super::{
-    ChildRow, EntityRow, Job, JobFuture, Store, StoreError, StoreResult, TouchedScopes, Tx,
-    UserRow, WriteStats, POKE_EVERYONE,
+    ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
+    TouchedScopes, Tx, UserRow, WriteStats, POKE_EVERYONE,
 };
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../../migrations/server-postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/server-postgres/0001_init.sql")),
+    (2, include_str!("../../../migrations/server-postgres/0002_tablets.sql")),
+];
 
 /// Jobs the writer takes into one transaction at most. Smaller than SQLite's 512: every
 /// statement here is a round trip, and the transaction holds the write lock of all
@@ -695,6 +698,49 @@ fn first_col_uuids(rows: Vec<Row>) -> StoreResult<Vec<Uuid>> {
     rows.iter().map(|r| r.try_get::<_, Uuid>(0).map_err(corrupt)).collect()
 }
 
+const DEVICE_COLS: &str = "id, unit_id, name, paired_by, paired_at, last_seen_at, revoked_at, revoked_by";
+
+fn device_from_row(r: &Row) -> StoreResult<DeviceRow> {
+    Ok(DeviceRow {
+        id: r.try_get(0).map_err(corrupt)?,
+        unit_id: r.try_get(1).map_err(corrupt)?,
+        name: r.try_get(2).map_err(corrupt)?,
+        paired_by: r.try_get(3).map_err(corrupt)?,
+        paired_at: r.try_get(4).map_err(corrupt)?,
+        last_seen_at: r.try_get(5).map_err(corrupt)?,
+        revoked_at: r.try_get(6).map_err(corrupt)?,
+        revoked_by: r.try_get(7).map_err(corrupt)?,
+    })
+}
+
+const PAIRING_COLS: &str =
+    "id, unit_id, lookup, secret_hash, created_by, created_at, expires_at, failed_attempts, used_at";
+
+/// A count stored as `integer`.
+fn count_col(r: &Row, i: usize) -> StoreResult<u32> {
+    let n: i32 = r.try_get(i).map_err(corrupt)?;
+    u32::try_from(n).map_err(corrupt)
+}
+
+fn pairing_from_row(r: &Row) -> StoreResult<PairingRow> {
+    Ok(PairingRow {
+        id: r.try_get(0).map_err(corrupt)?,
+        unit_id: r.try_get(1).map_err(corrupt)?,
+        lookup: r.try_get(2).map_err(corrupt)?,
+        secret_hash: r.try_get(3).map_err(corrupt)?,
+        created_by: r.try_get(4).map_err(corrupt)?,
+        created_at: r.try_get(5).map_err(corrupt)?,
+        expires_at: r.try_get(6).map_err(corrupt)?,
+        failed_attempts: count_col(r, 7)?,
+        used_at: r.try_get(8).map_err(corrupt)?,
+    })
+}
+
+/// A count for an `integer` column.
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 const USER_COLS: &str = "id, username, display_name, role, locale, password_hash, email, phone";
 const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data";
 
@@ -1033,6 +1079,158 @@ impl Tx for PgTx<'_> {
             &[&id, &user_id, &client_id, &text(name), &Json(result), &at],
         )?;
         Ok(())
+    }
+
+    fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
+        self.conn.execute(
+            &format!("INSERT INTO devices ({DEVICE_COLS}, token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[
+                &d.id,
+                &d.unit_id,
+                &text(&d.name),
+                &d.paired_by,
+                &d.paired_at,
+                &d.last_seen_at,
+                &d.revoked_at,
+                &d.revoked_by,
+                &text(token_hash),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn device(&mut self, id: Uuid) -> StoreResult<Option<DeviceRow>> {
+        let row = self.conn.query_opt(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1"), &[&id])?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    fn device_for_token(&mut self, token_hash: &str) -> StoreResult<Option<DeviceRow>> {
+        let row = self.conn.query_opt(
+            &format!("SELECT {DEVICE_COLS} FROM devices WHERE token_hash = $1 AND revoked_at IS NULL"),
+            &[&text(token_hash)],
+        )?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    fn devices_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<DeviceRow>> {
+        let rows = self
+            .conn
+            .query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE unit_id = $1 ORDER BY paired_at, id"), &[&unit_id])?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    fn revoke_device(&mut self, id: Uuid, by: Option<Uuid>, at: DateTime<Utc>) -> StoreResult<bool> {
+        let n = self.conn.execute(
+            "UPDATE devices SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL",
+            &[&id, &at, &by],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn set_device_last_seen(&mut self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        self.conn.execute("UPDATE devices SET last_seen_at = $2 WHERE id = $1", &[&id, &at])?;
+        Ok(())
+    }
+
+    fn insert_pairing(&mut self, p: &PairingRow) -> StoreResult<()> {
+        self.conn.execute(
+            &format!("INSERT INTO device_pairings ({PAIRING_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[
+                &p.id,
+                &p.unit_id,
+                &text(&p.lookup),
+                &text(&p.secret_hash),
+                &p.created_by,
+                &p.created_at,
+                &p.expires_at,
+                &int(p.failed_attempts),
+                &p.used_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn pairing(&mut self, id: Uuid) -> StoreResult<Option<PairingRow>> {
+        let row = self.conn.query_opt(&format!("SELECT {PAIRING_COLS} FROM device_pairings WHERE id = $1"), &[&id])?;
+        row.as_ref().map(pairing_from_row).transpose()
+    }
+
+    fn unused_pairings_by_lookup(&mut self, lookup: &str) -> StoreResult<Vec<PairingRow>> {
+        let rows = self.conn.query(
+            &format!(
+                "SELECT {PAIRING_COLS} FROM device_pairings WHERE lookup = $1 AND used_at IS NULL ORDER BY created_at, id"
+            ),
+            &[&text(lookup)],
+        )?;
+        rows.iter().map(pairing_from_row).collect()
+    }
+
+    fn unused_pairings_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<PairingRow>> {
+        let rows = self.conn.query(
+            &format!(
+                "SELECT {PAIRING_COLS} FROM device_pairings WHERE unit_id = $1 AND used_at IS NULL ORDER BY created_at, id"
+            ),
+            &[&unit_id],
+        )?;
+        rows.iter().map(pairing_from_row).collect()
+    }
+
+    fn count_failed_pairing_attempt(&mut self, id: Uuid) -> StoreResult<()> {
+        self.conn.execute("UPDATE device_pairings SET failed_attempts = failed_attempts + 1 WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    fn use_pairing(&mut self, id: Uuid, device_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let n = self.conn.execute(
+            "UPDATE device_pairings SET used_at = $2, device_id = $3 WHERE id = $1 AND used_at IS NULL",
+            &[&id, &at, &device_id],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn delete_pairing(&mut self, id: Uuid) -> StoreResult<bool> {
+        Ok(self.conn.execute("DELETE FROM device_pairings WHERE id = $1", &[&id])? > 0)
+    }
+
+    fn prune_pairings(&mut self, before: DateTime<Utc>) -> StoreResult<()> {
+        self.conn.execute("DELETE FROM device_pairings WHERE used_at IS NULL AND expires_at < $1", &[&before])?;
+        Ok(())
+    }
+
+    fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>> {
+        let row = self
+            .conn
+            .query_opt("SELECT salt, rounds, hash, failures, locked FROM staff_pins WHERE user_id = $1", &[&user_id])?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(StaffPin {
+            verifier: PinVerifier {
+                salt: r.try_get(0).map_err(corrupt)?,
+                rounds: count_col(&r, 1)?,
+                hash: r.try_get(2).map_err(corrupt)?,
+            },
+            state: PinState { failures: count_col(&r, 3)?, locked: r.try_get(4).map_err(corrupt)? },
+        }))
+    }
+
+    fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, rounds = excluded.rounds,
+                 hash = excluded.hash, failures = excluded.failures, locked = excluded.locked",
+            &[
+                &user_id,
+                &text(&pin.verifier.salt),
+                &int(pin.verifier.rounds),
+                &text(&pin.verifier.hash),
+                &int(pin.state.failures),
+                &pin.state.locked,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_staff_pin(&mut self, user_id: Uuid) -> StoreResult<bool> {
+        Ok(self.conn.execute("DELETE FROM staff_pins WHERE user_id = $1", &[&user_id])? > 0)
     }
 
     fn enqueue_outgoing(

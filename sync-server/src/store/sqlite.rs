@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::pin::{PinState, PinVerifier};
 use domain::wire::{MutationResult, Role};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -16,12 +17,14 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use super::{
-    ChildRow, EntityRow, Job, JobFuture, Store, StoreError, StoreResult, TouchedScopes, Tx,
-    UserRow, WriteStats,
+    ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
+    TouchedScopes, Tx, UserRow, WriteStats,
 };
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../../migrations/server-sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/server-sqlite/0001_init.sql")),
+    (2, include_str!("../../../migrations/server-sqlite/0002_tablets.sql")),
+];
 
 /// Jobs the writer takes into one transaction at most.
 const MAX_GROUP: usize = 512;
@@ -425,6 +428,54 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         password_hash: r.get(5)?,
         email: r.get(6)?,
         phone: r.get(7)?,
+    })
+}
+
+/// Instants in the tablet tables: UTC with a fixed number of digits (`…T09:00:00.000000Z`),
+/// so that text order is time order and `prune_pairings` can compare in SQL.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn ts_col(s: String) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn opt_ts_col(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    s.map(ts_col).transpose()
+}
+
+const DEVICE_COLS: &str = "id, unit_id, name, paired_by, paired_at, last_seen_at, revoked_at, revoked_by";
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
+    Ok(DeviceRow {
+        id: uuid_col(r.get(0)?)?,
+        unit_id: uuid_col(r.get(1)?)?,
+        name: r.get(2)?,
+        paired_by: uuid_col(r.get(3)?)?,
+        paired_at: ts_col(r.get(4)?)?,
+        last_seen_at: opt_ts_col(r.get(5)?)?,
+        revoked_at: opt_ts_col(r.get(6)?)?,
+        revoked_by: r.get::<_, Option<String>>(7)?.map(uuid_col).transpose()?,
+    })
+}
+
+const PAIRING_COLS: &str =
+    "id, unit_id, lookup, secret_hash, created_by, created_at, expires_at, failed_attempts, used_at";
+
+fn pairing_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PairingRow> {
+    Ok(PairingRow {
+        id: uuid_col(r.get(0)?)?,
+        unit_id: uuid_col(r.get(1)?)?,
+        lookup: r.get(2)?,
+        secret_hash: r.get(3)?,
+        created_by: uuid_col(r.get(4)?)?,
+        created_at: ts_col(r.get(5)?)?,
+        expires_at: ts_col(r.get(6)?)?,
+        failed_attempts: r.get(7)?,
+        used_at: opt_ts_col(r.get(8)?)?,
     })
 }
 
@@ -909,6 +960,160 @@ impl Tx for SqliteTx<'_> {
                 at.to_rfc3339()
             ])?;
         Ok(())
+    }
+
+    fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(&format!("INSERT INTO devices ({DEVICE_COLS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"))?
+            .execute(params![
+                d.id.to_string(),
+                d.unit_id.to_string(),
+                d.name,
+                d.paired_by.to_string(),
+                ts(d.paired_at),
+                d.last_seen_at.map(ts),
+                d.revoked_at.map(ts),
+                d.revoked_by.map(|x| x.to_string()),
+                token_hash
+            ])?;
+        Ok(())
+    }
+
+    fn device(&mut self, id: Uuid) -> StoreResult<Option<DeviceRow>> {
+        let mut st = self.conn.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
+        Ok(st.query_row([id.to_string()], device_from_row).optional()?)
+    }
+
+    fn device_for_token(&mut self, token_hash: &str) -> StoreResult<Option<DeviceRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL"))?;
+        Ok(st.query_row([token_hash], device_from_row).optional()?)
+    }
+
+    fn devices_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<DeviceRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE unit_id = ?1 ORDER BY paired_at, id"))?;
+        let rows = st.query_map([unit_id.to_string()], device_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn revoke_device(&mut self, id: Uuid, by: Option<Uuid>, at: DateTime<Utc>) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE devices SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL")?
+            .execute(params![id.to_string(), ts(at), by.map(|x| x.to_string())])?;
+        Ok(n > 0)
+    }
+
+    fn set_device_last_seen(&mut self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1")?
+            .execute(params![id.to_string(), ts(at)])?;
+        Ok(())
+    }
+
+    fn insert_pairing(&mut self, p: &PairingRow) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO device_pairings ({PAIRING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))?
+            .execute(params![
+                p.id.to_string(),
+                p.unit_id.to_string(),
+                p.lookup,
+                p.secret_hash,
+                p.created_by.to_string(),
+                ts(p.created_at),
+                ts(p.expires_at),
+                p.failed_attempts,
+                p.used_at.map(ts)
+            ])?;
+        Ok(())
+    }
+
+    fn pairing(&mut self, id: Uuid) -> StoreResult<Option<PairingRow>> {
+        let mut st = self.conn.prepare_cached(&format!("SELECT {PAIRING_COLS} FROM device_pairings WHERE id = ?1"))?;
+        Ok(st.query_row([id.to_string()], pairing_from_row).optional()?)
+    }
+
+    fn unused_pairings_by_lookup(&mut self, lookup: &str) -> StoreResult<Vec<PairingRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PAIRING_COLS} FROM device_pairings WHERE lookup = ?1 AND used_at IS NULL ORDER BY created_at, id"
+        ))?;
+        let rows = st.query_map([lookup], pairing_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn unused_pairings_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<PairingRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PAIRING_COLS} FROM device_pairings WHERE unit_id = ?1 AND used_at IS NULL ORDER BY created_at, id"
+        ))?;
+        let rows = st.query_map([unit_id.to_string()], pairing_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn count_failed_pairing_attempt(&mut self, id: Uuid) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE device_pairings SET failed_attempts = failed_attempts + 1 WHERE id = ?1")?
+            .execute([id.to_string()])?;
+        Ok(())
+    }
+
+    fn use_pairing(&mut self, id: Uuid, device_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE device_pairings SET used_at = ?2, device_id = ?3 WHERE id = ?1 AND used_at IS NULL")?
+            .execute(params![id.to_string(), ts(at), device_id.to_string()])?;
+        Ok(n > 0)
+    }
+
+    fn delete_pairing(&mut self, id: Uuid) -> StoreResult<bool> {
+        Ok(self.conn.prepare_cached("DELETE FROM device_pairings WHERE id = ?1")?.execute([id.to_string()])? > 0)
+    }
+
+    fn prune_pairings(&mut self, before: DateTime<Utc>) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM device_pairings WHERE used_at IS NULL AND expires_at < ?1")?
+            .execute([ts(before)])?;
+        Ok(())
+    }
+
+    fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT salt, rounds, hash, failures, locked FROM staff_pins WHERE user_id = ?1")?;
+        Ok(st
+            .query_row([user_id.to_string()], |r| {
+                Ok(StaffPin {
+                    verifier: PinVerifier { salt: r.get(0)?, rounds: r.get(1)?, hash: r.get(2)? },
+                    state: PinState { failures: r.get(3)?, locked: r.get::<_, i64>(4)? != 0 },
+                })
+            })
+            .optional()?)
+    }
+
+    fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, rounds = excluded.rounds,
+                     hash = excluded.hash, failures = excluded.failures, locked = excluded.locked",
+            )?
+            .execute(params![
+                user_id.to_string(),
+                pin.verifier.salt,
+                pin.verifier.rounds,
+                pin.verifier.hash,
+                pin.state.failures,
+                pin.state.locked as i64
+            ])?;
+        Ok(())
+    }
+
+    fn delete_staff_pin(&mut self, user_id: Uuid) -> StoreResult<bool> {
+        Ok(self.conn.prepare_cached("DELETE FROM staff_pins WHERE user_id = ?1")?.execute([user_id.to_string()])? > 0)
     }
 
     fn enqueue_outgoing(

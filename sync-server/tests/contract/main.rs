@@ -17,4 +17,5 @@ mod notifications;
 mod ops;
 mod scope;
 mod sse;
+mod tablets;
 mod talks;

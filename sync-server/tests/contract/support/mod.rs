@@ -25,7 +25,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use domain::time::DEFAULT_TIME_ZONE;
 use domain::wire::{
-    Change, ChangeOp, MeResponse, MutationResult, MutationStatus, PullResponse, PushResponse, UserInfo,
+    Change, ChangeOp, DeviceInfo, MeResponse, MutationResult, MutationStatus, PairingInfo, PullResponse, PushResponse,
+    Role, UserInfo,
 };
 use domain::RejectCode;
 use serde::de::DeserializeOwned;
@@ -176,6 +177,36 @@ impl TestServer {
         send(rb).await
     }
 
+    /// `POST /v1/devices/pair` as a tablet does it, without a token.
+    pub async fn try_pair(&self, code: &str, name: Option<&str>) -> Resp {
+        self.post("/v1/devices/pair", None, &json!({ "code": code, "name": name })).await
+    }
+
+    /// Pairs a new tablet to `unit` with a code `staff` creates.
+    pub async fn pair_tablet(&self, staff: &Client, unit: Uuid) -> Tablet {
+        let pairing = staff.create_pairing(unit).await;
+        let code = pairing.code.expect("a new pairing shows its code");
+        let r = self.try_pair(&code, None).await;
+        assert_eq!(r.status, 200, "pairing with {code}: {}", r.body);
+        self.tablet_from(&r.body)
+    }
+
+    /// The tablet of a successful `POST /v1/devices/pair` answer.
+    pub fn tablet_from(&self, body: &Value) -> Tablet {
+        let token = body["token"].as_str().expect("device credential").to_string();
+        let device: DeviceInfo = serde_json::from_value(body["device"].clone()).expect("device info");
+        // A tablet is no user: `user` only carries the device's id for `Client::id`.
+        let user = UserInfo {
+            id: device.id,
+            username: format!("device:{}", device.id),
+            display_name: device.name.clone(),
+            role: Role::Staff,
+            locale: Default::default(),
+        };
+        let client = Client { base: self.base.clone(), http: self.http.clone(), token, user, client_id: Uuid::new_v4() };
+        Tablet { client, device }
+    }
+
     /// Fixes the server's clock (`POST /v1/dev/clock`).
     pub async fn set_clock(&self, rfc3339: &str) {
         let r = self.post("/v1/dev/clock", None, &json!({ "now": rfc3339 })).await;
@@ -242,6 +273,27 @@ impl Client {
 
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
         send(self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        send(self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        send(self.http.delete(format!("{}{path}", self.base)).bearer_auth(&self.token)).await
+    }
+
+    /// `POST /v1/devices/pairings` for `unit`, expected to succeed.
+    pub async fn create_pairing(&self, unit: Uuid) -> PairingInfo {
+        let r = self.post("/v1/devices/pairings", &json!({ "unit_id": unit })).await;
+        assert_eq!(r.status, 201, "creating a pairing: {}", r.body);
+        serde_json::from_value(r.body).expect("pairing info")
+    }
+
+    /// `PUT /v1/me/pin`, expected to succeed.
+    pub async fn set_pin(&self, pin: &str) {
+        let r = self.put("/v1/me/pin", &json!({ "pin": pin })).await;
+        assert_eq!(r.status, 204, "setting PIN {pin}: {}", r.body);
     }
 
     pub async fn me(&self) -> MeResponse {
@@ -343,6 +395,58 @@ impl Client {
         let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         assert!(ct.starts_with("text/event-stream"), "content type {ct}");
         EventStream { res, buf: String::new() }
+    }
+}
+
+// ---------------------------------------------------------------- paired tablets
+
+/// A tablet paired to a unit, with its device credential; derefs to a [`Client`] whose
+/// token is that credential (pull, events, get, post work as for a person).
+#[derive(Clone)]
+pub struct Tablet {
+    pub client: Client,
+    pub device: DeviceInfo,
+}
+
+impl Deref for Tablet {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Tablet {
+    /// A raw push of `(id, name, args, actor)` envelopes.
+    pub async fn push_envelopes_raw(&self, mutations: &[(Uuid, &str, Value, Option<Uuid>)]) -> Resp {
+        let ms: Vec<Value> = mutations
+            .iter()
+            .map(|(id, name, args, actor)| {
+                let mut m = json!({ "id": id, "name": name, "args": args });
+                if let Some(a) = actor {
+                    m["actor"] = json!(a);
+                }
+                m
+            })
+            .collect();
+        self.post("/v1/sync/push", &json!({ "client_id": self.client_id, "mutations": ms })).await
+    }
+
+    pub async fn push_envelopes(&self, mutations: Vec<(Uuid, &str, Value, Option<Uuid>)>) -> PushResponse {
+        let r = self.push_envelopes_raw(&mutations).await;
+        assert_eq!(r.status, 200, "tablet push: {}", r.body);
+        let res: PushResponse = serde_json::from_value(r.body).expect("push response");
+        assert_eq!(res.results.len(), mutations.len(), "one result per mutation");
+        res
+    }
+
+    /// One mutation done on the tablet by staff member `actor` (None: no actor named).
+    pub async fn push_as(&self, actor: Option<Uuid>, name: &str, args: Value) -> MutationResult {
+        self.push_envelopes(vec![(Uuid::new_v4(), name, args, actor)]).await.results.remove(0)
+    }
+
+    /// A PIN attempt the tablet checked itself (`staff.pin_attempt`).
+    pub async fn pin_attempt(&self, user: Uuid, ok: bool, at: DateTime<Utc>) -> MutationResult {
+        self.push_as(None, "staff.pin_attempt", json!({ "user_id": user, "ok": ok, "at": at })).await
     }
 }
 
