@@ -33,11 +33,20 @@ pub enum CoreError {
     /// The OS keyring (or the token file) failed.
     #[error("keyring: {0}")]
     Keyring(String),
+    /// Tablet mode: no PIN session is running (locked, or 10 minutes idle, R-STAFF-3).
+    /// Unlock with a PIN or a password, then try again.
+    #[error("tablet locked: {0}")]
+    TabletLocked(String),
+    /// Unpairing now would lose changes the server has not received: sync first, or unpair
+    /// with `force`.
+    #[error("outbox not empty: {0}")]
+    OutboxNotEmpty(String),
 }
 
 impl CoreError {
     /// A stable code for UI translation: the rejection code for rule failures, otherwise one
-    /// of `not_signed_in`, `invalid_credentials`, `network`, `server`, `storage`, `keyring`.
+    /// of `not_signed_in`, `invalid_credentials`, `network`, `server`, `storage`, `keyring`,
+    /// `tablet_locked`, `outbox_not_empty`.
     pub fn code(&self) -> &'static str {
         match self {
             CoreError::Rule(e) => e.code.as_str(),
@@ -47,6 +56,8 @@ impl CoreError {
             CoreError::Server(_) => "server",
             CoreError::Storage(_) => "storage",
             CoreError::Keyring(_) => "keyring",
+            CoreError::TabletLocked(_) => "tablet_locked",
+            CoreError::OutboxNotEmpty(_) => "outbox_not_empty",
         }
     }
 
@@ -66,7 +77,9 @@ impl CoreError {
             | CoreError::Network(m)
             | CoreError::Server(m)
             | CoreError::Storage(m)
-            | CoreError::Keyring(m) => m.clone(),
+            | CoreError::Keyring(m)
+            | CoreError::TabletLocked(m)
+            | CoreError::OutboxNotEmpty(m) => m.clone(),
         }
     }
 
@@ -137,6 +150,8 @@ mod tests {
             (CoreError::Server("x".into()), "server"),
             (CoreError::Storage("x".into()), "storage"),
             (CoreError::Keyring("x".into()), "keyring"),
+            (CoreError::TabletLocked("x".into()), "tablet_locked"),
+            (CoreError::OutboxNotEmpty("x".into()), "outbox_not_empty"),
         ];
         for (e, code) in cases {
             assert_eq!(e.code(), code);

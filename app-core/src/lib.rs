@@ -14,12 +14,17 @@
 //!   backoff and jitter.
 //! - The session token lives in the OS keyring (or an explicit 0600 file, or memory for
 //!   tests), never in the replica ([`token`]).
+//! - Or the device is a paired staff tablet (R-STAFF-1…3): a device credential instead of a
+//!   person's token, staff unlocking it with a PIN (offline too), every queued change
+//!   recording which staff member did it, and the room view ([`tablet`], [`room`]).
 
 mod error;
 mod net;
 mod overlay;
 mod replica;
+mod room;
 mod sync;
+mod tablet;
 pub mod token;
 mod views;
 
@@ -49,8 +54,9 @@ pub use domain;
 use crate::net::Api;
 use crate::overlay::Me;
 use crate::replica::{keys, Replica};
+use crate::tablet::Tablet;
 use crate::token::TokenStore;
-use crate::views::Ctx;
+use crate::views::{Ctx, TabletCtx};
 
 /// The device's real clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,22 +93,34 @@ pub enum CoreEvent {
     Notify(NotifyEvent),
 }
 
-/// The last session, so [`AppCore::open`] can restore it (no token in it).
+/// The last session, so [`AppCore::open`] can restore it (no token in it). A paired tablet's
+/// names the device (`user_id`, `username`) and sets `tablet`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SessionFile {
     server_url: String,
     user_id: Uuid,
     username: String,
     account: String,
+    #[serde(default)]
+    tablet: bool,
 }
 
-/// The signed-in account: its replica and its token.
+/// The signed-in account (or paired tablet): its replica and its token (or device
+/// credential).
 pub(crate) struct Account {
     pub key: String,
     pub server_url: String,
-    pub user: UserInfo,
+    pub mode: Mode,
     pub token: String,
     pub replica: Replica,
+}
+
+/// Who the engine acts for.
+pub(crate) enum Mode {
+    /// A person signed in with their password.
+    User(UserInfo),
+    /// A tablet paired to a unit; staff take turns on it with their PIN.
+    Tablet(Tablet),
 }
 
 /// What is known about the connection (not persisted).
@@ -236,18 +254,63 @@ impl AppCore {
             }
         };
         let replica = Replica::open(&replica_path(&self.inner.data_dir, &sf.account))?;
-        let Some(user) = replica.meta_get::<UserInfo>(keys::USER)? else {
-            tracing::warn!("the last session's replica has no user; sign in again");
-            return Ok(());
+        let mode = if sf.tablet {
+            let Some(t) = Tablet::restore(&replica)? else {
+                tracing::warn!("the paired tablet's replica has no device; pair again");
+                return Ok(());
+            };
+            Mode::Tablet(t)
+        } else {
+            let Some(user) = replica.meta_get::<UserInfo>(keys::USER)? else {
+                tracing::warn!("the last session's replica has no user; sign in again");
+                return Ok(());
+            };
+            Mode::User(user)
         };
         *self.inner.lock_account()? = Some(Account {
             key: sf.account,
             server_url: sf.server_url,
-            user,
+            mode,
             token,
             replica,
         });
         Ok(())
+    }
+
+    fn write_session_file(&self, sf: &SessionFile) -> Result<(), CoreError> {
+        let text = serde_json::to_string_pretty(sf).map_err(CoreError::storage)?;
+        token::write_private_file(&self.inner.data_dir.join("session.json"), &text)?;
+        Ok(())
+    }
+
+    fn remove_session_file(&self) -> Result<(), CoreError> {
+        match std::fs::remove_file(self.inner.data_dir.join("session.json")) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Leaves an account for another one on this device (another person signs in, or the
+    /// device is paired as a tablet, or the other way round): its credential is revoked on
+    /// the server (best effort) and removed from the token store. Its replica stays on disk
+    /// with its outbox, sent when the same account (or tablet unit) comes back.
+    async fn leave(&self, prev: Account) {
+        let revoked = match prev.mode {
+            Mode::User(_) => self.inner.api.logout(&prev.server_url, &prev.token).await,
+            Mode::Tablet(_) => {
+                self.inner
+                    .api
+                    .unpair_self(&prev.server_url, &prev.token)
+                    .await
+            }
+        };
+        if let Err(e) = revoked {
+            tracing::info!(error = ?e, "could not revoke the previous credential on the server");
+        }
+        if let Err(e) = self.inner.tokens.delete(&prev.key) {
+            tracing::warn!(error = %e, "could not remove the previous credential");
+        }
     }
 
     // ------------------------------------------------------------ session
@@ -293,34 +356,28 @@ impl AppCore {
                 .await
                 .map_err(CoreError::from)?;
             let key = account_key(&base, me.user.id);
-            // Another account signed in before on this device: it is signed out (its replica
-            // and outbox stay on disk for when it signs in again).
+            // Another account signed in before on this device, or the device was a paired
+            // tablet: that ends (its replica and outbox stay on disk for when it comes back).
             let previous = self.inner.lock_account()?.take_if(|a| a.key != key);
             if let Some(prev) = previous {
-                if let Err(e) = self.inner.api.logout(&prev.server_url, &prev.token).await {
-                    tracing::info!(error = ?e, "could not revoke the previous account's token");
-                }
-                if let Err(e) = self.inner.tokens.delete(&prev.key) {
-                    tracing::warn!(error = %e, "could not remove the previous account's token");
-                }
+                self.leave(prev).await;
             }
             let mut replica = Replica::open(&replica_path(&self.inner.data_dir, &key))?;
             replica.meta_set(keys::USER, &me.user)?;
             replica.meta_set(keys::ME_CHILDREN, &me.children)?;
             replica.meta_set(keys::SERVER_URL, &base)?;
             self.inner.tokens.set(&key, &login.token)?;
-            let sf = SessionFile {
+            self.write_session_file(&SessionFile {
                 server_url: base.clone(),
                 user_id: me.user.id,
                 username: me.user.username.clone(),
                 account: key.clone(),
-            };
-            let text = serde_json::to_string_pretty(&sf).map_err(CoreError::storage)?;
-            token::write_private_file(&self.inner.data_dir.join("session.json"), &text)?;
+                tablet: false,
+            })?;
             *self.inner.lock_account()? = Some(Account {
                 key,
                 server_url: base,
-                user: me.user,
+                mode: Mode::User(me.user),
                 token: login.token,
                 replica,
             });
@@ -345,21 +402,24 @@ impl AppCore {
     /// Signs out: revokes the token on the server (best effort, offline too), removes it
     /// from the token store and forgets the session. The account's replica stays on disk
     /// with its outbox, so changes made offline are sent when the same account signs in
-    /// again on this device.
+    /// again on this device. On a paired tablet it ends the PIN session only (the staff
+    /// member signs out; the tablet stays paired: [`AppCore::unpair_tablet`] undoes that).
     pub async fn sign_out(&self) -> Result<(), CoreError> {
+        if self.tablet_state().is_some() {
+            return self.lock_tablet();
+        }
         let _busy = self.inner.sync_lock.lock().await;
-        let acct = self.inner.lock_account()?.take();
+        let acct = self
+            .inner
+            .lock_account()?
+            .take_if(|a| matches!(a.mode, Mode::User(_)));
         if let Some(a) = acct {
             if let Err(e) = self.inner.api.logout(&a.server_url, &a.token).await {
                 tracing::info!(error = ?e, "logout could not reach the server; the token is dropped locally");
             }
             self.inner.tokens.delete(&a.key)?;
         }
-        match std::fs::remove_file(self.inner.data_dir.join("session.json")) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.remove_session_file()?;
         *self.inner.lock_live()? = Live::default();
         self.inner.session_epoch.send_modify(|e| *e += 1);
         self.inner.emit(CoreEvent::Changed);
@@ -368,20 +428,24 @@ impl AppCore {
     }
 
     /// The signed-in account and its children (for guardians and students, the children in
-    /// the replica once synced; `/v1/me`'s list before the first sync).
+    /// the replica once synced; `/v1/me`'s list before the first sync). None on a paired
+    /// tablet ([`AppCore::tablet_state`]).
     pub fn session(&self) -> Option<Session> {
         let guard = self.inner.lock_account().ok()?;
         let a = guard.as_ref()?;
-        let children = self.children_of(a).unwrap_or_default();
+        let Mode::User(user) = &a.mode else {
+            return None;
+        };
+        let children = self.children_of(a, user).unwrap_or_default();
         Some(Session {
             server_url: a.server_url.clone(),
-            user: a.user.clone(),
+            user: user.clone(),
             children,
         })
     }
 
-    fn children_of(&self, a: &Account) -> Result<Vec<ChildInfo>, CoreError> {
-        match a.user.role {
+    fn children_of(&self, a: &Account, user: &UserInfo) -> Result<Vec<ChildInfo>, CoreError> {
+        match user.role {
             Role::Staff | Role::Admin => Ok(Vec::new()),
             Role::Guardian | Role::Student => {
                 let synced: bool = a.replica.meta_get(keys::BASELINE_DONE)?.unwrap_or(false);
@@ -651,13 +715,21 @@ impl AppCore {
 
     /// Any mutation of the contract (staff actions such as `absence.confirm` and
     /// `attendance.mark`, messages): pre-checked with the `domain` rules, then queued in the
-    /// outbox in one SQLite commit before this returns. Returns the mutation id.
+    /// outbox in one SQLite commit before this returns. Returns the mutation id. On a paired
+    /// tablet it needs a PIN session (`tablet_locked` otherwise), extends it, and records
+    /// its staff member as the mutation's actor; only staff actions are allowed there.
     pub fn submit(&self, m: Mutation) -> Result<Uuid, CoreError> {
         let id = Uuid::new_v4();
         let at = self.inner.clock.now();
-        self.inner.write(|r, ctx| {
+        self.inner.act(|r, ctx, actor| {
+            if ctx.tablet.is_some() && !tablet::allowed_on_tablet(&m) {
+                return Err(CoreError::rule(
+                    domain::RejectCode::NotPermitted,
+                    format!("not permitted on a shared tablet: {}", m.name()),
+                ));
+            }
             views::precheck(r, ctx, &m)?;
-            r.enqueue(id, m.name(), &m.args(), at)
+            r.enqueue(id, m.name(), &m.args(), at, actor)
         })?;
         self.inner.emit(CoreEvent::Changed);
         self.inner.emit_status();
@@ -755,14 +827,63 @@ impl Inner {
         f(&mut a.replica, &ctx)
     }
 
+    /// Runs a user action: on a paired tablet only within a PIN session, which it extends;
+    /// `f` gets the actor to record with what it queues (None: the signed-in user).
+    pub(crate) fn act<T>(
+        &self,
+        f: impl FnOnce(&mut Replica, &Ctx, Option<Uuid>) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let mut guard = self.lock_account()?;
+        let a = guard
+            .as_mut()
+            .ok_or_else(|| CoreError::NotSignedIn("no account is signed in".into()))?;
+        let now = Self::offset_of(a).corrected(self.clock.now());
+        let actor = match &mut a.mode {
+            Mode::User(_) => None,
+            Mode::Tablet(t) => Some(t.touch(&mut a.replica, now)?.ok_or_else(|| {
+                CoreError::TabletLocked("no PIN session: unlock the tablet first".into())
+            })?),
+        };
+        let ctx = self.ctx(a);
+        f(&mut a.replica, &ctx, actor)
+    }
+
     fn ctx(&self, a: &Account) -> Ctx {
-        Ctx {
-            me: Me {
-                id: a.user.id,
-                name: a.user.display_name.clone(),
-                role: a.user.role,
+        let now = Self::offset_of(a).corrected(self.clock.now());
+        match &a.mode {
+            Mode::User(u) => Ctx {
+                me: Me {
+                    id: u.id,
+                    name: u.display_name.clone(),
+                    role: u.role,
+                },
+                now,
+                tablet: None,
             },
-            now: Self::offset_of(a).corrected(self.clock.now()),
+            Mode::Tablet(t) => {
+                let live = t.live(now);
+                // Locked, the device itself reads (and cannot act: `act` refuses).
+                let me = match live {
+                    Some(s) => Me {
+                        id: s.user_id,
+                        name: s.display_name.clone(),
+                        role: Role::Staff,
+                    },
+                    None => Me {
+                        id: t.device.id,
+                        name: t.device.name.clone(),
+                        role: Role::Staff,
+                    },
+                };
+                Ctx {
+                    me,
+                    now,
+                    tablet: Some(TabletCtx {
+                        unit_id: t.device.unit.id,
+                        unlocked: live.is_some(),
+                    }),
+                }
+            }
         }
     }
 
@@ -839,7 +960,17 @@ mod tests {
         is_send(&core.sign_out());
         is_send(&core.sync_now());
         is_send(&core.pull_now());
+        is_send(&core.pair_tablet("http://127.0.0.1:9", "ABCD-EFGH", None));
+        is_send(&core.unpair_tablet(false));
+        is_send(&core.unlock_with_password("u", "p"));
+        is_send(&core.create_pairing(Uuid::nil()));
+        is_send(&core.devices());
+        is_send(&core.revoke_device(Uuid::nil()));
+        is_send(&core.set_pin("4826"));
+        is_send(&core.clear_pin());
         assert!(core.session().is_none());
+        assert!(core.tablet_state().is_none());
+        assert_eq!(core.lock_tablet().unwrap_err().code(), "not_signed_in");
         assert_eq!(core.sync_status(), SyncStatus::default());
         assert_eq!(core.outbox().unwrap_err().code(), "not_signed_in");
     }

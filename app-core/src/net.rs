@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use domain::wire::{
-    ErrorBody, LoginRequest, LoginResponse, MeResponse, PullRequest, PullResponse, PushRequest,
-    PushResponse,
+    CreatePairingRequest, DevicesResponse, ErrorBody, LoginRequest, LoginResponse, MeResponse,
+    PairRequest, PairResponse, PairingInfo, PasswordUnlockRequest, PasswordUnlockResponse,
+    PullRequest, PullResponse, PushRequest, PushResponse, SetPinRequest,
 };
 use domain::RejectCode;
 use serde::de::DeserializeOwned;
@@ -52,6 +53,28 @@ impl From<NetError> for CoreError {
                 _ => CoreError::Server(format!("HTTP {status} {code}: {message}")),
             },
         }
+    }
+}
+
+impl NetError {
+    /// A failed direct call (pairing, PINs, devices): a 4xx naming a rejection code is that
+    /// rule's error (`pairing_invalid` comes with a 401 and is not a sign-in problem,
+    /// `pin_trivial` with a 422, `not_permitted`, `not_found`, `invalid_input`, …);
+    /// everything else as for sync calls.
+    pub fn into_call_error(self) -> CoreError {
+        if let NetError::Status {
+            status,
+            code,
+            message,
+        } = &self
+        {
+            if (400..500).contains(status) {
+                if let Some(rc) = RejectCode::parse(code) {
+                    return CoreError::rule(rc, message.clone());
+                }
+            }
+        }
+        self.into()
     }
 }
 
@@ -156,6 +179,128 @@ impl Api {
             .await
             .map_err(net)?;
         Self::answer(res).await
+    }
+
+    /// Sends a request and reads the JSON answer.
+    async fn call<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T, NetError> {
+        Self::answer(req.send().await.map_err(net)?).await
+    }
+
+    /// Sends a request whose success has no body worth reading (204).
+    async fn call_empty(req: reqwest::RequestBuilder) -> Result<(), NetError> {
+        let res = req.send().await.map_err(net)?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        Self::answer::<serde_json::Value>(res).await.map(|_| ())
+    }
+
+    /// `send` for a request that is safe to repeat, once more on a new connection when the
+    /// first try got no answer (a pooled connection dropped while idle; see `post_twice`).
+    /// Not for pairing or creating a pairing: after a lost answer a repeat would find the
+    /// one-time code used, or leave a second pairing open.
+    async fn retry_once<T, Fut>(
+        req: reqwest::RequestBuilder,
+        send: impl Fn(reqwest::RequestBuilder) -> Fut,
+    ) -> Result<T, NetError>
+    where
+        Fut: std::future::Future<Output = Result<T, NetError>>,
+    {
+        let again = req.try_clone();
+        match (send(req).await, again) {
+            (Err(NetError::Network(first)), Some(again)) => {
+                tracing::debug!(error = %first, "no answer; trying once more on a new connection");
+                send(again).await
+            }
+            (other, _) => other,
+        }
+    }
+
+    // ------------------------------------------------------------ tablets (R-STAFF-1…3)
+
+    /// `POST /v1/devices/pair` (no token): the code for a device credential.
+    pub async fn pair(&self, base: &str, req: &PairRequest) -> Result<PairResponse, NetError> {
+        self.post(base, "/v1/devices/pair", None, req).await
+    }
+
+    /// `DELETE /v1/device`: the device unpairs itself (best effort, short timeout).
+    pub async fn unpair_self(&self, base: &str, token: &str) -> Result<(), NetError> {
+        let req = self
+            .http
+            .delete(url(base, "/v1/device"))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(5));
+        match Self::call_empty(req).await {
+            // Already revoked: nothing left to undo.
+            Err(e) if e.status() == Some(401) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// `POST /v1/device/password-unlock` (device credential).
+    pub async fn password_unlock(
+        &self,
+        base: &str,
+        token: &str,
+        req: &PasswordUnlockRequest,
+    ) -> Result<PasswordUnlockResponse, NetError> {
+        // Repeatable: a second unlock resets the same lockout and names the same user.
+        let r = self
+            .http
+            .post(url(base, "/v1/device/password-unlock"))
+            .bearer_auth(token)
+            .json(req);
+        Self::retry_once(r, Self::call).await
+    }
+
+    /// `POST /v1/devices/pairings` (staff user token).
+    pub async fn create_pairing(
+        &self,
+        base: &str,
+        token: &str,
+        req: &CreatePairingRequest,
+    ) -> Result<PairingInfo, NetError> {
+        self.post(base, "/v1/devices/pairings", Some(token), req)
+            .await
+    }
+
+    /// `GET /v1/devices` (staff user token).
+    pub async fn devices(&self, base: &str, token: &str) -> Result<DevicesResponse, NetError> {
+        let r = self.http.get(url(base, "/v1/devices")).bearer_auth(token);
+        Self::retry_once(r, Self::call).await
+    }
+
+    /// `DELETE /v1/devices/{id}` (staff user token).
+    pub async fn revoke_device(
+        &self,
+        base: &str,
+        token: &str,
+        id: uuid::Uuid,
+    ) -> Result<(), NetError> {
+        let path = format!("/v1/devices/{id}");
+        let r = self.http.delete(url(base, &path)).bearer_auth(token);
+        Self::retry_once(r, Self::call_empty).await
+    }
+
+    /// `PUT /v1/me/pin` (staff user token).
+    pub async fn set_pin(
+        &self,
+        base: &str,
+        token: &str,
+        req: &SetPinRequest,
+    ) -> Result<(), NetError> {
+        let r = self
+            .http
+            .put(url(base, "/v1/me/pin"))
+            .bearer_auth(token)
+            .json(req);
+        Self::retry_once(r, Self::call_empty).await
+    }
+
+    /// `DELETE /v1/me/pin` (staff user token).
+    pub async fn clear_pin(&self, base: &str, token: &str) -> Result<(), NetError> {
+        let r = self.http.delete(url(base, "/v1/me/pin")).bearer_auth(token);
+        Self::retry_once(r, Self::call_empty).await
     }
 
     /// A call that is safe to repeat (a pull, or a push: idempotent by mutation id), tried a
@@ -285,5 +430,23 @@ mod tests {
             CoreError::from(NetError::Network("refused".into())).code(),
             "network"
         );
+        // Direct calls: a rejection code in a 4xx is that rule's error, whatever the status.
+        assert_eq!(
+            s(401, "pairing_invalid").into_call_error().code(),
+            "pairing_invalid"
+        );
+        assert_eq!(
+            s(422, "pin_trivial").into_call_error().code(),
+            "pin_trivial"
+        );
+        assert_eq!(
+            s(401, "unauthorized").into_call_error().code(),
+            "not_signed_in"
+        );
+        assert_eq!(
+            s(401, "invalid_credentials").into_call_error().code(),
+            "invalid_credentials"
+        );
+        assert_eq!(s(503, "not_found").into_call_error().code(), "server");
     }
 }

@@ -16,19 +16,26 @@
 //!   instead); an applied one stays overlaid (from `settled`) until the next complete pull has
 //!   brought the server's version of it, so the user's change never flickers away.
 //!
+//! On a paired tablet several staff members share one replica: each pending mutation carries
+//! its actor (the staff member whose PIN session queued it), and the overlay writes that
+//! person, not the device, into the optimistic records ([`Pending::who`]).
+//!
 //! The outbox is small (a user's unsynced taps), reads are per child and per week, so the
 //! replay is cheap; nothing here touches SQLite.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::attendance::{attendance_day, check_arrival, check_departure};
 use domain::opening::UnitCalendar;
+use domain::pin::PinState;
 use domain::repeat::plan_week;
 use domain::time::Tz;
 use domain::wire::entity::{
-    Absence, AbsenceStatus, CareComment, CareDay, Notification, TalkBooking, TalkSlot, ThreadRead,
+    Absence, AbsenceStatus, Attendance, CareComment, CareDay, Notification, TalkBooking, TalkSlot,
+    ThreadRead,
 };
-use domain::wire::{Mutation, Role};
+use domain::wire::{AttendanceKind, Mutation, Role};
 use uuid::Uuid;
 
 use crate::replica::PendingRow;
@@ -51,19 +58,37 @@ impl Me {
 /// A pending mutation, parsed.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
+    /// Queue position (outbox `seq`, kept in `settled`).
+    pub seq: i64,
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
     /// Still in the outbox (false: applied by the server, result not pulled yet).
     pub in_outbox: bool,
+    /// Tablet mode: the staff member who did it; None: the signed-in user.
+    pub actor: Option<Me>,
     pub m: Mutation,
 }
 
-/// Parses outbox/settled rows; a row that no longer parses (it never should: it was built
-/// from a `Mutation`) is not overlaid.
-pub(crate) fn parse(rows: Vec<PendingRow>) -> Vec<Pending> {
+impl Pending {
+    /// Who did it: the recorded actor (tablet), else the signed-in user.
+    pub fn who<'a>(&'a self, me: &'a Me) -> &'a Me {
+        self.actor.as_ref().unwrap_or(me)
+    }
+}
+
+/// Parses outbox/settled rows, naming each recorded actor with `actor`; a row that no longer
+/// parses (it never should: it was built from a `Mutation`) is not overlaid.
+pub(crate) fn parse(rows: Vec<PendingRow>, actor: impl Fn(Uuid) -> Me) -> Vec<Pending> {
     rows.into_iter()
         .filter_map(|r| match Mutation::parse(&r.name, r.args) {
-            Ok(m) => Some(Pending { id: r.id, created_at: r.created_at, in_outbox: r.in_outbox, m }),
+            Ok(m) => Some(Pending {
+                seq: r.seq,
+                id: r.id,
+                created_at: r.created_at,
+                in_outbox: r.in_outbox,
+                actor: r.actor.map(&actor),
+                m,
+            }),
             Err(e) => {
                 tracing::warn!(id = %r.id, error = %e, "pending mutation does not parse; not overlaid");
                 None
@@ -98,6 +123,7 @@ fn write_day(
     me: &Me,
     p: &Pending,
 ) {
+    let me = p.who(me);
     if p.in_outbox {
         o.pending.insert(date);
     }
@@ -178,17 +204,27 @@ pub(crate) fn care(
                 if p.in_outbox {
                     o.pending.insert(a.date);
                 }
+                let who = p.who(me);
                 o.comments.push(CareComment {
                     id: p.id,
                     child_id,
                     date: a.date,
-                    author_id: me.id,
-                    author_name: me.name.clone(),
-                    author_role: me.role,
+                    author_id: who.id,
+                    author_name: who.name.clone(),
+                    author_role: who.role,
                     text: a.text.clone(),
                     created_at: p.created_at,
-                    new_for_staff: !me.is_staff(),
+                    new_for_staff: !who.is_staff(),
                 });
+            }
+            // R-CARE-6: a staff member opened the day's comments: no longer new for anyone.
+            Mutation::CareCommentSeen(a) if a.child_id == child_id => {
+                if p.in_outbox {
+                    o.pending.insert(a.date);
+                }
+                for c in o.comments.iter_mut().filter(|c| c.date == a.date) {
+                    c.new_for_staff = false;
+                }
             }
             _ => {}
         }
@@ -197,7 +233,8 @@ pub(crate) fn care(
     o
 }
 
-/// A child's absences with whether each is (partly) still only on this device.
+/// A child's absences with whether each is (partly) still only on this device: reports
+/// (merged as R-ABS-8) and staff confirmations (R-ABS-5) replayed on server rows.
 pub(crate) fn absences(
     child_id: Uuid,
     server: Vec<Absence>,
@@ -207,12 +244,24 @@ pub(crate) fn absences(
     let mut by_date: BTreeMap<NaiveDate, (Absence, bool)> =
         server.into_iter().map(|a| (a.date, (a, false))).collect();
     for p in pending {
-        let Mutation::AbsenceReport(a) = &p.m else {
-            continue;
+        let a = match &p.m {
+            Mutation::AbsenceReport(a) => a,
+            Mutation::AbsenceConfirm(c) => {
+                // As the server: confirming an absence it does not know changes nothing.
+                if let Some((abs, pending)) =
+                    by_date.values_mut().find(|(x, _)| x.id == c.absence_id)
+                {
+                    abs.status = AbsenceStatus::Confirmed;
+                    *pending |= p.in_outbox;
+                }
+                continue;
+            }
+            _ => continue,
         };
         if a.child_id != child_id {
             continue;
         }
+        let me = p.who(me);
         let lessons = match a.lessons.as_deref() {
             None | Some([]) => None,
             Some(ids) => Some(
@@ -290,12 +339,13 @@ pub(crate) fn talks(
                     if p.in_outbox {
                         pending_ids.insert(p.id);
                     }
+                    let who = p.who(me);
                     bookings.push(TalkBooking {
                         id: p.id,
                         slot_id: a.slot_id,
                         child_id,
-                        booked_by: me.id,
-                        booked_by_name: me.name.clone(),
+                        booked_by: who.id,
+                        booked_by_name: who.name.clone(),
                         message: a.message.clone().filter(|m| !m.trim().is_empty()),
                         booked_at: p.created_at,
                     });
@@ -313,6 +363,85 @@ pub(crate) fn talks(
         }
     }
     (slots, bookings, pending_ids)
+}
+
+/// A child's arrivals and departures per unit-local day (R-STAFF-2), with whether a mark of
+/// that day waits in the outbox. Marks are replayed as the server applies them, with the same
+/// `domain` checks: one the server will refuse (a departure without an earlier arrival, an
+/// arrival after the departure) changes nothing here either.
+pub(crate) fn attendance(
+    child_id: Uuid,
+    server: Vec<Attendance>,
+    pending: &[Pending],
+    me: &Me,
+    tz: Tz,
+) -> BTreeMap<NaiveDate, (Attendance, bool)> {
+    let mut by_date: BTreeMap<NaiveDate, (Attendance, bool)> =
+        server.into_iter().map(|a| (a.date, (a, false))).collect();
+    for p in pending {
+        let Mutation::AttendanceMark(a) = &p.m else {
+            continue;
+        };
+        if a.child_id != child_id {
+            continue;
+        }
+        // The day on which it happened, not the one on which it syncs.
+        let date = attendance_day(a.at, tz);
+        let who = p.who(me);
+        let (rec, pending) = by_date.entry(date).or_insert_with(|| {
+            (
+                Attendance {
+                    id: domain::wire::entity::attendance_id(child_id, date),
+                    child_id,
+                    date,
+                    arrived_at: None,
+                    departed_at: None,
+                    updated_by: who.id,
+                },
+                false,
+            )
+        });
+        *pending |= p.in_outbox;
+        let applies = match a.kind {
+            AttendanceKind::Arrived => check_arrival(rec.departed_at, a.at).is_ok(),
+            AttendanceKind::Departed => check_departure(rec.arrived_at, a.at).is_ok(),
+        };
+        if applies {
+            match a.kind {
+                AttendanceKind::Arrived => rec.arrived_at = Some(a.at),
+                AttendanceKind::Departed => rec.departed_at = Some(a.at),
+            }
+            rec.updated_by = who.id;
+        }
+    }
+    by_date
+}
+
+/// A staff member's PIN lockout on a tablet (R-STAFF-3): the server's state, reset by a
+/// password unlock the server has done but not sent back yet (`reset_after`: the queue
+/// position at that moment), then this device's pending `staff.pin_attempt`s replayed with
+/// [`PinState::after_attempt`], the function the server applies to them.
+pub(crate) fn pin_state(
+    user_id: Uuid,
+    server: PinState,
+    pending: &[Pending],
+    reset_after: Option<i64>,
+) -> PinState {
+    let mut state = match reset_after {
+        Some(_) => server.after_password_sign_in(),
+        None => server,
+    };
+    for p in pending {
+        let Mutation::StaffPinAttempt(a) = &p.m else {
+            continue;
+        };
+        // Attempts queued before the reset reached the server before it (the unlock pushes
+        // first), so the reset has already wiped them.
+        if a.user_id == user_id && reset_after.is_none_or(|mark| p.seq > mark) {
+            state = state.after_attempt(a.ok);
+        }
+    }
+    state
 }
 
 /// Notifications with pending `notification.read` marks applied.
@@ -393,11 +522,60 @@ mod tests {
     }
     fn pending(m: Mutation, n: u128) -> Pending {
         Pending {
+            seq: n as i64,
             id: Uuid::from_u128(n),
             created_at: rules().now,
             in_outbox: true,
+            actor: None,
             m,
         }
+    }
+    fn lisa() -> Me {
+        Me {
+            id: Uuid::from_u128(50),
+            name: "Lisa Ek".into(),
+            role: Role::Staff,
+        }
+    }
+    /// The device itself, as the reads of a tablet see "me" between PIN sessions.
+    fn tablet() -> Me {
+        Me {
+            id: Uuid::from_u128(99),
+            name: "Blåbär iPad".into(),
+            role: Role::Staff,
+        }
+    }
+    fn by(actor: Me, p: Pending) -> Pending {
+        Pending {
+            actor: Some(actor),
+            ..p
+        }
+    }
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+    fn mark(child: Uuid, kind: AttendanceKind, t: &str, n: u128) -> Pending {
+        by(
+            lisa(),
+            pending(
+                Mutation::AttendanceMark(domain::wire::AttendanceMark {
+                    child_id: child,
+                    kind,
+                    at: at(t),
+                }),
+                n,
+            ),
+        )
+    }
+    fn attempt(user: Uuid, ok: bool, n: u128) -> Pending {
+        pending(
+            Mutation::StaffPinAttempt(domain::wire::PinAttempt {
+                user_id: user,
+                ok,
+                at: rules().now,
+            }),
+            n,
+        )
     }
     fn server_day(child: Uuid, date: NaiveDate, by: u128) -> CareDay {
         CareDay {
@@ -493,5 +671,202 @@ mod tests {
         assert_eq!(dates.len(), 10);
         assert_eq!(dates[0], d("2030-09-09"));
         assert_eq!(dates[5], d("2030-09-23"));
+    }
+
+    // R-STAFF-3: the same state machine as the server, over the server's state and this
+    // tablet's pending attempts, in order; a password unlock resets what came before it.
+    #[test]
+    fn pending_pin_attempts_lock_as_the_server_will() {
+        let (lisa_id, other) = (lisa().id, Uuid::from_u128(51));
+        let server = PinState {
+            failures: 2,
+            locked: false,
+        };
+        let p: Vec<Pending> = (1..=3)
+            .map(|n| attempt(lisa_id, false, n))
+            .chain([attempt(other, false, 4)])
+            .collect();
+        let s = pin_state(lisa_id, server, &p, None);
+        assert!(s.locked, "2 on the server + 3 here = 5 in a row: {s:?}");
+        assert_eq!(s.attempts_left(), 0);
+        assert_eq!(
+            pin_state(other, PinState::default(), &p, None).attempts_left(),
+            4
+        );
+        // A right PIN in between resets the run.
+        let p = vec![
+            attempt(lisa_id, false, 1),
+            attempt(lisa_id, true, 2),
+            attempt(lisa_id, false, 3),
+        ];
+        assert_eq!(
+            pin_state(lisa_id, server, &p, None),
+            PinState {
+                failures: 1,
+                locked: false
+            }
+        );
+        // Password unlock after seq 3 (server still says locked, the pull has not come):
+        // the earlier attempts no longer count, later ones do.
+        let locked = PinState {
+            failures: 5,
+            locked: true,
+        };
+        let p = vec![
+            attempt(lisa_id, false, 2),
+            attempt(lisa_id, false, 3),
+            attempt(lisa_id, false, 4),
+        ];
+        assert_eq!(
+            pin_state(lisa_id, locked, &p, Some(3)),
+            PinState {
+                failures: 1,
+                locked: false
+            }
+        );
+    }
+
+    // R-STAFF-2: an arrival marked offline shows at once, on the unit-local day it happened,
+    // as done by the staff member who marked it; a departure the server will refuse does not.
+    #[test]
+    fn attendance_marks_replay_as_the_server_applies_them() {
+        let child = Uuid::from_u128(7);
+        let tz = domain::time::DEFAULT_TIME_ZONE;
+        let p = vec![
+            // 23:30 UTC on the 4th is 01:30 on the 5th in Stockholm.
+            mark(child, AttendanceKind::Departed, "2030-09-04T23:30:00Z", 1),
+            mark(child, AttendanceKind::Arrived, "2030-09-05T05:10:00Z", 2),
+            mark(child, AttendanceKind::Departed, "2030-09-05T05:00:00Z", 3),
+            mark(child, AttendanceKind::Departed, "2030-09-05T14:45:00Z", 4),
+            mark(child, AttendanceKind::Arrived, "2030-09-05T15:00:00Z", 5),
+            mark(
+                Uuid::from_u128(8),
+                AttendanceKind::Arrived,
+                "2030-09-05T05:00:00Z",
+                6,
+            ),
+        ];
+        let days = attendance(child, vec![], &p, &tablet(), tz);
+        assert_eq!(days.len(), 1, "{days:?}");
+        let (rec, pending) = &days[&d("2030-09-05")];
+        assert_eq!(rec.arrived_at, Some(at("2030-09-05T05:10:00Z")));
+        assert_eq!(rec.departed_at, Some(at("2030-09-05T14:45:00Z")));
+        assert_eq!(rec.updated_by, lisa().id, "the actor, not the device");
+        assert!(*pending);
+        assert_eq!(
+            rec.id,
+            domain::wire::entity::attendance_id(child, d("2030-09-05"))
+        );
+        // Over a server row with the arrival already there.
+        let server = Attendance {
+            departed_at: None,
+            ..rec.clone()
+        };
+        let days = attendance(child, vec![server], &p[3..4], &tablet(), tz);
+        assert_eq!(
+            days[&d("2030-09-05")].0.departed_at,
+            Some(at("2030-09-05T14:45:00Z"))
+        );
+    }
+
+    // R-ABS-5, R-CARE-6: a confirmation greys the absence; opening the comments clears the
+    // marker; a staff member's comment is never new for staff, and names its actor.
+    #[test]
+    fn confirmations_and_seen_comments_overlay_server_rows() {
+        let child = Uuid::from_u128(7);
+        let date = d("2030-09-05");
+        let reported = Absence {
+            id: domain::wire::entity::absence_id(child, date),
+            child_id: child,
+            date,
+            lessons: None,
+            comment: Some("feber".into()),
+            status: AbsenceStatus::Reported,
+            reported_by: me().id,
+            reported_by_name: me().name,
+            reported_by_role: Role::Guardian,
+            reported_at: rules().now,
+        };
+        let confirm = by(
+            lisa(),
+            pending(
+                Mutation::AbsenceConfirm(domain::wire::AbsenceConfirm {
+                    absence_id: reported.id,
+                }),
+                1,
+            ),
+        );
+        let v = absences(
+            child,
+            vec![reported.clone()],
+            std::slice::from_ref(&confirm),
+            &tablet(),
+        );
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].0.status, v[0].1), (AbsenceStatus::Confirmed, true));
+        assert_eq!(
+            v[0].0.reported_by,
+            me().id,
+            "still reported by the guardian"
+        );
+        // Confirming an absence of another child changes nothing.
+        let v = absences(Uuid::from_u128(8), vec![], &[confirm], &tablet());
+        assert!(v.is_empty());
+
+        let guardian_comment = CareComment {
+            id: Uuid::from_u128(30),
+            child_id: child,
+            date,
+            author_id: me().id,
+            author_name: me().name,
+            author_role: Role::Guardian,
+            text: "morfar hämtar".into(),
+            created_at: rules().now,
+            new_for_staff: true,
+        };
+        let p = vec![
+            by(
+                lisa(),
+                pending(
+                    Mutation::CareCommentSeen(domain::wire::CareCommentSeen {
+                        child_id: child,
+                        date,
+                    }),
+                    2,
+                ),
+            ),
+            by(
+                lisa(),
+                pending(
+                    Mutation::CareComment(domain::wire::CareComment {
+                        child_id: child,
+                        date,
+                        text: "Vi hälsar!".into(),
+                    }),
+                    3,
+                ),
+            ),
+        ];
+        let o = care(
+            child,
+            vec![],
+            vec![guardian_comment],
+            &p,
+            &tablet(),
+            &rules(),
+        );
+        assert_eq!(o.comments.len(), 2);
+        assert!(
+            o.comments.iter().all(|c| !c.new_for_staff),
+            "{:?}",
+            o.comments
+        );
+        let mine = o
+            .comments
+            .iter()
+            .find(|c| c.id == Uuid::from_u128(3))
+            .unwrap();
+        assert_eq!((mine.author_id, mine.author_role), (lisa().id, Role::Staff));
+        assert!(o.pending.contains(&date));
     }
 }

@@ -20,7 +20,10 @@ use crate::error::CoreError;
 type Result<T> = std::result::Result<T, CoreError>;
 
 /// The replica's migrations, applied in order; `PRAGMA user_version` holds the last one done.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/replica/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/replica/0001_init.sql")),
+    (2, include_str!("../../migrations/replica/0002_tablet.sql")),
+];
 
 pub(crate) mod keys {
     pub const CURSOR: &str = "cursor";
@@ -34,6 +37,12 @@ pub(crate) mod keys {
     pub const SERVER_URL: &str = "server_url";
     pub const CLIENT_ID: &str = "client_id";
     pub const SETTINGS: &str = "settings";
+    /// Tablet mode: the paired device (`DeviceInfo`; the credential is in the token store).
+    pub const DEVICE: &str = "device";
+    /// Tablet mode: the running PIN session, so a restart within the idle time stays unlocked.
+    pub const PIN_SESSION: &str = "pin_session";
+    /// Tablet mode: password unlocks whose reset the next complete pull has not brought yet.
+    pub const PIN_RESETS: &str = "pin_resets";
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -62,6 +71,8 @@ pub(crate) struct PendingRow {
     pub attempts: u32,
     /// Still waiting for the server's answer (false: applied, awaiting the pull).
     pub in_outbox: bool,
+    /// Tablet mode: the staff member who did it (sent as the envelope's `actor`).
+    pub actor: Option<Uuid>,
 }
 
 /// What applying push results did.
@@ -123,12 +134,25 @@ impl Replica {
 
     /// Queues a mutation: one row, one transaction, committed (fsync'd) before returning.
     /// The optimistic effect is the overlay of this row on server state, so it appears in
-    /// the very same commit.
-    pub fn enqueue(&mut self, id: Uuid, name: &str, args: &Value, at: DateTime<Utc>) -> Result<()> {
+    /// the very same commit. `actor`: the staff member on a tablet who did it.
+    pub fn enqueue(
+        &mut self,
+        id: Uuid,
+        name: &str,
+        args: &Value,
+        at: DateTime<Utc>,
+        actor: Option<Uuid>,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO outbox (id, name, args, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id.to_string(), name, args.to_string(), ts(at)],
+            "INSERT INTO outbox (id, name, args, created_at, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id.to_string(),
+                name,
+                args.to_string(),
+                ts(at),
+                actor.map(|a| a.to_string())
+            ],
         )?;
         tx.commit()?;
         Ok(())
@@ -138,7 +162,7 @@ impl Replica {
     pub fn outbox(&self, limit: Option<usize>) -> Result<Vec<PendingRow>> {
         let limit = limit.map_or(-1, |l| l as i64);
         let mut st = self.conn.prepare(
-            "SELECT seq, id, name, args, created_at, attempts FROM outbox ORDER BY seq LIMIT ?1",
+            "SELECT seq, id, name, args, created_at, attempts, actor FROM outbox ORDER BY seq LIMIT ?1",
         )?;
         let rows = st.query_map([limit], |r| {
             Ok(PendingRow {
@@ -149,6 +173,7 @@ impl Replica {
                 created_at: parse_ts(&r.get::<_, String>(4)?),
                 attempts: r.get(5)?,
                 in_outbox: true,
+                actor: r.get::<_, Option<String>>(6)?.map(|a| parse_uuid(&a)),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -158,7 +183,7 @@ impl Replica {
     pub fn pending(&self) -> Result<Vec<PendingRow>> {
         let mut st = self
             .conn
-            .prepare("SELECT seq, id, name, args, created_at, 0 FROM settled ORDER BY seq")?;
+            .prepare("SELECT seq, id, name, args, created_at, actor FROM settled ORDER BY seq")?;
         let settled = st.query_map([], |r| {
             Ok(PendingRow {
                 seq: r.get(0)?,
@@ -168,6 +193,7 @@ impl Replica {
                 created_at: parse_ts(&r.get::<_, String>(4)?),
                 attempts: 0,
                 in_outbox: false,
+                actor: r.get::<_, Option<String>>(5)?.map(|a| parse_uuid(&a)),
             })
         })?;
         let mut out = settled.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -180,6 +206,16 @@ impl Replica {
         Ok(self
             .conn
             .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?)
+    }
+
+    /// The highest outbox `seq` ever handed out: every mutation queued later has a higher one
+    /// (AUTOINCREMENT never reuses), every one queued before has this or lower.
+    pub fn seq_mark(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn attention_count(&self) -> Result<u32> {
@@ -214,23 +250,32 @@ impl Replica {
         let tx = self.conn.transaction()?;
         let mut out = Outcomes::default();
         for r in results {
-            let row: Option<(i64, String, String, String)> = tx
+            type Row = (i64, String, String, String, Option<String>);
+            let row: Option<Row> = tx
                 .query_row(
-                    "SELECT seq, name, args, created_at FROM outbox WHERE id = ?1",
+                    "SELECT seq, name, args, created_at, actor FROM outbox WHERE id = ?1",
                     [r.id.to_string()],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    },
                 )
                 .optional()?;
-            let Some((seq, name, args, created_at)) = row else {
+            let Some((seq, name, args, created_at, actor)) = row else {
                 continue;
             };
             tx.execute("DELETE FROM outbox WHERE id = ?1", [r.id.to_string()])?;
             match r.status {
                 MutationStatus::Applied => {
                     tx.execute(
-                        "INSERT OR REPLACE INTO settled (seq, id, name, args, created_at, applied_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![seq, r.id.to_string(), name, args, created_at, ts(now)],
+                        "INSERT OR REPLACE INTO settled (seq, id, name, args, created_at, applied_at, actor)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![seq, r.id.to_string(), name, args, created_at, ts(now), actor],
                     )?;
                     out.applied += 1;
                 }
@@ -238,8 +283,8 @@ impl Replica {
                     let code = r.code.unwrap_or(RejectCode::InvalidInput);
                     tx.execute(
                         "INSERT OR REPLACE INTO attention
-                         (id, seq, name, args, code, message, details, created_at, rejected_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         (id, seq, name, args, code, message, details, created_at, rejected_at, actor)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         params![
                             r.id.to_string(),
                             seq,
@@ -250,6 +295,7 @@ impl Replica {
                             r.details.as_ref().map(|d| d.to_string()),
                             created_at,
                             ts(now),
+                            actor,
                         ],
                     )?;
                     out.rejected += 1;
@@ -549,6 +595,21 @@ impl Replica {
     }
 }
 
+/// Removes a replica's files (an unpaired tablet keeps no children's data). Missing files
+/// are fine; the connection must be closed first.
+pub(crate) fn remove_files(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 fn parse_entity<T: DeserializeOwned>(ty: &str, v: Value) -> Option<T> {
     match serde_json::from_value(v) {
         Ok(t) => Some(t),
@@ -647,7 +708,29 @@ mod tests {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, 2);
+    }
+
+    // A replica from before tablet mode keeps its outbox through migration 2.
+    #[test]
+    fn a_version_1_replica_migrates_with_its_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.sqlite3");
+        {
+            let conn = Connection::open(&p).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO outbox (id, name, args, created_at) VALUES (?1, 'care.clear_day', '{}', ?2)",
+                params![Uuid::from_u128(1).to_string(), ts(Utc::now())],
+            )
+            .unwrap();
+        }
+        let r = Replica::open(&p).unwrap();
+        let rows = r.outbox(None).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].id, rows[0].actor), (Uuid::from_u128(1), None));
+        assert_eq!(r.seq_mark().unwrap(), 1);
     }
 
     #[test]
@@ -655,10 +738,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut r = Replica::open(&dir.path().join("r.sqlite3")).unwrap();
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        r.enqueue(a, "care.clear_day", &json!({}), Utc::now())
+        let lisa = Uuid::from_u128(9);
+        r.enqueue(a, "care.clear_day", &json!({}), Utc::now(), Some(lisa))
             .unwrap();
-        r.enqueue(b, "care.clear_day", &json!({}), Utc::now())
+        r.enqueue(b, "care.clear_day", &json!({}), Utc::now(), None)
             .unwrap();
+        assert_eq!(r.seq_mark().unwrap(), 2);
         let res = vec![
             MutationResult::applied(a, None),
             MutationResult::rejected(b, &domain::RuleError::new(RejectCode::DayLocked, "late")),
@@ -673,10 +758,12 @@ mod tests {
         // Answered again (a retry after a crash): nothing changes.
         let o = r.record_results(&res, Utc::now(), 5).unwrap();
         assert_eq!((o.applied, o.rejected), (0, 0));
+        let pending = r.pending().unwrap();
+        assert_eq!(pending.len(), 1, "the applied one waits for the pull");
         assert_eq!(
-            r.pending().unwrap().len(),
-            1,
-            "the applied one waits for the pull"
+            pending[0].actor,
+            Some(lisa),
+            "the actor travels to `settled`"
         );
         assert!(r.dismiss_attention(b).unwrap());
         assert_eq!(r.attention_count().unwrap(), 0);

@@ -119,6 +119,8 @@ async fn push_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
                     id: p.id,
                     name: p.name.clone(),
                     args: p.args.clone(),
+                    // Tablet mode: the staff member whose session queued it (R-STAFF-1).
+                    actor: p.actor,
                 })
                 .collect(),
         };
@@ -166,6 +168,8 @@ async fn push_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
 
 async fn pull_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
     let settle_mark = inner.write(|r, _| r.settle_mark())?;
+    // Password unlocks done before this pull: its complete result includes their resets.
+    let resets = inner.write(|r, _| crate::tablet::pin_resets(r))?;
     let limit = inner.pull_limit.lock().map(|l| *l).unwrap_or(None);
     let mut expired = 0;
     let mut changed = false;
@@ -211,6 +215,7 @@ async fn pull_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
         let applied = inner.write(|r, _| r.apply_page(&page, settle_mark, received, offset))?;
         changed |= applied.changes > 0;
         if applied.complete {
+            inner.write(|r, _| crate::tablet::clear_pin_resets(r, &resets))?;
             if changed || settle_mark > 0 {
                 inner.emit(CoreEvent::Changed);
             }

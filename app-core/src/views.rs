@@ -2,7 +2,7 @@
 //! pre-checks of mutations with the very `domain` rules the server enforces, on the device
 //! clock corrected by the learned server offset (R-TIME-1).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use domain::absence::{
@@ -17,10 +17,11 @@ use domain::view::{
     TalksView,
 };
 use domain::wire::entity::{
-    self as e, Absence, BlogPost, CalendarEvent, CareComment, CareDay, Child, Lesson, Message,
-    MessageThread, News, Notification, TalkBooking, TalkSlot, ThreadRead, Unit,
+    self as e, Absence, Attendance, BlogPost, CalendarEvent, CareComment, CareDay, Child, Lesson,
+    Message, MessageThread, News, Notification, Staff, TabletStaff, TalkBooking, TalkSlot,
+    ThreadRead, Unit,
 };
-use domain::wire::{BoxKind, ChildInfo, Mutation, Role, UnitKind, UnitRef};
+use domain::wire::{AttendanceKind, BoxKind, ChildInfo, Mutation, Role, UnitKind, UnitRef};
 use domain::{RejectCode, RuleError};
 use uuid::Uuid;
 
@@ -32,9 +33,21 @@ type Result<T> = std::result::Result<T, CoreError>;
 
 /// Everything a read or a pre-check needs besides the replica.
 pub(crate) struct Ctx {
+    /// The signed-in user; on a paired tablet the staff member whose PIN session is running,
+    /// or the device itself (a staff-like reader that cannot act) while it is locked.
     pub me: Me,
     /// The device clock corrected by the server offset (R-TIME-1).
     pub now: DateTime<Utc>,
+    /// Set on a paired tablet.
+    pub tablet: Option<TabletCtx>,
+}
+
+/// What a read needs to know about a paired tablet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TabletCtx {
+    pub unit_id: Uuid,
+    /// A PIN session is running (R-STAFF-3).
+    pub unlocked: bool,
 }
 
 /// How the user stands to a child (as the server's `access::relation`).
@@ -65,6 +78,19 @@ pub(crate) struct ChildCtx {
 }
 
 impl ChildCtx {
+    pub fn new(child: Child, unit: Unit) -> ChildCtx {
+        let tz = unit_tz(&unit);
+        let cal = UnitCalendar {
+            hours: unit.opening_hours.clone(),
+            closed_dates: unit.closed_dates.iter().copied().collect(),
+        };
+        ChildCtx {
+            child,
+            unit,
+            tz,
+            cal,
+        }
+    }
     fn rules(&self, now: DateTime<Utc>) -> UnitRules {
         UnitRules {
             cal: self.cal.clone(),
@@ -106,17 +132,7 @@ pub(crate) fn child_ctx(r: &Replica, child_id: Uuid) -> Result<ChildCtx> {
     let unit: Unit = r.typed_one(e::UNIT_TYPE, child.unit_id)?.ok_or_else(|| {
         CoreError::rule(RejectCode::NotFound, "the child's unit is not synced yet")
     })?;
-    let tz = unit_tz(&unit);
-    let cal = UnitCalendar {
-        hours: unit.opening_hours.clone(),
-        closed_dates: unit.closed_dates.iter().copied().collect(),
-    };
-    Ok(ChildCtx {
-        child,
-        unit,
-        tz,
-        cal,
-    })
+    Ok(ChildCtx::new(child, unit))
 }
 
 /// The children shown to a guardian or student: those in the replica, by name.
@@ -137,8 +153,50 @@ pub(crate) fn replica_children(r: &Replica) -> Result<Vec<ChildInfo>> {
         .collect())
 }
 
-fn pending(r: &Replica) -> Result<Vec<Pending>> {
-    Ok(overlay::parse(r.pending()?))
+/// The pending mutations, each with its actor named (tablet mode) so the overlay can say
+/// who did what.
+pub(crate) fn pending(r: &Replica) -> Result<Vec<Pending>> {
+    let rows = r.pending()?;
+    let names = if rows.iter().any(|p| p.actor.is_some()) {
+        staff_names(r)?
+    } else {
+        BTreeMap::new()
+    };
+    Ok(overlay::parse(rows, |id| Me {
+        id,
+        name: names.get(&id).cloned().unwrap_or_default(),
+        role: Role::Staff,
+    }))
+}
+
+/// Names of the staff members a replica knows: the tablet's list, the unit directory, and
+/// whoever holds the PIN session (a password unlock may precede their tablet entry).
+fn staff_names(r: &Replica) -> Result<BTreeMap<Uuid, String>> {
+    let mut names: BTreeMap<Uuid, String> = r
+        .typed::<Staff>(e::STAFF_TYPE)?
+        .into_iter()
+        .map(|s| (s.id, s.display_name))
+        .collect();
+    for t in r.typed::<TabletStaff>(e::TABLET_STAFF_TYPE)? {
+        names.insert(t.user_id, t.display_name);
+    }
+    if let Some(s) = crate::tablet::saved_session(r)? {
+        names.insert(s.user_id, s.display_name);
+    }
+    Ok(names)
+}
+
+/// A child's arrivals and departures per day, overlaid (R-STAFF-2).
+pub(crate) fn attendance_overlay(
+    r: &Replica,
+    ctx: &Ctx,
+    c: &ChildCtx,
+    pending: &[Pending],
+) -> Result<BTreeMap<NaiveDate, (Attendance, bool)>> {
+    let server: Vec<Attendance> = r.typed_of_child(e::ATTENDANCE_TYPE, c.child.id)?;
+    Ok(overlay::attendance(
+        c.child.id, server, pending, &ctx.me, c.tz,
+    ))
 }
 
 fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
@@ -299,17 +357,45 @@ pub(crate) fn precheck(r: &Replica, ctx: &Ctx, m: &Mutation) -> Result<()> {
             Ok(())
         }
         Mutation::AttendanceMark(a) => {
-            child_ctx(r, a.child_id)?;
+            let c = child_ctx(r, a.child_id)?;
             if !me.is_staff() {
                 return Err(not_permitted("staff only"));
             }
             domain::attendance::check_attendance_time(a.at, ctx.now)?;
+            // R-STAFF-2 on what this device knows of that day (server rows and its own
+            // pending marks); another tablet's marks may still change the server's verdict.
+            let day = domain::attendance::attendance_day(a.at, c.tz);
+            let days = attendance_overlay(r, ctx, &c, &pending(r)?)?;
+            let rec = days.get(&day).map(|(x, _)| x);
+            match a.kind {
+                AttendanceKind::Arrived => {
+                    domain::attendance::check_arrival(rec.and_then(|x| x.departed_at), a.at)?
+                }
+                AttendanceKind::Departed => {
+                    domain::attendance::check_departure(rec.and_then(|x| x.arrived_at), a.at)?
+                }
+            }
             Ok(())
         }
-        Mutation::AbsenceConfirm(_) => {
+        Mutation::AbsenceConfirm(a) => {
             if !me.is_staff() {
                 return Err(not_permitted("staff only"));
             }
+            // The absence as the server has it, or a report still pending on this device.
+            let child = match r.typed_one::<Absence>(e::ABSENCE_TYPE, a.absence_id)? {
+                Some(x) => Some(x.child_id),
+                None => pending(r)?.iter().find_map(|p| match &p.m {
+                    Mutation::AbsenceReport(x)
+                        if e::absence_id(x.child_id, x.date) == a.absence_id =>
+                    {
+                        Some(x.child_id)
+                    }
+                    _ => None,
+                }),
+            };
+            let child =
+                child.ok_or_else(|| CoreError::rule(RejectCode::NotFound, "no such absence"))?;
+            child_ctx(r, child)?;
             Ok(())
         }
         Mutation::TalkBook(a) => {
@@ -377,19 +463,33 @@ pub(crate) fn precheck(r: &Replica, ctx: &Ctx, m: &Mutation) -> Result<()> {
             Ok(())
         }
         Mutation::MessageRead(_) => Ok(()),
+        // Queued by `unlock_with_pin` itself (no pre-check: the attempt is the fact).
+        Mutation::StaffPinAttempt(_) => Err(not_permitted(
+            "PIN attempts are recorded by unlocking a paired tablet",
+        )),
     }
 }
 
 // ---------------------------------------------------------------- care week
 
 fn care_overlay(r: &Replica, c: &ChildCtx, ctx: &Ctx) -> Result<overlay::CareOverlay> {
+    care_overlay_with(r, c, ctx, &pending(r)?)
+}
+
+/// [`care_overlay`] with the pending mutations read once for many children.
+pub(crate) fn care_overlay_with(
+    r: &Replica,
+    c: &ChildCtx,
+    ctx: &Ctx,
+    pending: &[Pending],
+) -> Result<overlay::CareOverlay> {
     let days: Vec<CareDay> = r.typed_of_child(e::CARE_DAY_TYPE, c.child.id)?;
     let comments: Vec<CareComment> = r.typed_of_child(e::CARE_COMMENT_TYPE, c.child.id)?;
     Ok(overlay::care(
         c.child.id,
         days,
         comments,
-        &pending(r)?,
+        pending,
         &ctx.me,
         &c.rules(ctx.now),
     ))

@@ -260,6 +260,65 @@ impl TestServer {
         .expect("expire cursors");
     }
 
+    /// Adds a child to a unit (and groups) on the server, as a roster import would: the row
+    /// that gives staff and tablets access, and the `child` entity.
+    pub async fn add_child(&self, first_name: &str, unit_id: Uuid, group_ids: Vec<Uuid>) -> Uuid {
+        use sync_server::rules::{entities, scope};
+        static SERIAL: AtomicU64 = AtomicU64::new(100);
+        let serial =
+            u16::try_from(SERIAL.fetch_add(1, Ordering::Relaxed) % 900 + 100).expect("serial");
+        let birth = d("2022-06-01");
+        let pnr = domain::personnummer::Personnummer::from_parts(birth, serial, false)
+            .expect("personnummer");
+        let id = Uuid::new_v4();
+        let child = domain::wire::entity::Child {
+            id,
+            first_name: first_name.to_string(),
+            last_name: "Test".into(),
+            birth_date: birth,
+            unit_id,
+            class_id: None,
+            group_ids: group_ids.clone(),
+            in_care: true,
+        };
+        self.store()
+            .write(move |tx| {
+                tx.insert_child(&sync_server::store::ChildRow {
+                    id,
+                    unit_id,
+                    class_id: None,
+                    student_user_id: None,
+                    personnummer: pnr.to_string(),
+                    group_ids,
+                })?;
+                entities::save(
+                    tx,
+                    domain::wire::entity::CHILD_TYPE,
+                    id,
+                    &scope::child(id),
+                    &child,
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("add child");
+        id
+    }
+
+    /// The server's `tablet_staff` record of a staff member in a unit (PIN lockout state).
+    pub async fn tablet_staff(
+        &self,
+        unit_id: Uuid,
+        user_id: Uuid,
+    ) -> Option<domain::wire::entity::TabletStaff> {
+        use domain::wire::entity as e;
+        let id = e::tablet_staff_id(unit_id, user_id);
+        self.store()
+            .read(move |tx| sync_server::rules::entities::load(tx, e::TABLET_STAFF_TYPE, id))
+            .await
+            .expect("store")
+    }
+
     /// Revokes every token of `username` (direct SQL), so their next request answers 401.
     pub async fn revoke_tokens(&self, username: &str) {
         let uid = self.user_id(username).await;
@@ -517,12 +576,87 @@ impl Device {
 }
 
 pub fn open_core(dir: &Path, kind: TokenStoreKind) -> AppCore {
+    open_core_with_clock(dir, kind, Arc::new(SystemClock))
+}
+
+pub fn open_core_with_clock(
+    dir: &Path,
+    kind: TokenStoreKind,
+    clock: Arc<dyn domain::time::Clock>,
+) -> AppCore {
     AppCore::open(CoreOptions {
         data_dir: dir.to_path_buf(),
         token_store: kind,
-        clock: Arc::new(SystemClock),
+        clock,
     })
     .expect("open app-core")
+}
+
+/// A device clock the test moves by hand (a tablet living through a day).
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(now: DateTime<Utc>) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(now)))
+    }
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().expect("clock") = now;
+    }
+}
+
+impl domain::time::Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+/// A staff tablet (R-STAFF-1…3): an app-core engine paired to a unit through its own proxy,
+/// with a device clock of its own.
+pub struct Tablet {
+    pub name: String,
+    pub core: AppCore,
+    pub proxy: Proxy,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Tablet {
+    /// A new tablet paired to `unit_id` with a code `staff` creates, its clock at `now`
+    /// (set the server's clock to the same instant, so the learned offset is zero).
+    pub async fn pair(
+        server: &TestServer,
+        staff: &Device,
+        unit_id: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Tablet {
+        let pairing = staff
+            .core
+            .create_pairing(unit_id)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: create pairing: {e}"));
+        let code = pairing.code.expect("the code comes with the creation");
+        let proxy = Proxy::start(server.addr).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = ManualClock::new(now);
+        let core = open_core_with_clock(dir.path(), TokenStoreKind::Memory, clock.clone());
+        core.pair_tablet(&proxy.url(), &code, Some(name))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: pair: {e}"));
+        Tablet {
+            name: name.into(),
+            core,
+            proxy,
+            clock,
+            dir,
+        }
+    }
+
+    /// Drops the engine and opens a new one on the same folder (an app restart).
+    pub fn restart(&mut self) {
+        self.core =
+            open_core_with_clock(self.dir.path(), TokenStoreKind::Memory, self.clock.clone());
+    }
 }
 
 /// Entities in a replica or snapshot that concern `child` (its record or rows naming it).

@@ -11,6 +11,7 @@ mod notify;
 mod offline;
 mod scope;
 mod simulation;
+mod tablet;
 
 use hub_tests::*;
 
