@@ -217,11 +217,16 @@ struct T {
     /// The server's "today" (a Wednesday), and the days around it.
     today: NaiveDate,
     monday: NaiveDate,
+    /// The pairing code Lisa created for the tablet scenarios.
+    pairing_code: String,
 }
 
 fn iso(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
+
+/// Lisa's PIN for the unit's tablets, set in the staff scenarios (R-STAFF-3).
+const LISA_PIN: &str = "5071";
 
 /// Stockholm wall-clock time on `date` as an instant.
 fn at_local(date: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
@@ -348,7 +353,7 @@ fn run() -> Result<usize> {
     };
     println!("    app started through WebDriver in {:.1} s", started.elapsed().as_secs_f64());
 
-    let mut t = T { wd, server, gate, out: o.out.clone(), today, monday: today - Days::days(today.weekday().num_days_from_monday() as i64) };
+    let mut t = T { wd, server, gate, out: o.out.clone(), today, monday: today - Days::days(today.weekday().num_days_from_monday() as i64), pairing_code: String::new() };
     println!("    server clock: {} 09:00 Europe/Stockholm (a Wednesday)", iso(today));
 
     let scenarios: Vec<(&str, fn(&mut T) -> Result<()>)> = vec![
@@ -367,6 +372,13 @@ fn run() -> Result<usize> {
         ("bell", s_bell),
         ("notifications", s_system_notifications),
         ("language", s_language),
+        ("staff-pin-and-code", s_staff_pin_and_code),
+        ("pair-tablet", s_pair_tablet),
+        ("pin-unlock", s_pin_unlock),
+        ("mark-elsa-arrived", s_mark_arrived),
+        ("confirm-annas-absence", s_confirm_absence),
+        ("comment-on-day", s_comment),
+        ("anna-sees-it", s_anna_sees_it),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (i, (name, f)) in scenarios.iter().enumerate() {
@@ -727,5 +739,213 @@ fn s_language(t: &mut T) -> Result<()> {
     t.home()?;
     t.wd.wait_text("#page-title", "Home", LONG)?;
     t.wd.wait_text("#box-absence", "Absence", LONG)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- staff on a tablet (R-STAFF-1…3)
+
+impl T {
+    /// The Monday the tablet scenarios stand on: Elsa has times then (the repeated week).
+    fn tablet_day(&self) -> NaiveDate {
+        self.next_monday()
+    }
+    fn sign_out_guardian(&self) -> Result<()> {
+        self.home()?;
+        self.wd.click_css("#settings")?;
+        self.wd.click_css("#sign-out")?;
+        self.wd.wait_for("#sign-in", LONG).map(|_| ())
+    }
+    fn sign_in_as(&self, username: &str) -> Result<()> {
+        self.wd.wait_for("#sign-in", LONG)?;
+        self.wd.type_into("#server-url", &self.gate.url())?;
+        self.wd.type_into("#username", username)?;
+        self.wd.type_into("#password", PASSWORD)?;
+        self.wd.click_css("#sign-in")
+    }
+}
+
+fn s_staff_pin_and_code(t: &mut T) -> Result<()> {
+    // The morning of the tablet day; Lisa signs in with her password on her own device.
+    t.server.set_clock(at_local(t.tablet_day(), 7, 40))?;
+    t.sign_out_guardian()?;
+    t.sign_in_as("lisa")?;
+    t.wd.wait_for("#staff-tabs", LONG)?;
+    t.wd.click_css("#tab-settings")?;
+    // A trivial PIN is refused with the rule's own text, before anything is sent.
+    t.wd.type_into("#new-pin", "1234")?;
+    t.wd.type_into("#repeat-pin", "1234")?;
+    t.wd.click_css("#save-pin")?;
+    t.wd.wait_for("#pin-error", LONG)?;
+    t.wd.type_into("#new-pin", LISA_PIN)?;
+    t.wd.type_into("#repeat-pin", LISA_PIN)?;
+    t.wd.click_css("#save-pin")?;
+    t.wd.wait_gone("#pin-error", LONG)?;
+    t.wd.wait_for("#toast", LONG)?;
+    // A pairing code for Solrosen (R-STAFF-3).
+    t.wd.click_css("#tab-tablets")?;
+    t.wd.click_css("#create-pairing")?;
+    t.wd.wait_for("#pairing-code-value", LONG)?;
+    let code = t.wd.text_of("#pairing-code-value")?;
+    if domain::pairing::PairingCode::parse(&code).is_err() {
+        bail!("the shown pairing code {code:?} is not a code");
+    }
+    t.pairing_code = code;
+    t.shot("16a-pairing-code")?;
+    // Lisa signs out: the tablet is another device.
+    t.wd.click_css("#tab-settings")?;
+    t.wd.click_css("#sign-out")?;
+    t.wd.wait_for("#sign-in", LONG)?;
+    Ok(())
+}
+
+fn s_pair_tablet(t: &mut T) -> Result<()> {
+    t.wd.click_css("#pair-tablet-link")?;
+    t.wd.wait_for("#pairing-code", LONG)?;
+    // A wrong code is refused and says so (and counts against the pairing's attempts).
+    t.wd.type_into("#pair-server-url", &t.gate.url())?;
+    t.wd.type_into("#pairing-code", "ZZZZ-ZZZZ")?;
+    t.wd.click_css("#pair")?;
+    t.wd.wait_for("#pair-error", LONG)?;
+    t.wd.type_into("#pairing-code", &t.pairing_code.to_lowercase())?;
+    t.wd.type_into("#device-name", "Blåbär")?;
+    t.wd.click_css("#pair")?;
+    t.wd.wait_for("#lock-screen", LONG)?;
+    t.wd.wait_text("#tablet-unit", "Solrosen", LONG)?;
+    t.wd.wait_for(".staff-btn[data-name^='Lisa']", LONG)?;
+    if !t.wd.find_all(".staff-btn[data-name^='Johan']")?.is_empty() {
+        bail!("the Solrosen tablet lists Johan of Ekdalsskolan");
+    }
+    Ok(())
+}
+
+fn s_pin_unlock(t: &mut T) -> Result<()> {
+    t.wd.click_css(".staff-btn[data-name^='Lisa']")?;
+    t.wd.wait_for("#pin-input", LONG)?;
+    // A wrong PIN: four tries left (R-STAFF-3).
+    t.wd.type_into("#pin-input", "8642")?;
+    t.wd.wait_text("#pin-message", "4", LONG)?;
+    t.shot("18a-wrong-pin")?;
+    t.wd.type_into("#pin-input", LISA_PIN)?;
+    t.wd.wait_for("#room-list", LONG)?;
+    t.wd.wait_text("#active-staff", "Lisa", LONG)?;
+    t.wd.wait_for(&format!("#room-date[data-date='{}']", iso(t.tablet_day())), LONG)?;
+    // Solrosen's children only (R-ACC-7).
+    t.wd.wait_for("li.room-row[data-name='Elsa']", LONG)?;
+    if !t.wd.find_all("li.room-row[data-name='Oskar']")?.is_empty() {
+        bail!("the Solrosen tablet shows Oskar");
+    }
+    Ok(())
+}
+
+/// The server's attendance record of Elsa on `day`, read as Lisa.
+fn server_attendance(t: &T, day: NaiveDate) -> Result<Option<Value>> {
+    let login: Value = t
+        .server
+        .http
+        .post(format!("{}/v1/auth/login", t.server.url()))
+        .json(&json!({"username": "lisa", "password": PASSWORD}))
+        .send()?
+        .json()?;
+    let token = login["token"].as_str().ok_or_else(|| anyhow!("login: {login}"))?;
+    let elsa: uuid::Uuid = t.server.child_id("anna", "Elsa")?.parse()?;
+    let id = domain::wire::entity::attendance_id(elsa, day).to_string();
+    let mut cursor = Value::Null;
+    let mut found = None;
+    loop {
+        let page: Value = t
+            .server
+            .http
+            .post(format!("{}/v1/sync/pull", t.server.url()))
+            .bearer_auth(token)
+            .json(&json!({"cursor": cursor}))
+            .send()?
+            .json()?;
+        for c in page["changes"].as_array().into_iter().flatten() {
+            if c["type"] == "attendance" && c["id"] == id.as_str() {
+                found = Some(c["data"].clone());
+            }
+        }
+        if page["has_more"] != true {
+            return Ok(found);
+        }
+        cursor = page["cursor"].clone();
+    }
+}
+
+fn s_mark_arrived(t: &mut T) -> Result<()> {
+    t.wd.click_css("li.room-row[data-name='Elsa'] .mark-arrived")?;
+    t.wd.wait_for("li.room-row[data-name='Elsa'].state-here", LONG)?;
+    t.chip("pending", "0", Duration::from_secs(60))?;
+    let att = server_attendance(t, t.tablet_day())?.ok_or_else(|| anyhow!("the server has no attendance for Elsa"))?;
+    if att["arrived_at"].is_null() || !att["departed_at"].is_null() {
+        bail!("the server's attendance is not 'arrived': {att}");
+    }
+    // Marked by Lisa, through the tablet.
+    let lisa_id = att["updated_by"].as_str().unwrap_or_default().to_string();
+    if lisa_id.is_empty() || t.wd.attr("#active-staff", "data-user-id")?.as_deref() != Some(lisa_id.as_str()) {
+        bail!("the arrival is not recorded as Lisa's: {att}");
+    }
+    Ok(())
+}
+
+fn s_confirm_absence(t: &mut T) -> Result<()> {
+    // Anna, on her phone, reports Elsa absent tomorrow (R-ABS-1).
+    let elsa = t.server.child_id("anna", "Elsa")?;
+    let tue = t.tablet_day() + Days::days(1);
+    let resp = t.server.push_as("anna", "absence.report", json!({"child_id": elsa, "date": iso(tue), "comment": "Tandläkaren"}))?;
+    if resp["results"][0]["status"] != "applied" {
+        bail!("anna's report was not applied: {resp}");
+    }
+    t.wd.click_css("#next-day")?;
+    t.wd.wait_for(&format!("#room-date[data-date='{}']", iso(tue)), LONG)?;
+    // The report reaches the tablet through the event stream (red: reported).
+    t.wd.wait_for("li.room-row[data-name='Elsa'].state-reported", Duration::from_secs(75))?;
+    t.wd.click_css("li.room-row[data-name='Elsa'] .room-open")?;
+    t.wd.wait_for("#absence-status[data-status='reported']", LONG)?;
+    t.wd.click_css("#confirm-absence")?;
+    t.wd.wait_for("#absence-status[data-status='confirmed']", LONG)?;
+    t.chip("pending", "0", Duration::from_secs(60))?;
+    t.wd.exec("window.scrollTo(0, 0)", json!([]))?;
+    t.wd.click_css("#child-day-back")?;
+    t.wd.wait_for("li.room-row[data-name='Elsa'].state-confirmed", LONG)?;
+    Ok(())
+}
+
+fn s_comment(t: &mut T) -> Result<()> {
+    t.wd.click_css("#room-today")?;
+    t.wd.wait_for(&format!("#room-date[data-date='{}']", iso(t.tablet_day())), LONG)?;
+    t.wd.click_css("li.room-row[data-name='Elsa'] .room-open")?;
+    t.wd.wait_for("#staff-comment", LONG)?;
+    t.wd.type_into("#staff-comment", "Elsa åt bra och sov en timme.")?;
+    t.wd.click_css("#send-comment")?;
+    t.wd.wait_text("#comment-list", "Elsa åt bra", LONG)?;
+    t.chip("pending", "0", Duration::from_secs(60))?;
+    t.shot("21a-child-day")?;
+    // Quick switch: the tablet locks and asks who is next.
+    t.wd.exec("window.scrollTo(0, 0)", json!([]))?;
+    t.wd.click_css("#child-day-back")?;
+    t.wd.click_css("#switch-person")?;
+    t.wd.wait_for("#lock-screen", LONG)?;
+    Ok(())
+}
+
+fn s_anna_sees_it(t: &mut T) -> Result<()> {
+    // The tablet is unpaired (everything is sent), and Anna signs in on this device.
+    t.wd.click_css(".staff-btn[data-name^='Lisa']")?;
+    t.wd.type_into("#pin-input", LISA_PIN)?;
+    t.wd.wait_for("#room-list", LONG)?;
+    t.wd.click_css("#tablet-menu")?;
+    t.wd.click_css("#unpair")?;
+    t.sign_in_as("anna")?;
+    t.wd.wait_for("#boxes", LONG)?;
+    // The staff comment on Monday's day (R-CARE-6)…
+    let mon = t.tablet_day();
+    t.care_week(mon)?;
+    t.wd.wait_text(&format!("#day-{}", iso(mon)), "Elsa åt bra", LONG)?;
+    t.shot("22a-anna-sees-comment")?;
+    // …and Tuesday's absence, confirmed: grey (R-ABS-5).
+    t.open_box("absence")?;
+    let tue = iso(mon + Days::days(1));
+    t.wd.wait_for(&format!("#absence-history li[data-date='{tue}'][data-status='confirmed']"), LONG)?;
     Ok(())
 }

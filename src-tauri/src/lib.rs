@@ -12,11 +12,13 @@ use app_core::{AppCore, CoreError, CoreEvent, CoreOptions, TokenStoreKind};
 use chrono::NaiveDate;
 use domain::interval::Interval;
 use domain::repeat::{DayTemplate, Repeat};
+use chrono::{DateTime, Utc};
 use domain::view::{
-    AbsenceView, AttentionItem, CareWeekView, InfoView, NotifyEvent, OutboxItem, Session, Settings, StartPage,
-    SyncStatus, TalksView,
+    AbsenceView, AttentionItem, CareWeekView, InfoView, NotifyEvent, OutboxItem, RoomChildDetail, RoomView, Session,
+    Settings, StartPage, SyncStatus, TabletState, TalksView, UnlockOutcome,
 };
 use domain::wire::entity::Notification;
+use domain::wire::{AttendanceKind, DevicesResponse, PairingInfo, UnitRef};
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use uuid::Uuid;
 
@@ -161,6 +163,86 @@ async fn set_settings(core: Core<'_>, settings: Settings) -> R<()> {
     core.set_settings(settings)
 }
 
+// ---------------------------------------------------------------- tablets (R-STAFF-1…3)
+
+#[tauri::command(rename_all = "snake_case")]
+async fn tablet_state(core: Core<'_>) -> R<Option<TabletState>> {
+    Ok(core.tablet_state())
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn pair_tablet(core: Core<'_>, server_url: String, code: String, name: Option<String>) -> R<TabletState> {
+    core.pair_tablet(&server_url, &code, name.as_deref()).await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn unpair_tablet(core: Core<'_>, force: bool) -> R<()> {
+    core.unpair_tablet(force).await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn unlock_with_pin(core: Core<'_>, user_id: Uuid, pin: String) -> R<UnlockOutcome> {
+    core.unlock_with_pin(user_id, &pin)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn unlock_with_password(core: Core<'_>, username: String, password: String) -> R<TabletState> {
+    core.unlock_with_password(&username, &password).await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn lock_tablet(core: Core<'_>) -> R<()> {
+    core.lock_tablet()
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn touch(core: Core<'_>) -> R<()> {
+    core.touch();
+    Ok(())
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn room_view(core: Core<'_>, date: Option<NaiveDate>, group_id: Option<Uuid>) -> R<RoomView> {
+    core.room_view(date, group_id)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn room_child(core: Core<'_>, child_id: Uuid, date: NaiveDate) -> R<RoomChildDetail> {
+    core.room_child(child_id, date)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn mark_attendance(core: Core<'_>, child_id: Uuid, kind: AttendanceKind, at: Option<DateTime<Utc>>) -> R<Uuid> {
+    core.mark_attendance(child_id, kind, at)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn confirm_absence(core: Core<'_>, absence_id: Uuid) -> R<Uuid> {
+    core.confirm_absence(absence_id)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn register_absence(core: Core<'_>, child_id: Uuid, date: NaiveDate, comment: Option<String>) -> R<Uuid> {
+    core.register_absence(child_id, date, comment)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn comment_seen(core: Core<'_>, child_id: Uuid, date: NaiveDate) -> R<Uuid> {
+    core.comment_seen(child_id, date)
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn staff_units(core: Core<'_>) -> R<Vec<UnitRef>> {
+    core.staff_units()
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn create_pairing(core: Core<'_>, unit_id: Uuid) -> R<PairingInfo> {
+    core.create_pairing(unit_id).await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn devices(core: Core<'_>) -> R<DevicesResponse> {
+    core.devices().await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn revoke_device(core: Core<'_>, device_id: Uuid) -> R<()> {
+    core.revoke_device(device_id).await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn set_pin(core: Core<'_>, pin: String) -> R<()> {
+    core.set_pin(&pin).await
+}
+#[tauri::command(rename_all = "snake_case")]
+async fn clear_pin(core: Core<'_>) -> R<()> {
+    core.clear_pin().await
+}
+
 // ---------------------------------------------------------------- wiring
 
 /// Where the engine keeps its data, and which token store it uses. `HUB_DATA_DIR` and
@@ -205,6 +287,25 @@ pub fn with_commands<Rt: Runtime>(builder: tauri::Builder<Rt>) -> tauri::Builder
         set_settings,
         take_notify_events,
         unread_messages,
+        tablet_state,
+        pair_tablet,
+        unpair_tablet,
+        unlock_with_pin,
+        unlock_with_password,
+        lock_tablet,
+        touch,
+        room_view,
+        room_child,
+        mark_attendance,
+        confirm_absence,
+        register_absence,
+        comment_seen,
+        staff_units,
+        create_pairing,
+        devices,
+        revoke_device,
+        set_pin,
+        clear_pin,
     ])
 }
 

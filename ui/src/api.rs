@@ -10,10 +10,12 @@ use chrono::NaiveDate;
 use domain::interval::Interval;
 use domain::repeat::{DayTemplate, Repeat};
 use domain::view::{
-    AbsenceView, AttentionItem, CareWeekView, InfoView, OutboxItem, Session, Settings, StartPage,
-    SyncStatus, TalksView,
+    AbsenceView, AttentionItem, CareWeekView, InfoView, OutboxItem, RoomChildDetail, RoomView, Session,
+    Settings, StartPage, SyncStatus, TabletState, TalksView, UnlockOutcome,
 };
 use domain::wire::entity::Notification;
+use domain::wire::{AttendanceKind, DevicesResponse, PairingInfo, UnitRef};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -202,6 +204,67 @@ pub async fn set_settings(settings: &Settings) -> ApiResult<()> {
 }
 pub async fn unread_messages() -> ApiResult<u32> {
     call("unread_messages", json!({})).await
+}
+
+// ---------------------------------------------------------------- tablets (R-STAFF-1…3)
+
+pub async fn tablet_state() -> ApiResult<Option<TabletState>> {
+    call("tablet_state", json!({})).await
+}
+pub async fn pair_tablet(server_url: &str, code: &str, name: Option<String>) -> ApiResult<TabletState> {
+    call("pair_tablet", json!({"server_url": server_url, "code": code, "name": name})).await
+}
+pub async fn unpair_tablet(force: bool) -> ApiResult<()> {
+    call_unit("unpair_tablet", json!({"force": force})).await
+}
+pub async fn unlock_with_pin(user_id: Uuid, pin: &str) -> ApiResult<UnlockOutcome> {
+    call("unlock_with_pin", json!({"user_id": user_id, "pin": pin})).await
+}
+pub async fn unlock_with_password(username: &str, password: &str) -> ApiResult<TabletState> {
+    call("unlock_with_password", json!({"username": username, "password": password})).await
+}
+pub async fn lock_tablet() -> ApiResult<()> {
+    call_unit("lock_tablet", json!({})).await
+}
+/// Activity on the tablet keeps the PIN session alive (R-STAFF-3: 10 minutes idle).
+pub async fn touch() -> ApiResult<()> {
+    call_unit("touch", json!({})).await
+}
+pub async fn room_view(day: Option<NaiveDate>, group_id: Option<Uuid>) -> ApiResult<RoomView> {
+    call("room_view", json!({"date": day.map(date), "group_id": group_id})).await
+}
+pub async fn room_child(child_id: Uuid, day: NaiveDate) -> ApiResult<RoomChildDetail> {
+    call("room_child", json!({"child_id": child_id, "date": date(day)})).await
+}
+pub async fn mark_attendance(child_id: Uuid, kind: AttendanceKind, at: Option<DateTime<Utc>>) -> ApiResult<()> {
+    call_unit("mark_attendance", json!({"child_id": child_id, "kind": kind, "at": at})).await
+}
+pub async fn confirm_absence(absence_id: Uuid) -> ApiResult<()> {
+    call_unit("confirm_absence", json!({"absence_id": absence_id})).await
+}
+pub async fn register_absence(child_id: Uuid, day: NaiveDate, comment: Option<String>) -> ApiResult<()> {
+    call_unit("register_absence", json!({"child_id": child_id, "date": date(day), "comment": comment})).await
+}
+pub async fn comment_seen(child_id: Uuid, day: NaiveDate) -> ApiResult<()> {
+    call_unit("comment_seen", json!({"child_id": child_id, "date": date(day)})).await
+}
+pub async fn staff_units() -> ApiResult<Vec<UnitRef>> {
+    call("staff_units", json!({})).await
+}
+pub async fn create_pairing(unit_id: Uuid) -> ApiResult<PairingInfo> {
+    call("create_pairing", json!({"unit_id": unit_id})).await
+}
+pub async fn devices() -> ApiResult<DevicesResponse> {
+    call("devices", json!({})).await
+}
+pub async fn revoke_device(device_id: Uuid) -> ApiResult<()> {
+    call_unit("revoke_device", json!({"device_id": device_id})).await
+}
+pub async fn set_pin(pin: &str) -> ApiResult<()> {
+    call_unit("set_pin", json!({"pin": pin})).await
+}
+pub async fn clear_pin() -> ApiResult<()> {
+    call_unit("clear_pin", json!({})).await
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use chrono::{Datelike, NaiveDate};
 use dioxus::prelude::*;
-use domain::view::{Session, SyncStatus};
-use domain::wire::{BoxKind, ChildInfo, Locale};
+use domain::view::{Session, SyncStatus, TabletState};
+use domain::wire::{BoxKind, ChildInfo, Locale, Role};
 use uuid::Uuid;
 
 use crate::api::{self, ApiError};
@@ -43,6 +43,10 @@ pub struct Ctx {
     /// Bumped whenever the replica changed: every screen re-reads.
     pub rev: Signal<u64>,
     pub toast: Signal<Option<String>>,
+    /// This device is a paired tablet (R-STAFF-1): its unit, staff and who is unlocked.
+    pub tablet: Signal<Option<TabletState>>,
+    /// The sign-in page shows the pairing form instead.
+    pub pairing: Signal<bool>,
 }
 
 impl Ctx {
@@ -98,6 +102,8 @@ pub fn App() -> Element {
         status: Signal::new(SyncStatus::default()),
         rev: Signal::new(0),
         toast: Signal::new(None),
+        tablet: Signal::new(None),
+        pairing: Signal::new(false),
     });
 
     // Start: the session kept from last time, the account's language, the sync status, and
@@ -105,7 +111,9 @@ pub fn App() -> Element {
     use_hook(move || {
         spawn(async move {
             let mut ctx = ctx;
-            if let Ok(Some(s)) = api::session().await {
+            if let Ok(Some(t)) = api::tablet_state().await {
+                ctx.tablet.set(Some(t));
+            } else if let Ok(Some(s)) = api::session().await {
                 ctx.child.set(s.children.first().map(|c| c.id));
                 ctx.locale.set(s.user.locale);
                 ctx.session.set(Some(s));
@@ -133,10 +141,17 @@ pub fn App() -> Element {
     });
 
     let lang = ctx.l().as_str();
+    let staff = (ctx.session)().is_some_and(|s| matches!(s.user.role, Role::Staff | Role::Admin));
     let content = if (ctx.booting)() {
         rsx! { div { class: "boot", role: "status", {ctx.tr(K::Loading)} } }
+    } else if let Some(state) = (ctx.tablet)() {
+        rsx! { crate::tablet::TabletShell { state } }
+    } else if (ctx.session)().is_none() && (ctx.pairing)() {
+        rsx! { crate::tablet::PairScreen { on_back: move |_| { let mut p = ctx.pairing; p.set(false); } } }
     } else if (ctx.session)().is_none() {
         rsx! { screens::SignIn {} }
+    } else if staff {
+        rsx! { crate::staff::StaffShell {} }
     } else {
         rsx! { Shell {} }
     };
@@ -256,7 +271,6 @@ fn Header(child: ChildInfo) -> Element {
     let ctx = use_context::<Ctx>();
     let l = ctx.l();
     let screen = (ctx.screen)();
-    let status = (ctx.status)();
     let kids = ctx.children();
     let title = screen_title(&ctx, &screen, &child);
     let rev = (ctx.rev)();
@@ -278,28 +292,6 @@ fn Header(child: ChildInfo) -> Element {
 
     let is_home = screen == Screen::Home;
     let back_to = parent_of(&screen);
-    let sync_class = if !status.online { "chip chip-off" } else if status.needs_attention > 0 { "chip chip-warn" } else { "chip chip-on" };
-    let sync_text = if status.needs_attention > 0 {
-        count_text(l, status.needs_attention, K::AttentionOne, K::AttentionCount)
-    } else if status.pending > 0 {
-        count_text(l, status.pending, K::PendingOne, K::PendingCount)
-    } else if status.online {
-        t(l, K::Online).to_string()
-    } else {
-        t(l, K::Offline).to_string()
-    };
-    // Narrow windows show only a number (or "Offline"); the banner under the header says it
-    // in full.
-    let chip_short = if status.needs_attention > 0 {
-        status.needs_attention.to_string()
-    } else if status.pending > 0 {
-        status.pending.to_string()
-    } else if status.online {
-        String::new()
-    } else {
-        t(l, K::Offline).to_string()
-    };
-    let state_word = if status.online { t(l, K::Online) } else { t(l, K::Offline) };
     let bell_label = tf(l, K::BellLabel, &[("n", &bell.to_string())]);
     let mail_label = tf(l, K::EnvelopeLabel, &[("n", &mail.to_string())]);
     let selected = child.id.to_string();
@@ -307,10 +299,7 @@ fn Header(child: ChildInfo) -> Element {
     rsx! {
         header { class: "topbar",
             div { class: "topbar-row",
-                div { class: "brand",
-                    span { class: "brand-mark", "aria-hidden": "true", "H" }
-                    span { class: "brand-name", {t(l, K::AppName)} }
-                }
+                Brand {}
                 div { class: "switcher",
                     label { class: "sr-only", r#for: "child-switcher", {t(l, K::ChooseChild)} }
                     span { class: "avatar avatar-sm", "aria-hidden": "true", {child.first_name.chars().next().map(String::from).unwrap_or_default()} }
@@ -356,19 +345,7 @@ fn Header(child: ChildInfo) -> Element {
                     h1 { class: "page-title", id: "page-title", {title} }
                 }
                 nav { class: "actions", aria_label: t(l, K::Menu),
-                    button {
-                        class: "{sync_class}",
-                        id: "sync-chip",
-                        "data-online": "{status.online}",
-                        "data-pending": "{status.pending}",
-                        "data-attention": "{status.needs_attention}",
-                        title: "{state_word}",
-                        aria_label: "{state_word}: {sync_text}",
-                        onclick: move |_| ctx.go(Screen::Sync),
-                        span { class: "dot", "aria-hidden": "true" }
-                        span { class: "chip-long", {sync_text.clone()} }
-                        span { class: "chip-short", "aria-hidden": "true", {chip_short.clone()} }
-                    }
+                    SyncChip {}
                     button {
                         class: "icon-btn",
                         id: "bell",
@@ -405,12 +382,81 @@ fn Header(child: ChildInfo) -> Element {
     }
 }
 
+
+/// The product mark and name at the left of a top bar.
+#[component]
+pub fn Brand() -> Element {
+    let l = use_context::<Ctx>().l();
+    rsx! {
+        div { class: "brand",
+            span { class: "brand-mark", "aria-hidden": "true", "H" }
+            span { class: "brand-name", {t(l, K::AppName)} }
+        }
+    }
+}
+
+/// The online/offline chip with the pending and needs-attention counts; opens the sync screen.
+#[component]
+pub fn SyncChip() -> Element {
+    let ctx = use_context::<Ctx>();
+    let l = ctx.l();
+    let status = (ctx.status)();
+    let sync_class = if !status.online { "chip chip-off" } else if status.needs_attention > 0 { "chip chip-warn" } else { "chip chip-on" };
+    let sync_text = if status.needs_attention > 0 {
+        count_text(l, status.needs_attention, K::AttentionOne, K::AttentionCount)
+    } else if status.pending > 0 {
+        count_text(l, status.pending, K::PendingOne, K::PendingCount)
+    } else if status.online {
+        t(l, K::Online).to_string()
+    } else {
+        t(l, K::Offline).to_string()
+    };
+    // Narrow windows show only a number (or "Offline"); the banner under the header says it
+    // in full.
+    let chip_short = if status.needs_attention > 0 {
+        status.needs_attention.to_string()
+    } else if status.pending > 0 {
+        status.pending.to_string()
+    } else if status.online {
+        String::new()
+    } else {
+        t(l, K::Offline).to_string()
+    };
+    let state_word = if status.online { t(l, K::Online) } else { t(l, K::Offline) };
+    rsx! {
+        button {
+            class: "{sync_class}",
+            id: "sync-chip",
+            "data-online": "{status.online}",
+            "data-pending": "{status.pending}",
+            "data-attention": "{status.needs_attention}",
+            title: "{state_word}",
+            aria_label: "{state_word}: {sync_text}",
+            onclick: move |_| ctx.go(Screen::Sync),
+            span { class: "dot", "aria-hidden": "true" }
+            span { class: "chip-long", {sync_text.clone()} }
+            span { class: "chip-short", "aria-hidden": "true", {chip_short.clone()} }
+        }
+    }
+}
+
+/// The sync screen outside the guardian shell (staff and tablets), with a way back.
+#[component]
+pub fn SyncPanel() -> Element {
+    let ctx = use_context::<Ctx>();
+    rsx! {
+        button { class: "btn btn-quiet", id: "sync-back", onclick: move |_| ctx.go(Screen::Home),
+            Icon { i: Ico::Back, size: 18 } {ctx.tr(K::Back)} }
+        screens::SyncScreen {}
+    }
+}
+
 fn child_id_of(ctx: &Ctx) -> Option<Uuid> {
     ctx.current_child().map(|c| c.id)
 }
 
 #[component]
-fn StatusBanner() -> Element {
+pub fn StatusBanner() -> Element {
     let ctx = use_context::<Ctx>();
     let l = ctx.l();
     let s = (ctx.status)();

@@ -9,7 +9,10 @@ pub mod app;
 pub mod i18n;
 pub mod icons;
 pub mod logic;
+pub mod room;
 pub mod screens;
+pub mod staff;
+pub mod tablet;
 
 /// Mounts the app in the page (the browser only).
 #[cfg(target_arch = "wasm32")]

@@ -338,6 +338,10 @@ pub fn describe_mutation(l: Locale, name: &str, args: &Value, children: &[ChildI
         n::TALK_BOOK => t(l, K::WhatTalkBook).to_string(),
         n::TALK_CANCEL => t(l, K::WhatTalkCancel).to_string(),
         n::NOTIFICATION_READ => t(l, K::WhatNotificationRead).to_string(),
+        n::ATTENDANCE_MARK => t(l, K::WhatAttendance).to_string(),
+        n::ABSENCE_CONFIRM => t(l, K::WhatAbsenceConfirm).to_string(),
+        n::CARE_COMMENT_SEEN => t(l, K::WhatCommentSeen).to_string(),
+        n::STAFF_PIN_ATTEMPT => t(l, K::WhatPinAttempt).to_string(),
         _ => t(l, K::WhatOther).to_string(),
     };
     let child = arg_uuid(args, "child_id").and_then(|id| children.iter().find(|c| c.id == id));

@@ -15,6 +15,21 @@ use crate::logic::{self, chars_left, fmt_date, fmt_date_long, fmt_intervals, Day
 
 // ---------------------------------------------------------------- sign-in
 
+/// The product's name and tagline over the sign-in and pairing forms.
+#[component]
+pub fn SignInHead() -> Element {
+    let l = use_context::<Ctx>().l();
+    rsx! {
+        div { class: "signin-head",
+            span { class: "brand-mark brand-mark-lg", "aria-hidden": "true", "H" }
+            div {
+                h1 { class: "signin-title", {t(l, K::AppName)} }
+                p { class: "muted", {t(l, K::AppTagline)} }
+            }
+        }
+    }
+}
+
 #[component]
 pub fn SignIn() -> Element {
     let ctx = use_context::<Ctx>();
@@ -67,13 +82,7 @@ pub fn SignIn() -> Element {
     rsx! {
         main { class: "signin",
             div { class: "signin-card card",
-                div { class: "signin-head",
-                    span { class: "brand-mark brand-mark-lg", "aria-hidden": "true", "H" }
-                    div {
-                        h1 { class: "signin-title", {t(l, K::AppName)} }
-                        p { class: "muted", {t(l, K::AppTagline)} }
-                    }
-                }
+                SignInHead {}
                 h2 { {t(l, K::SignInTitle)} }
                 p { class: "lead", {t(l, K::SignInLead)} }
                 form { onsubmit: submit, novalidate: true,
@@ -127,6 +136,11 @@ pub fn SignIn() -> Element {
                     button { r#type: "submit", class: "btn btn-primary btn-block", id: "sign-in", disabled: busy(),
                         if busy() { {t(l, K::SigningIn)} } else { {t(l, K::SignIn)} }
                     }
+                }
+                div { class: "signin-foot",
+                    button { class: "link", id: "pair-tablet-link",
+                        onclick: move |_| { let mut p = ctx.pairing; p.set(true); },
+                        Icon { i: Ico::Grid, size: 18 } {t(l, K::PairTabletLink)} }
                 }
                 div { class: "signin-foot",
                     Icon { i: Ico::Globe, size: 18 }
