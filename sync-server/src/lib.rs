@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod pull_cache;
 pub mod routes;
 pub mod rules;
 pub mod sse;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub dev_clock: bool,
     pub pokes: broadcast::Sender<Arc<TouchedScopes>>,
     pub metrics: Arc<Metrics>,
+    pub pull_cache: Arc<pull_cache::PullCache>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -134,6 +136,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         dev_clock: config.dev_clock,
         pokes,
         metrics: Arc::new(Metrics::default()),
+        pull_cache: Arc::default(),
         shutdown: shutdown_rx.clone(),
     };
     if config.dev_clock {

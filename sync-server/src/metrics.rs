@@ -18,6 +18,8 @@ pub struct Metrics {
     pub mutations_rejected: AtomicU64,
     pub mutations_replayed: AtomicU64,
     pub changes_sent: AtomicU64,
+    /// No-change pulls answered without the store (`pull_cache`).
+    pub pulls_from_memory: AtomicU64,
     pub sse_connections: AtomicI64,
     pub pokes_sent: AtomicU64,
 }
@@ -64,6 +66,12 @@ impl Metrics {
         let _ = writeln!(out, "hub_mutations_total{{outcome=\"rejected\"}} {}", self.mutations_rejected.load(Ordering::Relaxed));
         let _ = writeln!(out, "hub_mutations_total{{outcome=\"replayed\"}} {}", self.mutations_replayed.load(Ordering::Relaxed));
         counter(&mut out, "hub_pull_changes_total", "Changes sent in pulls.", self.changes_sent.load(Ordering::Relaxed));
+        counter(
+            &mut out,
+            "hub_pulls_from_memory_total",
+            "No-change pulls answered without a trip to the store.",
+            self.pulls_from_memory.load(Ordering::Relaxed),
+        );
         counter(&mut out, "hub_sse_pokes_total", "Poke events sent.", self.pokes_sent.load(Ordering::Relaxed));
         let _ = writeln!(
             out,

@@ -243,7 +243,19 @@ async fn pull_handler(
         }
     };
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
+    // Performance: a person pulling again at the head while nothing was committed gets the
+    // same answer from memory (see `pull_cache`); tablets always go to the store, which
+    // also notes when they were last seen.
+    let cacheable = !token.device;
+    if let (true, Some(g), Some(c)) = (cacheable, state.store.generation(), req.cursor.as_deref()) {
+        if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
+            state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
+            return Ok(Json(PullResponse { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() }));
+        }
+    }
     for _ in 0..3 {
+        // Read before the snapshot: a commit after this moves it (pull_cache's invariant).
+        let generation = state.store.generation();
         let (h, now, cursor, is_device) = (token.token_hash.clone(), state.now(), req.cursor.clone(), token.device);
         // A paired tablet pulls its unit (R-STAFF-1), a person their own scope (R-ACC-7).
         let outcome = state
@@ -252,19 +264,25 @@ async fn pull_handler(
                 if is_device {
                     let Some(d) = tx.device_for_token(&h)? else { return Ok(None) };
                     let scopes = scope::scopes_for_device(tx, d.unit_id)?;
-                    return pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, Some(d))));
+                    return pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, Some(d), None)));
                 }
                 let Some(u) = tx.user_for_token(&h, now)? else { return Ok(None) };
                 let scopes = scope::scopes_for(tx, &u)?;
-                pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, None)))
+                let outcome = pull::pull(tx, scopes, cursor.as_deref(), limit)?;
+                let at_head = matches!(outcome, PullOutcome::Page { has_more: false, .. });
+                let expires = if at_head && generation.is_some() { tx.token_expires_at(&h)? } else { None };
+                Ok(Some((outcome, None, expires)))
             })
             .await?;
-        let Some((outcome, device)) = outcome else { return Err(ApiError::unauthorized()) };
+        let Some((outcome, device, expires)) = outcome else { return Err(ApiError::unauthorized()) };
         if let Some(mut d) = device {
             note_seen(&state, &mut d);
         }
         match outcome {
             PullOutcome::Page { cursor, has_more, changes } => {
+                if let (Some(g), Some(exp)) = (generation, expires) {
+                    state.pull_cache.remember(&token.token_hash, &cursor, g, exp);
+                }
                 state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);
                 return Ok(Json(PullResponse { cursor, has_more, server_time: state.now(), changes }));
             }

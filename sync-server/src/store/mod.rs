@@ -46,6 +46,13 @@ pub trait Store: Send + Sync + 'static {
     fn write_stats(&self) -> Option<WriteStats> {
         None
     }
+    /// A number that changes with every commit, when this process sees every commit to the
+    /// database (the embedded SQLite); `None` when others may commit too (PostgreSQL shared
+    /// by several instances). Read before a snapshot, it tells later whether anything at all
+    /// has changed since ([`crate::pull_cache`]).
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl dyn Store {
@@ -205,6 +212,11 @@ pub trait Tx {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>>;
+    /// When a session token expires; `None` also for a store that does not say (its pulls
+    /// are then never answered from memory).
+    fn token_expires_at(&mut self, _token_hash: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool>;
 
     // Roster.

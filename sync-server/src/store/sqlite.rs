@@ -63,6 +63,8 @@ pub struct SqliteStore {
 /// Group-commit counters, bumped by the writer thread after each successful commit.
 #[derive(Default)]
 struct WriteCounters {
+    /// Bumped after every commit, before anyone hears of it ([`Store::generation`]).
+    generation: AtomicU64,
     commits: AtomicU64,
     jobs: AtomicU64,
     largest_group: AtomicU64,
@@ -266,6 +268,9 @@ fn writer_loop(
         match tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?)) {
             Ok(()) => {
                 let group = done.len() as u64;
+                // Before the replies and pokes: whoever learns of this commit sees the new
+                // generation.
+                counters.generation.fetch_add(1, Ordering::SeqCst);
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 counters.jobs.fetch_add(group, Ordering::Relaxed);
                 counters.largest_group.fetch_max(group, Ordering::Relaxed);
@@ -325,6 +330,10 @@ impl Store for SqliteStore {
 
     fn submit_write(&self, job: Job) -> JobFuture {
         self.send_to_writer(job)
+    }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.counters.generation.load(Ordering::SeqCst))
     }
 
     fn write_stats(&self) -> Option<WriteStats> {
@@ -740,6 +749,21 @@ impl Tx for SqliteTx<'_> {
             }
             None => None,
         })
+    }
+
+    fn token_expires_at(&mut self, token_hash: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let expires: Option<String> = self
+            .conn
+            .prepare_cached("SELECT expires_at FROM tokens WHERE token_hash = ?1")?
+            .query_row([token_hash], |r| r.get(0))
+            .optional()?;
+        expires
+            .map(|e| {
+                DateTime::parse_from_rfc3339(&e)
+                    .map(|d| d.with_timezone(&Utc))
+                    .map_err(|e| StoreError::Corrupt(format!("token expiry: {e}")))
+            })
+            .transpose()
     }
 
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool> {

@@ -15,6 +15,7 @@ mod messages;
 mod multi_instance;
 mod notifications;
 mod ops;
+mod pull_memory;
 mod scope;
 mod sse;
 mod tablets;
