@@ -770,6 +770,12 @@ fn s_staff_pin_and_code(t: &mut T) -> Result<()> {
     t.sign_out_guardian()?;
     t.sign_in_as("lisa")?;
     t.wd.wait_for("#staff-tabs", LONG)?;
+    // At her desk Lisa sees today's children of Solrosen too (R-STAFF-1), not Ekdalsskolan's.
+    t.wd.wait_for("li.room-row[data-name='Elsa']", LONG)?;
+    if !t.wd.find_all("li.room-row[data-name='Oskar']")?.is_empty() {
+        bail!("Lisa's room view shows Oskar of Ekdalsskolan");
+    }
+    t.shot("16b-staff-room")?;
     t.wd.click_css("#tab-settings")?;
     // A trivial PIN is refused with the rule's own text, before anything is sent.
     t.wd.type_into("#new-pin", "1234")?;
