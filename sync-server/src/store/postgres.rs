@@ -826,8 +826,15 @@ impl Tx for PgTx<'_> {
         if scopes.is_empty() {
             return Ok(Vec::new());
         }
+        // Performance: one bounded range scan of (scope, seq) per scope, merged by seq. With
+        // `scope = ANY($1) … ORDER BY seq LIMIT n` PostgreSQL 15, once it has statistics,
+        // walks the whole seq index filtering on scope (a guardian's rows are spread over
+        // all of it): 60–110 ms for an initial sync page instead of a few.
+        let cols = ENTITY_COLS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
         let sql = format!(
-            "SELECT {ENTITY_COLS} FROM entities WHERE scope = ANY($1) AND seq > $2 AND seq <= $3 {} ORDER BY seq LIMIT $4",
+            "SELECT {cols} FROM unnest($1::text[]) AS s(scope) CROSS JOIN LATERAL \
+             (SELECT {ENTITY_COLS} FROM entities WHERE scope = s.scope AND seq > $2 AND seq <= $3 {} \
+              ORDER BY seq LIMIT $4) e ORDER BY e.seq LIMIT $4",
             if live_only { "AND NOT deleted" } else { "" },
         );
         let up_to = up_to.unwrap_or(i64::MAX);
