@@ -171,15 +171,20 @@ impl Server {
         }
         Ok(())
     }
-    /// Another guardian's device, straight over HTTP (R-CARE-7).
-    fn push_as(&self, username: &str, name: &str, args: Value) -> Result<Value> {
+    /// A session token of `username`, signed in straight over HTTP (another device).
+    fn token(&self, username: &str) -> Result<String> {
         let login: Value = self
             .http
             .post(format!("{}/v1/auth/login", self.url()))
             .json(&json!({"username": username, "password": PASSWORD}))
             .send()?
             .json()?;
-        let token = login["token"].as_str().ok_or_else(|| anyhow!("login: {login}"))?;
+        login["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("login: {login}"))
+    }
+    /// Another guardian's device, straight over HTTP (R-CARE-7).
+    fn push_as(&self, username: &str, name: &str, args: Value) -> Result<Value> {
+        let token = self.token(username)?;
+        let token = token.as_str();
         let resp: Value = self
             .http
             .post(format!("{}/v1/sync/push", self.url()))
@@ -191,13 +196,8 @@ impl Server {
         Ok(resp)
     }
     fn child_id(&self, username: &str, first_name: &str) -> Result<String> {
-        let login: Value = self
-            .http
-            .post(format!("{}/v1/auth/login", self.url()))
-            .json(&json!({"username": username, "password": PASSWORD}))
-            .send()?
-            .json()?;
-        let token = login["token"].as_str().ok_or_else(|| anyhow!("login: {login}"))?;
+        let token = self.token(username)?;
+        let token = token.as_str();
         let me: Value = self.http.get(format!("{}/v1/me", self.url())).bearer_auth(token).send()?.json()?;
         me["children"]
             .as_array()
@@ -845,14 +845,7 @@ fn s_pin_unlock(t: &mut T) -> Result<()> {
 
 /// The server's attendance record of Elsa on `day`, read as Lisa.
 fn server_attendance(t: &T, day: NaiveDate) -> Result<Option<Value>> {
-    let login: Value = t
-        .server
-        .http
-        .post(format!("{}/v1/auth/login", t.server.url()))
-        .json(&json!({"username": "lisa", "password": PASSWORD}))
-        .send()?
-        .json()?;
-    let token = login["token"].as_str().ok_or_else(|| anyhow!("login: {login}"))?;
+    let token = t.server.token("lisa")?;
     let elsa: uuid::Uuid = t.server.child_id("anna", "Elsa")?.parse()?;
     let id = domain::wire::entity::attendance_id(elsa, day).to_string();
     let mut cursor = Value::Null;
@@ -862,7 +855,7 @@ fn server_attendance(t: &T, day: NaiveDate) -> Result<Option<Value>> {
             .server
             .http
             .post(format!("{}/v1/sync/pull", t.server.url()))
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .json(&json!({"cursor": cursor}))
             .send()?
             .json()?;
