@@ -80,7 +80,7 @@ impl Pending {
 /// parses (it never should: it was built from a `Mutation`) is not overlaid.
 pub(crate) fn parse(rows: Vec<PendingRow>, actor: impl Fn(Uuid) -> Me) -> Vec<Pending> {
     rows.into_iter()
-        .filter_map(|r| match Mutation::parse(&r.name, r.args) {
+        .filter_map(|r| match Mutation::parse(&r.name, &r.args) {
             Ok(m) => Some(Pending {
                 seq: r.seq,
                 id: r.id,

@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 use crate::extract::{note_seen, ApiJson, AuthUser, BearerToken, Caller};
-use crate::rules::pull::{PullOutcome, DEFAULT_LIMIT};
+use crate::rules::pull::{PullOutcome, PullPage, DEFAULT_LIMIT};
 use crate::rules::push::Pusher;
 use crate::rules::{entities, pins, pull, push, scope};
 use crate::store::{StoreResult, Tx, UserRow};
@@ -231,7 +231,7 @@ async fn pull_handler(
     State(state): State<AppState>,
     token: BearerToken,
     body: Result<ApiJson<PullRequest>, ApiError>,
-) -> Result<Json<PullResponse>, ApiError> {
+) -> Result<Json<PullPage>, ApiError> {
     // Performance: the token is looked up in the same read job as the pull (one trip to a
     // store thread per request instead of two). The answers stay those of `AuthUser` first,
     // then the body: a bad body with a bad token is still `unauthorized`.
@@ -250,7 +250,7 @@ async fn pull_handler(
     if let (true, Some(g), Some(c)) = (cacheable, state.store.generation(), req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
-            return Ok(Json(PullResponse { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() }));
+            return Ok(Json(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() }));
         }
     }
     for _ in 0..3 {
@@ -284,7 +284,7 @@ async fn pull_handler(
                     state.pull_cache.remember(&token.token_hash, &cursor, g, exp);
                 }
                 state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);
-                return Ok(Json(PullResponse { cursor, has_more, server_time: state.now(), changes }));
+                return Ok(Json(PullPage { cursor, has_more, server_time: state.now(), changes }));
             }
             PullOutcome::Expired => {
                 return Err(ApiError::new(

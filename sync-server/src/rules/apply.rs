@@ -183,7 +183,7 @@ fn absence_confirm(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceConfirm) -> App
 
 /// Who may register care for the child (R-CARE-1): staff always; guardians where the unit
 /// lets them and the child is in care there. Students never.
-fn care_editor(tx: &mut dyn Tx, actor: &Actor, child_id: Uuid) -> ApplyResult<(ChildRow, Relation, e::Unit)> {
+fn care_editor(tx: &mut dyn Tx, actor: &Actor, child_id: Uuid) -> ApplyResult<(ChildRow, Relation, std::sync::Arc<e::Unit>)> {
     let (child, rel) = access::child_for(tx, actor, child_id)?;
     let unit = entities::unit(tx, child.unit_id)?;
     match rel {
@@ -340,7 +340,7 @@ fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> App
     }
     rec.updated_by = actor.user.id;
     entities::save(tx, e::ATTENDANCE_TYPE, id, &scope::care(child.id), &rec)?;
-    Ok(Some(json!({ "attendance_id": id, "date": date.format("%Y-%m-%d").to_string() })))
+    Ok(Some(json!({ "attendance_id": id, "date": date.to_string() })))
 }
 
 // ---------------------------------------------------------------- messages (R-MSG-*)

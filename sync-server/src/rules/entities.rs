@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use domain::wire::entity::Unit;
@@ -14,7 +15,7 @@ use crate::store::{StoreError, StoreResult, Tx};
 pub fn load<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> StoreResult<Option<T>> {
     match tx.get_entity(ty, id)? {
         Some(row) if !row.deleted => match row.data {
-            Some(d) => serde_json::from_value(d)
+            Some(d) => serde_json::from_str(d.get())
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}"))),
             None => Ok(None),
@@ -27,12 +28,12 @@ pub fn load_all<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, scope: &str) -> 
     tx.entities_in_scope(ty, scope)?
         .into_iter()
         .filter_map(|row| row.data.map(|d| (row.id, d)))
-        .map(|(id, d)| serde_json::from_value(d).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}"))))
+        .map(|(id, d)| serde_json::from_str(d.get()).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}"))))
         .collect()
 }
 
 pub fn save<T: Serialize>(tx: &mut dyn Tx, ty: &str, id: Uuid, scope: &str, value: &T) -> StoreResult<i64> {
-    let data = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
+    let data = serde_json::value::to_raw_value(value).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
     tx.put_entity(ty, id, scope, &data)
 }
 
@@ -41,6 +42,13 @@ pub fn require<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> Appl
     load(tx, ty, id)?.ok_or_else(|| RuleError::new(RejectCode::NotFound, format!("no {ty} {id}")).into())
 }
 
-pub fn unit(tx: &mut dyn Tx, id: Uuid) -> ApplyResult<Unit> {
-    require(tx, domain::wire::entity::UNIT_TYPE, id)
+/// A unit, parsed once per transaction where the store keeps it (a tablet's push names
+/// the same unit for each of its 40 marks).
+pub fn unit(tx: &mut dyn Tx, id: Uuid) -> ApplyResult<Arc<Unit>> {
+    if let Some(u) = tx.cached_unit(id) {
+        return Ok(u);
+    }
+    let u: Arc<Unit> = Arc::new(require(tx, domain::wire::entity::UNIT_TYPE, id)?);
+    tx.remember_unit(u.clone());
+    Ok(u)
 }

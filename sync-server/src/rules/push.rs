@@ -81,7 +81,7 @@ pub fn push(
             }
             continue;
         }
-        let result = match Mutation::parse(&env.name, env.args.clone()) {
+        let result = match Mutation::parse(&env.name, &env.args) {
             Err(err) => MutationResult::rejected(env.id, &err),
             Ok(m) => {
                 tx.savepoint()?;

@@ -12,12 +12,14 @@ use std::any::Any;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::pin::{PinState, PinVerifier};
+use domain::wire::entity::Unit;
 use domain::wire::MutationResult;
 use domain::wire::Role;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -147,14 +149,18 @@ pub struct StaffPin {
 }
 
 /// An entity row as stored: the latest version or a tombstone.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Performance: `data` stays the JSON text the store holds. A pull copies it into the
+/// answer without parsing it, and the rules parse it straight into their typed entity
+/// (no `serde_json::Value` tree in between).
+#[derive(Debug, Clone)]
 pub struct EntityRow {
     pub entity_type: String,
     pub id: Uuid,
     pub scope: String,
     pub seq: i64,
     pub deleted: bool,
-    pub data: Option<Value>,
+    pub data: Option<Box<RawValue>>,
 }
 
 /// The operations the rules need, inside one transaction.
@@ -167,7 +173,7 @@ pub trait Tx {
     // Pullable entities.
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>>;
     /// Writes the latest version with a new sequence number; returns it.
-    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &Value) -> StoreResult<i64>;
+    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64>;
     /// Turns the entity into a tombstone (kept so deltas carry the delete).
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool>;
     fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>>;
@@ -189,6 +195,14 @@ pub trait Tx {
     fn max_seq(&mut self) -> StoreResult<i64>;
     /// Scopes touched in this transaction, for SSE pokes after commit.
     fn touch_scope(&mut self, scope: &str);
+    /// Performance: a unit (a large document with its opening hours and closed dates) the
+    /// rules already parsed in this transaction, if the store keeps them. A store that does
+    /// must forget it when the unit is written and on every rollback, like its other
+    /// transaction caches.
+    fn cached_unit(&mut self, _id: Uuid) -> Option<Arc<Unit>> {
+        None
+    }
+    fn remember_unit(&mut self, _unit: Arc<Unit>) {}
 
     // Scope sets named by cursors.
     fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>>;

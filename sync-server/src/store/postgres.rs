@@ -63,7 +63,7 @@ use domain::pin::{PinState, PinVerifier};
 use domain::wire::{MutationResult, Role};
 use postgres::types::{Json, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
@@ -665,7 +665,9 @@ struct PgTx<'c> {
 }
 
 fn entity_from_row(r: &Row) -> StoreResult<EntityRow> {
-    let data: Option<Value> = r.try_get(5).map_err(corrupt)?;
+    // The column is `json`: its text, as stored, goes into answers as is.
+    let data: Option<Json<Box<RawValue>>> = r.try_get(5).map_err(corrupt)?;
+    let data = data.map(|Json(d)| d);
     Ok(EntityRow {
         entity_type: r.try_get(0).map_err(corrupt)?,
         id: r.try_get(1).map_err(corrupt)?,
@@ -779,7 +781,7 @@ impl Tx for PgTx<'_> {
         row.as_ref().map(entity_from_row).transpose()
     }
 
-    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &Value) -> StoreResult<i64> {
+    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
         // The next seq (see `next_seq`) and the row in one round trip.
         let row = self.conn.query_one(
             "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value)

@@ -10,9 +10,10 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::pin::{PinState, PinVerifier};
+use domain::wire::entity::{Unit, UNIT_TYPE};
 use domain::wire::{MutationResult, Role};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
@@ -294,22 +295,27 @@ fn writer_loop(
 
 /// Runs one job inside its own savepoint: a failing (or panicking) job is undone alone.
 fn run_job(tx: &mut SqliteTx<'_>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
-    exec(tx.conn, "SAVEPOINT job")?;
-    let depth = tx.seq_saved.len();
-    tx.seq_saved.push(tx.seq);
-    let outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
+    exec(tx.db, "SAVEPOINT job")?;
+    let saved = tx.seq;
+    let mut outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
     };
-    // The job's own savepoints are all closed now (or abandoned by a panic or an error).
-    let saved = tx.seq_saved.get(depth).copied().flatten();
-    tx.seq_saved.truncate(depth);
+    // The job's own savepoints are all closed now, or left open by a panic or an error (or
+    // a job that forgot one: RELEASE job keeps what it wrote, as SQLite would).
+    if outcome.is_ok() {
+        if let Err(e) = tx.materialize() {
+            outcome = Err(e);
+        }
+    }
+    tx.frames.clear();
     if outcome.is_err() {
+        tx.pending.clear();
         tx.cache.clear();
         tx.seq = saved;
-        exec(tx.conn, "ROLLBACK TO job")?;
+        exec(tx.db, "ROLLBACK TO job")?;
     }
-    exec(tx.conn, "RELEASE job")?;
+    exec(tx.db, "RELEASE job")?;
     outcome
 }
 
@@ -347,18 +353,104 @@ impl Store for SqliteStore {
 }
 
 struct SqliteTx<'c> {
-    conn: &'c Connection,
+    /// The connection as is; statements that write, or read `entities`, go through
+    /// [`SqliteTx::conn`] instead.
+    db: &'c Connection,
     touched: TouchedScopes,
     cache: TxCache,
     /// Performance: the sequence counter (`meta.seq`) of this transaction, once read. Every
     /// entity write takes the next number; counting here and writing `meta.seq` once before
     /// the commit spares an UPDATE of the meta row per entity, and the copy of its page into
     /// the savepoint journal of every mutation. Savepoints keep the value they started with
-    /// (`seq_saved`) and a rollback restores it, so the numbers handed out are exactly those
+    /// (`Frame::seq`) and a rollback restores it, so the numbers handed out are exactly those
     /// the database counter would have given.
     seq: Option<i64>,
     seq_dirty: bool,
-    seq_saved: Vec<Option<i64>>,
+    /// The open mutation savepoints (`Tx::savepoint`), outermost first.
+    frames: Vec<Frame>,
+    /// Entity writes of savepoints not yet opened in SQLite, in order.
+    pending: Vec<PendingWrite>,
+}
+
+/// Performance: a mutation's savepoint is opened in SQLite only when it has to be.
+///
+/// Most mutations check everything, then write one or two entities: a tablet's arrival is
+/// one row. A SQLite savepoint made each of them copy every page it touched into the
+/// savepoint's journal and walk it again on release: a sixth of the writer thread's time.
+/// So `Tx::savepoint` only marks a frame, and the frame's entity writes wait in `pending`
+/// (reads of an entity see them). On release they are written, in order, as they would
+/// have been; on rollback they are dropped, and nothing was written. Any other statement
+/// that writes, or that reads `entities` by a query the pending rows would change, first
+/// opens the frame's savepoint in SQLite and writes the pending rows inside it
+/// ([`SqliteTx::conn`]); from then on the frame is a real savepoint. Either way the
+/// database ends as it would with a savepoint per mutation.
+#[derive(Debug)]
+struct Frame {
+    /// `seq` when the frame began (restored on rollback).
+    seq: Option<i64>,
+    /// Whether `SAVEPOINT m` was run for it.
+    opened: bool,
+    /// Where its writes begin in `pending`.
+    pending_from: usize,
+}
+
+#[derive(Debug)]
+enum PendingWrite {
+    Put { ty: String, id: Uuid, scope: String, seq: i64, data: Box<RawValue> },
+    Delete { ty: String, id: Uuid, scope: String, seq: i64 },
+}
+
+impl PendingWrite {
+    fn key(&self) -> (&str, Uuid) {
+        match self {
+            PendingWrite::Put { ty, id, .. } | PendingWrite::Delete { ty, id, .. } => (ty, *id),
+        }
+    }
+
+    /// The row a read sees.
+    fn row(&self) -> EntityRow {
+        match self {
+            PendingWrite::Put { ty, id, scope, seq, data } => EntityRow {
+                entity_type: ty.clone(),
+                id: *id,
+                scope: scope.clone(),
+                seq: *seq,
+                deleted: false,
+                data: Some(data.clone()),
+            },
+            PendingWrite::Delete { ty, id, scope, seq } => EntityRow {
+                entity_type: ty.clone(),
+                id: *id,
+                scope: scope.clone(),
+                seq: *seq,
+                deleted: true,
+                data: None,
+            },
+        }
+    }
+
+    fn write(&self, db: &Connection) -> StoreResult<()> {
+        match self {
+            PendingWrite::Put { ty, id, scope, seq, data } => write_put(db, ty, *id, scope, *seq, data),
+            PendingWrite::Delete { ty, id, seq, .. } => write_delete(db, ty, *id, *seq),
+        }
+    }
+}
+
+fn write_put(db: &Connection, ty: &str, id: Uuid, scope: &str, seq: i64, data: &RawValue) -> StoreResult<()> {
+    db.prepare_cached(
+        "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
+         ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
+             deleted = 0, data = excluded.data",
+    )?
+    .execute(params![ty, id.to_string(), scope, seq, data.get()])?;
+    Ok(())
+}
+
+fn write_delete(db: &Connection, ty: &str, id: Uuid, seq: i64) -> StoreResult<()> {
+    db.prepare_cached("UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2")?
+        .execute(params![ty, id.to_string(), seq])?;
+    Ok(())
 }
 
 /// Performance: look-ups the rules repeat for every mutation, remembered for the rest of
@@ -376,12 +468,22 @@ struct TxCache {
     children: HashMap<Uuid, Option<ChildRow>>,
     staff_units: HashMap<Uuid, Vec<Uuid>>,
     guardians: HashMap<Uuid, Vec<Uuid>>,
+    /// Parsed units (`Tx::cached_unit`).
+    units: HashMap<Uuid, Arc<Unit>>,
 }
 
 impl TxCache {
     fn clear(&mut self) {
         self.entities.clear();
+        self.units.clear();
         self.roster_changed();
+    }
+    /// `ty`/`id` is written.
+    fn forget(&mut self, ty: &str, id: Uuid) {
+        self.entities.remove(&(ty.to_string(), id));
+        if ty == UNIT_TYPE {
+            self.units.remove(&id);
+        }
     }
     fn roster_changed(&mut self) {
         self.children.clear();
@@ -392,7 +494,48 @@ impl TxCache {
 
 impl<'c> SqliteTx<'c> {
     fn new(conn: &'c Connection) -> Self {
-        SqliteTx { conn, touched: BTreeSet::new(), cache: TxCache::default(), seq: None, seq_dirty: false, seq_saved: Vec::new() }
+        SqliteTx {
+            db: conn,
+            touched: BTreeSet::new(),
+            cache: TxCache::default(),
+            seq: None,
+            seq_dirty: false,
+            frames: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The connection, for a statement that writes or reads `entities` by a query: the
+    /// pending writes of the open frames are written first, each frame's inside its own
+    /// savepoint (see [`Frame`]).
+    fn conn(&mut self) -> StoreResult<&'c Connection> {
+        self.materialize()?;
+        Ok(self.db)
+    }
+
+    /// Opens in SQLite every frame not yet opened (outermost first) and writes its pending
+    /// rows inside it.
+    fn materialize(&mut self) -> StoreResult<()> {
+        // Frames are opened outermost first, so the last one tells.
+        if self.frames.last().is_none_or(|f| f.opened) {
+            return Ok(());
+        }
+        let first = self.frames.iter().position(|f| !f.opened).unwrap_or(self.frames.len());
+        for i in first..self.frames.len() {
+            exec(self.db, "SAVEPOINT m")?;
+            self.frames[i].opened = true;
+            let end = self.frames.get(i + 1).map_or(self.pending.len(), |f| f.pending_from);
+            for w in &self.pending[self.frames[i].pending_from..end] {
+                w.write(self.db)?;
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Whether an entity write now waits in `pending` (the innermost frame is not opened).
+    fn buffering(&self) -> bool {
+        self.frames.last().is_some_and(|f| !f.opened)
     }
 }
 
@@ -409,7 +552,8 @@ fn uuids(conn: &Connection, sql: &str, arg: Uuid) -> StoreResult<Vec<Uuid>> {
 fn entity_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntityRow> {
     let data: Option<String> = r.get(5)?;
     let data = match data {
-        Some(s) => Some(serde_json::from_str::<Value>(&s).map_err(|e| {
+        // Checked to be JSON (cheaply, without building a tree): it goes into answers as is.
+        Some(s) => Some(RawValue::from_string(s).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
         })?),
         None => None,
@@ -505,7 +649,7 @@ fn in_list(n: usize) -> String {
 
 impl SqliteTx<'_> {
     fn stored_seq(&self) -> StoreResult<i64> {
-        Ok(self.conn.prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?.query_row([], |r| r.get(0))?)
+        Ok(self.db.prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?.query_row([], |r| r.get(0))?)
     }
 
     fn next_seq(&mut self) -> StoreResult<i64> {
@@ -522,7 +666,7 @@ impl SqliteTx<'_> {
     fn flush_seq(&mut self) -> StoreResult<()> {
         if let (true, Some(s)) = (self.seq_dirty, self.seq) {
             // Never lower it (a fully rolled-back group leaves it as it was).
-            self.conn
+            self.conn()?
                 .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'seq' AND value < ?1")?
                 .execute([s])?;
             self.seq_dirty = false;
@@ -533,65 +677,87 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn savepoint(&mut self) -> StoreResult<()> {
-        exec(self.conn, "SAVEPOINT m")?;
-        self.seq_saved.push(self.seq);
+        self.frames.push(Frame { seq: self.seq, opened: false, pending_from: self.pending.len() });
         Ok(())
     }
     fn release_savepoint(&mut self) -> StoreResult<()> {
-        self.seq_saved.pop();
-        Ok(exec(self.conn, "RELEASE m")?)
+        let Some(frame) = self.frames.pop() else {
+            return Err(StoreError::Database("release without a savepoint".into()));
+        };
+        if frame.opened {
+            return Ok(exec(self.db, "RELEASE m")?);
+        }
+        // Its writes now belong to the enclosing frame; written at once when that one is
+        // open in SQLite (or there is none).
+        if !self.buffering() {
+            for w in &self.pending[frame.pending_from..] {
+                w.write(self.db)?;
+            }
+            self.pending.truncate(frame.pending_from);
+        }
+        Ok(())
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
+        let Some(frame) = self.frames.pop() else {
+            return Err(StoreError::Database("rollback without a savepoint".into()));
+        };
         self.cache.clear();
-        if let Some(saved) = self.seq_saved.pop() {
-            self.seq = saved;
+        self.seq = frame.seq;
+        self.pending.truncate(frame.pending_from);
+        if frame.opened {
+            exec(self.db, "ROLLBACK TO m")?;
+            exec(self.db, "RELEASE m")?;
         }
-        exec(self.conn, "ROLLBACK TO m")?;
-        Ok(exec(self.conn, "RELEASE m")?)
+        Ok(())
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
+        if let Some(w) = self.pending.iter().rev().find(|w| w.key() == (ty, id)) {
+            return Ok(Some(w.row()));
+        }
         let key = (ty.to_string(), id);
         if let Some(row) = self.cache.entities.get(&key) {
             return Ok(row.clone());
         }
         let mut st = self
-            .conn
+            .db
             .prepare_cached("SELECT type, id, scope, seq, deleted, data FROM entities WHERE type = ?1 AND id = ?2")?;
         let row = st.query_row(params![ty, id.to_string()], entity_from_row).optional()?;
         self.cache.entities.insert(key, row.clone());
         Ok(row)
     }
 
-    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &Value) -> StoreResult<i64> {
-        self.cache.entities.remove(&(ty.to_string(), id));
+    fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
+        self.cache.forget(ty, id);
         let seq = self.next_seq()?;
-        let mut st = self.conn.prepare_cached(
-            "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
-             ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
-                 deleted = 0, data = excluded.data",
-        )?;
-        st.execute(params![ty, id.to_string(), scope, seq, data.to_string()])?;
+        if self.buffering() {
+            let (ty, scope, data) = (ty.to_string(), scope.to_string(), data.to_owned());
+            self.pending.push(PendingWrite::Put { ty, id, scope, seq, data });
+        } else {
+            write_put(self.db, ty, id, scope, seq, data)?;
+        }
         self.touch_scope(scope);
         Ok(seq)
     }
 
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {
         let Some(row) = self.get_entity(ty, id)? else { return Ok(false) };
-        self.cache.entities.remove(&(ty.to_string(), id));
+        self.cache.forget(ty, id);
         if row.deleted {
             return Ok(false);
         }
         let seq = self.next_seq()?;
-        self.conn
-            .prepare_cached("UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2")?
-            .execute(params![ty, id.to_string(), seq])?;
+        if self.buffering() {
+            self.pending.push(PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq });
+        } else {
+            write_delete(self.db, ty, id, seq)?;
+        }
         self.touch_scope(&row.scope);
         Ok(true)
     }
 
     fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>> {
-        let mut st = self.conn.prepare_cached(&format!(
+        let mut st = self.conn()?.prepare_cached(&format!(
             "SELECT {ENTITY_COLS} FROM entities WHERE scope = ?1 AND type = ?2 AND deleted = 0 ORDER BY seq"
         ))?;
         let rows = st.query_map(params![scope, ty], entity_from_row)?;
@@ -614,7 +780,7 @@ impl Tx for SqliteTx<'_> {
             in_list(scopes.len()),
             if live_only { "AND deleted = 0" } else { "" },
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut st = self.conn()?.prepare_cached(&sql)?;
         let mut args: Vec<rusqlite::types::Value> =
             scopes.iter().map(|s| rusqlite::types::Value::Text(s.clone())).collect();
         args.push(after.into());
@@ -632,13 +798,13 @@ impl Tx for SqliteTx<'_> {
             "SELECT {ENTITY_COLS} FROM entities WHERE scope IN ({}) ORDER BY seq",
             in_list(scopes.len())
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut st = self.conn()?.prepare_cached(&sql)?;
         let rows = st.query_map(rusqlite::params_from_iter(scopes.iter()), entity_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn min_cursor_seq(&mut self) -> StoreResult<i64> {
-        Ok(self.conn.prepare_cached("SELECT value FROM meta WHERE key = 'min_cursor_seq'")?.query_row([], |r| r.get(0))?)
+        Ok(self.db.prepare_cached("SELECT value FROM meta WHERE key = 'min_cursor_seq'")?.query_row([], |r| r.get(0))?)
     }
 
     fn max_seq(&mut self) -> StoreResult<i64> {
@@ -654,9 +820,17 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
+    fn cached_unit(&mut self, id: Uuid) -> Option<Arc<Unit>> {
+        self.cache.units.get(&id).cloned()
+    }
+
+    fn remember_unit(&mut self, unit: Arc<Unit>) {
+        self.cache.units.insert(unit.id, unit);
+    }
+
     fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>> {
         let s: Option<String> = self
-            .conn
+            .db
             .prepare_cached("SELECT scopes FROM scope_sets WHERE hash = ?1")?
             .query_row([hash], |r| r.get(0))
             .optional()?;
@@ -670,12 +844,12 @@ impl Tx for SqliteTx<'_> {
 
     fn has_scope_set(&mut self, hash: &str) -> StoreResult<bool> {
         // Performance: every pull asks; the set itself (JSON) is not read or parsed.
-        Ok(self.conn.prepare_cached("SELECT 1 FROM scope_sets WHERE hash = ?1")?.exists([hash])?)
+        Ok(self.db.prepare_cached("SELECT 1 FROM scope_sets WHERE hash = ?1")?.exists([hash])?)
     }
 
     fn put_scope_set(&mut self, hash: &str, scopes: &[String]) -> StoreResult<()> {
         let json = serde_json::to_string(scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn
+        self.conn()?
             .prepare_cached("INSERT OR IGNORE INTO scope_sets (hash, scopes) VALUES (?1, ?2)")?
             .execute(params![hash, json])?;
         Ok(())
@@ -683,7 +857,7 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_user(&mut self, u: &UserRow) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             &format!("INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 u.id.to_string(),
@@ -701,12 +875,12 @@ impl Tx for SqliteTx<'_> {
 
     fn user_by_username(&mut self, username: &str) -> StoreResult<Option<UserRow>> {
         let mut st =
-            self.conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE username = ?1"))?;
+            self.db.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE username = ?1"))?;
         Ok(st.query_row([username], user_from_row).optional()?)
     }
 
     fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<UserRow>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
+        let mut st = self.db.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
         Ok(st.query_row([id.to_string()], user_from_row).optional()?)
     }
 
@@ -718,7 +892,7 @@ impl Tx for SqliteTx<'_> {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.conn.prepare_cached(
+        self.conn()?.prepare_cached(
             "INSERT INTO tokens (token_hash, user_id, device_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![
@@ -734,7 +908,7 @@ impl Tx for SqliteTx<'_> {
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
         // Every request asks this: the SQL is a constant (USER_COLS prefixed with `u.`), not
         // built anew each time.
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT u.id, u.username, u.display_name, u.role, u.locale, u.password_hash, u.email, u.phone, \
              t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
         )?;
@@ -753,7 +927,7 @@ impl Tx for SqliteTx<'_> {
 
     fn token_expires_at(&mut self, token_hash: &str) -> StoreResult<Option<DateTime<Utc>>> {
         let expires: Option<String> = self
-            .conn
+            .db
             .prepare_cached("SELECT expires_at FROM tokens WHERE token_hash = ?1")?
             .query_row([token_hash], |r| r.get(0))
             .optional()?;
@@ -767,18 +941,18 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool> {
-        Ok(self.conn.execute("DELETE FROM tokens WHERE token_hash = ?1", [token_hash])? > 0)
+        Ok(self.conn()?.execute("DELETE FROM tokens WHERE token_hash = ?1", [token_hash])? > 0)
     }
 
     fn insert_unit(&mut self, id: Uuid, name: &str) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute("INSERT INTO units (id, name) VALUES (?1, ?2)", params![id.to_string(), name])?;
+        self.conn()?.execute("INSERT INTO units (id, name) VALUES (?1, ?2)", params![id.to_string(), name])?;
         Ok(())
     }
 
     fn insert_group(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO groups_ (id, unit_id) VALUES (?1, ?2)",
             params![id.to_string(), unit_id.to_string()],
         )?;
@@ -787,7 +961,7 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_class(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO classes (id, unit_id) VALUES (?1, ?2)",
             params![id.to_string(), unit_id.to_string()],
         )?;
@@ -796,7 +970,7 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_child(&mut self, c: &ChildRow) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO children (id, unit_id, class_id, student_user_id, personnummer) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 c.id.to_string(),
@@ -807,7 +981,7 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         for g in &c.group_ids {
-            self.conn.execute(
+            self.conn()?.execute(
                 "INSERT INTO child_groups (child_id, group_id) VALUES (?1, ?2)",
                 params![c.id.to_string(), g.to_string()],
             )?;
@@ -817,7 +991,7 @@ impl Tx for SqliteTx<'_> {
 
     fn add_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT OR IGNORE INTO guardianships (guardian_id, child_id) VALUES (?1, ?2)",
             params![guardian_id.to_string(), child_id.to_string()],
         )?;
@@ -828,7 +1002,7 @@ impl Tx for SqliteTx<'_> {
 
     fn remove_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<bool> {
         self.cache.roster_changed();
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "DELETE FROM guardianships WHERE guardian_id = ?1 AND child_id = ?2",
             params![guardian_id.to_string(), child_id.to_string()],
         )?;
@@ -838,7 +1012,7 @@ impl Tx for SqliteTx<'_> {
 
     fn add_staff_unit(&mut self, staff_id: Uuid, unit_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT OR IGNORE INTO staff_units (staff_id, unit_id) VALUES (?1, ?2)",
             params![staff_id.to_string(), unit_id.to_string()],
         )?;
@@ -851,7 +1025,7 @@ impl Tx for SqliteTx<'_> {
             return Ok(c.clone());
         }
         let row = self
-            .conn
+            .db
             .prepare_cached(
                 "SELECT id, unit_id, class_id, student_user_id, personnummer FROM children WHERE id = ?1",
             )?
@@ -869,7 +1043,7 @@ impl Tx for SqliteTx<'_> {
         let child = match row {
             Some(mut child) => {
                 child.group_ids =
-                    uuids(self.conn, "SELECT group_id FROM child_groups WHERE child_id = ?1 ORDER BY group_id", id)?;
+                    uuids(self.db, "SELECT group_id FROM child_groups WHERE child_id = ?1 ORDER BY group_id", id)?;
                 Some(child)
             }
             None => None,
@@ -879,55 +1053,55 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn children_of_guardian(&mut self, guardian_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT child_id FROM guardianships WHERE guardian_id = ?1 ORDER BY child_id", guardian_id)
+        uuids(self.db, "SELECT child_id FROM guardianships WHERE guardian_id = ?1 ORDER BY child_id", guardian_id)
     }
 
     fn guardians_of(&mut self, child_id: Uuid) -> StoreResult<Vec<Uuid>> {
         if let Some(g) = self.cache.guardians.get(&child_id) {
             return Ok(g.clone());
         }
-        let g = uuids(self.conn, "SELECT guardian_id FROM guardianships WHERE child_id = ?1 ORDER BY guardian_id", child_id)?;
+        let g = uuids(self.db, "SELECT guardian_id FROM guardianships WHERE child_id = ?1 ORDER BY guardian_id", child_id)?;
         self.cache.guardians.insert(child_id, g.clone());
         Ok(g)
     }
 
     fn child_of_student(&mut self, user_id: Uuid) -> StoreResult<Option<Uuid>> {
-        Ok(uuids(self.conn, "SELECT id FROM children WHERE student_user_id = ?1", user_id)?.into_iter().next())
+        Ok(uuids(self.db, "SELECT id FROM children WHERE student_user_id = ?1", user_id)?.into_iter().next())
     }
 
     fn staff_units(&mut self, staff_id: Uuid) -> StoreResult<Vec<Uuid>> {
         if let Some(u) = self.cache.staff_units.get(&staff_id) {
             return Ok(u.clone());
         }
-        let u = uuids(self.conn, "SELECT unit_id FROM staff_units WHERE staff_id = ?1 ORDER BY unit_id", staff_id)?;
+        let u = uuids(self.db, "SELECT unit_id FROM staff_units WHERE staff_id = ?1 ORDER BY unit_id", staff_id)?;
         self.cache.staff_units.insert(staff_id, u.clone());
         Ok(u)
     }
 
     fn staff_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT staff_id FROM staff_units WHERE unit_id = ?1 ORDER BY staff_id", unit_id)
+        uuids(self.db, "SELECT staff_id FROM staff_units WHERE unit_id = ?1 ORDER BY staff_id", unit_id)
     }
 
     fn children_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT id FROM children WHERE unit_id = ?1 ORDER BY id", unit_id)
+        uuids(self.db, "SELECT id FROM children WHERE unit_id = ?1 ORDER BY id", unit_id)
     }
 
     fn groups_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT id FROM groups_ WHERE unit_id = ?1 ORDER BY id", unit_id)
+        uuids(self.db, "SELECT id FROM groups_ WHERE unit_id = ?1 ORDER BY id", unit_id)
     }
 
     fn classes_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT id FROM classes WHERE unit_id = ?1 ORDER BY id", unit_id)
+        uuids(self.db, "SELECT id FROM classes WHERE unit_id = ?1 ORDER BY id", unit_id)
     }
 
     fn all_units(&mut self) -> StoreResult<Vec<Uuid>> {
-        let mut st = self.conn.prepare_cached("SELECT id FROM units ORDER BY id")?;
+        let mut st = self.db.prepare_cached("SELECT id FROM units ORDER BY id")?;
         let rows = st.query_map([], |r| uuid_col(r.get(0)?))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn add_thread_participant(&mut self, thread_id: Uuid, user_id: Uuid) -> StoreResult<()> {
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "INSERT OR IGNORE INTO thread_participants (thread_id, user_id) VALUES (?1, ?2)",
             params![thread_id.to_string(), user_id.to_string()],
         )?;
@@ -938,16 +1112,16 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn thread_participants(&mut self, thread_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT user_id FROM thread_participants WHERE thread_id = ?1 ORDER BY user_id", thread_id)
+        uuids(self.db, "SELECT user_id FROM thread_participants WHERE thread_id = ?1 ORDER BY user_id", thread_id)
     }
 
     fn threads_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        uuids(self.conn, "SELECT thread_id FROM thread_participants WHERE user_id = ?1 ORDER BY thread_id", user_id)
+        uuids(self.db, "SELECT thread_id FROM thread_participants WHERE user_id = ?1 ORDER BY thread_id", user_id)
     }
 
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
         let row: Option<(String, String)> = self
-            .conn
+            .db
             .prepare_cached("SELECT user_id, result FROM mutations WHERE id = ?1")?
             .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
@@ -971,7 +1145,7 @@ impl Tx for SqliteTx<'_> {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let json = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
@@ -987,7 +1161,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached(&format!("INSERT INTO devices ({DEVICE_COLS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"))?
             .execute(params![
                 d.id.to_string(),
@@ -1004,20 +1178,20 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn device(&mut self, id: Uuid) -> StoreResult<Option<DeviceRow>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
+        let mut st = self.db.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
         Ok(st.query_row([id.to_string()], device_from_row).optional()?)
     }
 
     fn device_for_token(&mut self, token_hash: &str) -> StoreResult<Option<DeviceRow>> {
         let mut st = self
-            .conn
+            .db
             .prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL"))?;
         Ok(st.query_row([token_hash], device_from_row).optional()?)
     }
 
     fn devices_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<DeviceRow>> {
         let mut st = self
-            .conn
+            .db
             .prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE unit_id = ?1 ORDER BY paired_at, id"))?;
         let rows = st.query_map([unit_id.to_string()], device_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -1025,21 +1199,21 @@ impl Tx for SqliteTx<'_> {
 
     fn revoke_device(&mut self, id: Uuid, by: Option<Uuid>, at: DateTime<Utc>) -> StoreResult<bool> {
         let n = self
-            .conn
+            .conn()?
             .prepare_cached("UPDATE devices SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL")?
             .execute(params![id.to_string(), ts(at), by.map(|x| x.to_string())])?;
         Ok(n > 0)
     }
 
     fn set_device_last_seen(&mut self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1")?
             .execute(params![id.to_string(), ts(at)])?;
         Ok(())
     }
 
     fn insert_pairing(&mut self, p: &PairingRow) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached(&format!(
                 "INSERT INTO device_pairings ({PAIRING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))?
@@ -1058,12 +1232,12 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn pairing(&mut self, id: Uuid) -> StoreResult<Option<PairingRow>> {
-        let mut st = self.conn.prepare_cached(&format!("SELECT {PAIRING_COLS} FROM device_pairings WHERE id = ?1"))?;
+        let mut st = self.db.prepare_cached(&format!("SELECT {PAIRING_COLS} FROM device_pairings WHERE id = ?1"))?;
         Ok(st.query_row([id.to_string()], pairing_from_row).optional()?)
     }
 
     fn unused_pairings_by_lookup(&mut self, lookup: &str) -> StoreResult<Vec<PairingRow>> {
-        let mut st = self.conn.prepare_cached(&format!(
+        let mut st = self.db.prepare_cached(&format!(
             "SELECT {PAIRING_COLS} FROM device_pairings WHERE lookup = ?1 AND used_at IS NULL ORDER BY created_at, id"
         ))?;
         let rows = st.query_map([lookup], pairing_from_row)?;
@@ -1071,7 +1245,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn unused_pairings_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<PairingRow>> {
-        let mut st = self.conn.prepare_cached(&format!(
+        let mut st = self.db.prepare_cached(&format!(
             "SELECT {PAIRING_COLS} FROM device_pairings WHERE unit_id = ?1 AND used_at IS NULL ORDER BY created_at, id"
         ))?;
         let rows = st.query_map([unit_id.to_string()], pairing_from_row)?;
@@ -1079,7 +1253,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn count_failed_pairing_attempt(&mut self, id: Uuid) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached("UPDATE device_pairings SET failed_attempts = failed_attempts + 1 WHERE id = ?1")?
             .execute([id.to_string()])?;
         Ok(())
@@ -1087,18 +1261,18 @@ impl Tx for SqliteTx<'_> {
 
     fn use_pairing(&mut self, id: Uuid, device_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
         let n = self
-            .conn
+            .conn()?
             .prepare_cached("UPDATE device_pairings SET used_at = ?2, device_id = ?3 WHERE id = ?1 AND used_at IS NULL")?
             .execute(params![id.to_string(), ts(at), device_id.to_string()])?;
         Ok(n > 0)
     }
 
     fn delete_pairing(&mut self, id: Uuid) -> StoreResult<bool> {
-        Ok(self.conn.prepare_cached("DELETE FROM device_pairings WHERE id = ?1")?.execute([id.to_string()])? > 0)
+        Ok(self.conn()?.prepare_cached("DELETE FROM device_pairings WHERE id = ?1")?.execute([id.to_string()])? > 0)
     }
 
     fn prune_pairings(&mut self, before: DateTime<Utc>) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached("DELETE FROM device_pairings WHERE used_at IS NULL AND expires_at < ?1")?
             .execute([ts(before)])?;
         Ok(())
@@ -1106,7 +1280,7 @@ impl Tx for SqliteTx<'_> {
 
     fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>> {
         let mut st = self
-            .conn
+            .db
             .prepare_cached("SELECT salt, rounds, hash, failures, locked FROM staff_pins WHERE user_id = ?1")?;
         Ok(st
             .query_row([user_id.to_string()], |r| {
@@ -1119,7 +1293,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, rounds = excluded.rounds,
@@ -1137,7 +1311,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_staff_pin(&mut self, user_id: Uuid) -> StoreResult<bool> {
-        Ok(self.conn.prepare_cached("DELETE FROM staff_pins WHERE user_id = ?1")?.execute([user_id.to_string()])? > 0)
+        Ok(self.conn()?.prepare_cached("DELETE FROM staff_pins WHERE user_id = ?1")?.execute([user_id.to_string()])? > 0)
     }
 
     fn enqueue_outgoing(
@@ -1148,7 +1322,7 @@ impl Tx for SqliteTx<'_> {
         body: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.conn
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO outgoing (channel, recipient, subject, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
@@ -1157,7 +1331,221 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn is_empty(&mut self) -> StoreResult<bool> {
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+        let n: i64 = self.conn()?.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
         Ok(n == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The deferred savepoints ([`Frame`]): whatever the order of savepoints, writes,
+    //! releases and rollbacks, the database ends as it would with a real savepoint each.
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        exec(&conn, "BEGIN IMMEDIATE").unwrap();
+        conn
+    }
+
+    fn json(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    /// (seq, deleted, data) of an entity as the database holds it, bypassing the frames.
+    fn stored(conn: &Connection, id: Uuid) -> Option<(i64, bool, Option<String>)> {
+        conn.query_row(
+            "SELECT seq, deleted, data FROM entities WHERE type = 'news' AND id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+        )
+        .optional()
+        .unwrap()
+    }
+
+    const A: Uuid = Uuid::from_u128(1);
+    const B: Uuid = Uuid::from_u128(2);
+
+    #[test]
+    fn a_rolled_back_mutation_writes_nothing_and_gives_its_seq_back() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let start = tx.max_seq().unwrap();
+        tx.savepoint().unwrap();
+        assert_eq!(
+            tx.put_entity("news", A, "unit:x", &json(r#"{"a":1}"#))
+                .unwrap(),
+            start + 1
+        );
+        assert_eq!(
+            tx.get_entity("news", A)
+                .unwrap()
+                .unwrap()
+                .data
+                .unwrap()
+                .get(),
+            r#"{"a":1}"#
+        );
+        assert_eq!(stored(&conn, A), None, "waits for the release");
+        tx.rollback_savepoint().unwrap();
+        assert!(tx.get_entity("news", A).unwrap().is_none());
+        assert_eq!(tx.next_seq().unwrap(), start + 1);
+        assert_eq!(stored(&conn, A), None);
+    }
+
+    #[test]
+    fn a_released_mutation_is_written_with_the_seq_it_was_given() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        let seq = tx
+            .put_entity("news", A, "unit:x", &json(r#"{"a":1}"#))
+            .unwrap();
+        tx.put_entity("news", A, "unit:x", &json(r#"{"a":2}"#))
+            .unwrap();
+        let last = tx
+            .put_entity("news", B, "unit:x", &json(r#"{"b":1}"#))
+            .unwrap();
+        tx.release_savepoint().unwrap();
+        assert_eq!(
+            stored(&conn, A),
+            Some((seq + 1, false, Some(r#"{"a":2}"#.into())))
+        );
+        assert_eq!(
+            stored(&conn, B),
+            Some((last, false, Some(r#"{"b":1}"#.into())))
+        );
+        assert!(tx.pending.is_empty() && tx.frames.is_empty());
+    }
+
+    #[test]
+    fn a_delete_waits_with_the_writes_and_reads_as_a_tombstone() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
+        tx.savepoint().unwrap();
+        assert!(tx.delete_entity("news", A).unwrap());
+        let row = tx.get_entity("news", A).unwrap().unwrap();
+        assert!(row.deleted && row.data.is_none());
+        assert!(!tx.delete_entity("news", A).unwrap(), "already deleted");
+        assert_eq!(stored(&conn, A).map(|r| r.1), Some(false));
+        tx.release_savepoint().unwrap();
+        assert_eq!(stored(&conn, A).map(|r| (r.1, r.2)), Some((true, None)));
+    }
+
+    #[test]
+    fn another_write_opens_the_savepoint_and_a_rollback_undoes_both() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
+        tx.put_scope_set("h1", &["unit:x".to_string()]).unwrap();
+        assert!(tx.frames[0].opened);
+        assert!(stored(&conn, A).is_some(), "written inside the savepoint");
+        tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
+        tx.rollback_savepoint().unwrap();
+        assert_eq!((stored(&conn, A), stored(&conn, B)), (None, None));
+        assert!(!tx.has_scope_set("h1").unwrap());
+    }
+
+    #[test]
+    fn a_query_over_entities_sees_the_pending_writes() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
+        assert_eq!(tx.entities_in_scope("news", "unit:x").unwrap().len(), 1);
+        assert_eq!(
+            tx.changes(&["unit:x".into()], 0, None, None, true)
+                .unwrap()
+                .len(),
+            1
+        );
+        tx.release_savepoint().unwrap();
+        assert!(stored(&conn, A).is_some());
+    }
+
+    #[test]
+    fn nested_frames_keep_their_own_writes() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        tx.put_entity("news", A, "unit:x", &json(r#"{"outer":1}"#))
+            .unwrap();
+        tx.savepoint().unwrap();
+        tx.put_entity("news", B, "unit:x", &json(r#"{"inner":1}"#))
+            .unwrap();
+        tx.put_entity("news", A, "unit:x", &json(r#"{"inner":2}"#))
+            .unwrap();
+        tx.rollback_savepoint().unwrap();
+        assert_eq!(
+            tx.get_entity("news", A)
+                .unwrap()
+                .unwrap()
+                .data
+                .unwrap()
+                .get(),
+            r#"{"outer":1}"#
+        );
+        assert!(tx.get_entity("news", B).unwrap().is_none());
+        tx.savepoint().unwrap();
+        tx.put_entity("news", B, "unit:x", &json(r#"{"inner":3}"#))
+            .unwrap();
+        tx.release_savepoint().unwrap();
+        assert_eq!(stored(&conn, B), None, "still the outer frame's");
+        tx.release_savepoint().unwrap();
+        assert_eq!(
+            stored(&conn, A).and_then(|r| r.2).as_deref(),
+            Some(r#"{"outer":1}"#)
+        );
+        assert_eq!(
+            stored(&conn, B).and_then(|r| r.2).as_deref(),
+            Some(r#"{"inner":3}"#)
+        );
+    }
+
+    #[test]
+    fn opening_nested_frames_writes_each_inside_its_own_savepoint() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
+        tx.savepoint().unwrap();
+        tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
+        tx.put_scope_set("h1", &["unit:x".to_string()]).unwrap();
+        assert!(tx.frames.iter().all(|f| f.opened) && tx.pending.is_empty());
+        tx.rollback_savepoint().unwrap();
+        assert!(stored(&conn, A).is_some(), "the outer frame's write stays");
+        assert_eq!(stored(&conn, B), None);
+        tx.rollback_savepoint().unwrap();
+        assert_eq!(stored(&conn, A), None);
+    }
+
+    #[test]
+    fn a_failed_job_leaves_nothing_and_a_job_that_forgot_its_release_keeps_its_writes() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let failed = run_job(
+            &mut tx,
+            Box::new(|tx: &mut dyn Tx| {
+                tx.savepoint()?;
+                tx.put_entity("news", A, "unit:x", &json("{}"))?;
+                Err(StoreError::Database("boom".into()))
+            }),
+        );
+        assert!(failed.is_err());
+        assert_eq!(stored(&conn, A), None);
+        assert!(tx.pending.is_empty() && tx.frames.is_empty());
+        let kept = run_job(
+            &mut tx,
+            Box::new(|tx: &mut dyn Tx| {
+                tx.savepoint()?;
+                tx.put_entity("news", B, "unit:x", &json("{}"))?;
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }),
+        );
+        assert!(kept.is_ok());
+        assert!(stored(&conn, B).is_some());
     }
 }
