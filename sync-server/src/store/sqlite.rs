@@ -266,7 +266,12 @@ fn writer_loop(
             }
             done.push((m.reply, outcome));
         }
-        match tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?)) {
+        let committed = if tx.poisoned {
+            Err(StoreError::Database("a job's writes failed half-way; the whole group is undone".into()))
+        } else {
+            tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?))
+        };
+        match committed {
             Ok(()) => {
                 let group = done.len() as u64;
                 // Before the replies and pokes: whoever learns of this commit sees the new
@@ -293,30 +298,26 @@ fn writer_loop(
     }
 }
 
-/// Runs one job inside its own savepoint: a failing (or panicking) job is undone alone.
+/// Runs one job in its own savepoint frame: a failing (or panicking) job is undone alone.
+/// A job that writes only entities and mutation outcomes (a push) never opens a savepoint
+/// in SQLite: its writes wait until it has finished, then go in as they are (see [`Frame`]).
 fn run_job(tx: &mut SqliteTx<'_>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
-    exec(tx.db, "SAVEPOINT job")?;
-    let saved = tx.seq;
-    let mut outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
+    let depth = tx.frames.len();
+    tx.savepoint()?;
+    let outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
     };
-    // The job's own savepoints are all closed now, or left open by a panic or an error (or
-    // a job that forgot one: RELEASE job keeps what it wrote, as SQLite would).
-    if outcome.is_ok() {
-        if let Err(e) = tx.materialize() {
-            outcome = Err(e);
+    // Frames the job left open (a panic, an error, or a forgotten release) end with its
+    // own: released with it, keeping their writes as SQLite would, or rolled back with it.
+    tx.frames.truncate(depth + 1);
+    match outcome {
+        Ok(v) => tx.release_savepoint().map(|_| v),
+        Err(e) => {
+            tx.rollback_savepoint()?;
+            Err(e)
         }
     }
-    tx.frames.clear();
-    if outcome.is_err() {
-        tx.pending.clear();
-        tx.cache.clear();
-        tx.seq = saved;
-        exec(tx.db, "ROLLBACK TO job")?;
-    }
-    exec(tx.db, "RELEASE job")?;
-    outcome
 }
 
 impl Store for SqliteStore {
@@ -368,22 +369,28 @@ struct SqliteTx<'c> {
     seq_dirty: bool,
     /// The open mutation savepoints (`Tx::savepoint`), outermost first.
     frames: Vec<Frame>,
-    /// Entity writes of savepoints not yet opened in SQLite, in order.
+    /// Writes of savepoints not yet opened in SQLite, in order.
     pending: Vec<PendingWrite>,
+    /// Pending writes failed half-way with no savepoint around them: the transaction must
+    /// be rolled back as a whole (the writer does, and answers every job of the group with
+    /// the error). Only a failing database gets here.
+    poisoned: bool,
 }
 
-/// Performance: a mutation's savepoint is opened in SQLite only when it has to be.
+/// Performance: a job's and a mutation's savepoint is opened in SQLite only when it has
+/// to be.
 ///
-/// Most mutations check everything, then write one or two entities: a tablet's arrival is
-/// one row. A SQLite savepoint made each of them copy every page it touched into the
-/// savepoint's journal and walk it again on release: a sixth of the writer thread's time.
-/// So `Tx::savepoint` only marks a frame, and the frame's entity writes wait in `pending`
-/// (reads of an entity see them). On release they are written, in order, as they would
-/// have been; on rollback they are dropped, and nothing was written. Any other statement
-/// that writes, or that reads `entities` by a query the pending rows would change, first
-/// opens the frame's savepoint in SQLite and writes the pending rows inside it
-/// ([`SqliteTx::conn`]); from then on the frame is a real savepoint. Either way the
-/// database ends as it would with a savepoint per mutation.
+/// Most mutations check everything, then write one or two entities and their outcome: a
+/// tablet's arrival is one row and one outcome. A SQLite savepoint made each of them copy
+/// every page it touched into the savepoint's journal and walk it again on release: a
+/// sixth of the writer thread's time, and as much again for the savepoint of each job. So
+/// `Tx::savepoint` only marks a frame, and the frame's entity and outcome writes wait in
+/// `pending` (reads of an entity or an outcome see them). On release they are written, in
+/// order, as they would have been; on rollback they are dropped, and nothing was written.
+/// Any other statement that writes, or that reads `entities` by a query the pending rows
+/// would change, first opens the frames' savepoints in SQLite and writes the pending rows
+/// inside them ([`SqliteTx::conn`]); from then on they are real savepoints. Either way the
+/// database ends as it would with a savepoint each.
 #[derive(Debug)]
 struct Frame {
     /// `seq` when the frame began (restored on rollback).
@@ -398,18 +405,31 @@ struct Frame {
 enum PendingWrite {
     Put { ty: String, id: Uuid, scope: String, seq: i64, data: Box<RawValue> },
     Delete { ty: String, id: Uuid, scope: String, seq: i64 },
+    Outcome(Box<PendingOutcome>),
+}
+
+#[derive(Debug)]
+struct PendingOutcome {
+    id: Uuid,
+    owner: Uuid,
+    client_id: Uuid,
+    name: String,
+    result: MutationResult,
+    at: DateTime<Utc>,
 }
 
 impl PendingWrite {
-    fn key(&self) -> (&str, Uuid) {
+    /// The entity written.
+    fn key(&self) -> Option<(&str, Uuid)> {
         match self {
-            PendingWrite::Put { ty, id, .. } | PendingWrite::Delete { ty, id, .. } => (ty, *id),
+            PendingWrite::Put { ty, id, .. } | PendingWrite::Delete { ty, id, .. } => Some((ty, *id)),
+            PendingWrite::Outcome(_) => None,
         }
     }
 
-    /// The row a read sees.
-    fn row(&self) -> EntityRow {
-        match self {
+    /// The row a read sees (of an entity write).
+    fn row(&self) -> Option<EntityRow> {
+        Some(match self {
             PendingWrite::Put { ty, id, scope, seq, data } => EntityRow {
                 entity_type: ty.clone(),
                 id: *id,
@@ -426,15 +446,26 @@ impl PendingWrite {
                 deleted: true,
                 data: None,
             },
-        }
+            PendingWrite::Outcome(_) => return None,
+        })
     }
 
     fn write(&self, db: &Connection) -> StoreResult<()> {
         match self {
             PendingWrite::Put { ty, id, scope, seq, data } => write_put(db, ty, *id, scope, *seq, data),
             PendingWrite::Delete { ty, id, seq, .. } => write_delete(db, ty, *id, *seq),
+            PendingWrite::Outcome(o) => write_outcome(db, o),
         }
     }
+}
+
+fn write_outcome(db: &Connection, o: &PendingOutcome) -> StoreResult<()> {
+    let json = serde_json::to_string(&o.result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    db.prepare_cached(
+        "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![o.id.to_string(), o.owner.to_string(), o.client_id.to_string(), o.name, json, o.at.to_rfc3339()])?;
+    Ok(())
 }
 
 fn write_put(db: &Connection, ty: &str, id: Uuid, scope: &str, seq: i64, data: &RawValue) -> StoreResult<()> {
@@ -502,6 +533,7 @@ impl<'c> SqliteTx<'c> {
             seq_dirty: false,
             frames: Vec::new(),
             pending: Vec::new(),
+            poisoned: false,
         }
     }
 
@@ -522,7 +554,7 @@ impl<'c> SqliteTx<'c> {
         }
         let first = self.frames.iter().position(|f| !f.opened).unwrap_or(self.frames.len());
         for i in first..self.frames.len() {
-            exec(self.db, "SAVEPOINT m")?;
+            exec(self.db, &format!("SAVEPOINT f{i}"))?;
             self.frames[i].opened = true;
             let end = self.frames.get(i + 1).map_or(self.pending.len(), |f| f.pending_from);
             for w in &self.pending[self.frames[i].pending_from..end] {
@@ -685,15 +717,17 @@ impl Tx for SqliteTx<'_> {
             return Err(StoreError::Database("release without a savepoint".into()));
         };
         if frame.opened {
-            return Ok(exec(self.db, "RELEASE m")?);
+            return Ok(exec(self.db, &format!("RELEASE f{}", self.frames.len()))?);
         }
         // Its writes now belong to the enclosing frame; written at once when that one is
         // open in SQLite (or there is none).
         if !self.buffering() {
-            for w in &self.pending[frame.pending_from..] {
-                w.write(self.db)?;
-            }
+            let written = self.pending[frame.pending_from..].iter().try_for_each(|w| w.write(self.db));
             self.pending.truncate(frame.pending_from);
+            if written.is_err() && self.frames.is_empty() {
+                self.poisoned = true;
+            }
+            written?;
         }
         Ok(())
     }
@@ -705,15 +739,16 @@ impl Tx for SqliteTx<'_> {
         self.seq = frame.seq;
         self.pending.truncate(frame.pending_from);
         if frame.opened {
-            exec(self.db, "ROLLBACK TO m")?;
-            exec(self.db, "RELEASE m")?;
+            let depth = self.frames.len();
+            exec(self.db, &format!("ROLLBACK TO f{depth}"))?;
+            exec(self.db, &format!("RELEASE f{depth}"))?;
         }
         Ok(())
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
-        if let Some(w) = self.pending.iter().rev().find(|w| w.key() == (ty, id)) {
-            return Ok(Some(w.row()));
+        if let Some(w) = self.pending.iter().rev().find(|w| w.key() == Some((ty, id))) {
+            return Ok(w.row());
         }
         let key = (ty.to_string(), id);
         if let Some(row) = self.cache.entities.get(&key) {
@@ -1024,30 +1059,30 @@ impl Tx for SqliteTx<'_> {
         if let Some(c) = self.cache.children.get(&id) {
             return Ok(c.clone());
         }
-        let row = self
+        // The child and its groups in one statement (every mutation on a child asks).
+        let child = self
             .db
             .prepare_cached(
-                "SELECT id, unit_id, class_id, student_user_id, personnummer FROM children WHERE id = ?1",
+                "SELECT id, unit_id, class_id, student_user_id, personnummer,
+                        (SELECT group_concat(group_id) FROM child_groups WHERE child_id = children.id)
+                 FROM children WHERE id = ?1",
             )?
             .query_row([id.to_string()], |r| {
+                let mut group_ids = match r.get::<_, Option<String>>(5)? {
+                    Some(list) => list.split(',').map(|g| uuid_col(g.to_string())).collect::<rusqlite::Result<Vec<_>>>()?,
+                    None => Vec::new(),
+                };
+                group_ids.sort();
                 Ok(ChildRow {
                     id: uuid_col(r.get(0)?)?,
                     unit_id: uuid_col(r.get(1)?)?,
                     class_id: r.get::<_, Option<String>>(2)?.map(uuid_col).transpose()?,
                     student_user_id: r.get::<_, Option<String>>(3)?.map(uuid_col).transpose()?,
                     personnummer: r.get(4)?,
-                    group_ids: Vec::new(),
+                    group_ids,
                 })
             })
             .optional()?;
-        let child = match row {
-            Some(mut child) => {
-                child.group_ids =
-                    uuids(self.db, "SELECT group_id FROM child_groups WHERE child_id = ?1 ORDER BY group_id", id)?;
-                Some(child)
-            }
-            None => None,
-        };
         self.cache.children.insert(id, child.clone());
         Ok(child)
     }
@@ -1120,6 +1155,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
+        let pending = self.pending.iter().rev().find_map(|w| match w {
+            PendingWrite::Outcome(o) if o.id == id => Some((o.owner, o.result.clone())),
+            _ => None,
+        });
+        if pending.is_some() {
+            return Ok(pending);
+        }
         let row: Option<(String, String)> = self
             .db
             .prepare_cached("SELECT user_id, result FROM mutations WHERE id = ?1")?
@@ -1144,20 +1186,13 @@ impl Tx for SqliteTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let json = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn()?
-            .prepare_cached(
-                "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                id.to_string(),
-                user_id.to_string(),
-                client_id.to_string(),
-                name,
-                json,
-                at.to_rfc3339()
-            ])?;
-        Ok(())
+        let o = PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result: result.clone(), at };
+        if self.buffering() {
+            self.pending.push(PendingWrite::Outcome(Box::new(o)));
+            Ok(())
+        } else {
+            write_outcome(self.db, &o)
+        }
     }
 
     fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
@@ -1520,6 +1555,51 @@ mod tests {
         assert_eq!(stored(&conn, B), None);
         tx.rollback_savepoint().unwrap();
         assert_eq!(stored(&conn, A), None);
+    }
+
+    fn outcome(id: Uuid) -> MutationResult {
+        MutationResult::applied(id, None)
+    }
+
+    #[test]
+    fn a_push_waits_whole_and_its_outcomes_are_seen_before_they_are_written() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let (m1, owner) = (Uuid::from_u128(10), Uuid::from_u128(20));
+        tx.savepoint().unwrap(); // the job
+        tx.savepoint().unwrap(); // its first mutation
+        tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
+        tx.release_savepoint().unwrap();
+        tx.store_mutation_outcome(m1, owner, owner, "news.post", &outcome(m1), Utc::now()).unwrap();
+        // A replay of the same id in the same push gets the first result.
+        assert_eq!(tx.mutation_outcome(m1).unwrap(), Some((owner, outcome(m1))));
+        assert!(!tx.frames[0].opened, "no savepoint in SQLite");
+        assert_eq!(stored(&conn, A), None);
+        tx.release_savepoint().unwrap();
+        assert!(stored(&conn, A).is_some());
+        let n: i64 = conn.query_row("SELECT count(*) FROM mutations WHERE id = ?1", [m1.to_string()], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(tx.mutation_outcome(m1).unwrap(), Some((owner, outcome(m1))));
+    }
+
+    #[test]
+    fn writes_failing_half_way_with_no_savepoint_poison_the_whole_group() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let (m1, owner) = (Uuid::from_u128(10), Uuid::from_u128(20));
+        tx.store_mutation_outcome(m1, owner, owner, "news.post", &outcome(m1), Utc::now()).unwrap();
+        // A second outcome for the same id cannot be inserted: the entity before it is
+        // already written when that fails, with no savepoint to undo it alone.
+        let failed = run_job(
+            &mut tx,
+            Box::new(move |tx: &mut dyn Tx| {
+                tx.put_entity("news", A, "unit:x", &json("{}"))?;
+                tx.store_mutation_outcome(m1, owner, owner, "news.post", &outcome(m1), Utc::now())?;
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }),
+        );
+        assert!(failed.is_err());
+        assert!(tx.poisoned, "the writer rolls the whole transaction back");
     }
 
     #[test]
