@@ -414,7 +414,8 @@ struct PendingOutcome {
     owner: Uuid,
     client_id: Uuid,
     name: String,
-    result: MutationResult,
+    /// The result as stored (serialised once; a replay in the same group parses it back).
+    result: String,
     at: DateTime<Utc>,
 }
 
@@ -460,11 +461,10 @@ impl PendingWrite {
 }
 
 fn write_outcome(db: &Connection, o: &PendingOutcome) -> StoreResult<()> {
-    let json = serde_json::to_string(&o.result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     db.prepare_cached(
         "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![o.id.to_string(), o.owner.to_string(), o.client_id.to_string(), o.name, json, o.at.to_rfc3339()])?;
+    .execute(params![o.id.to_string(), o.owner.to_string(), o.client_id.to_string(), o.name, o.result, o.at.to_rfc3339()])?;
     Ok(())
 }
 
@@ -1156,11 +1156,12 @@ impl Tx for SqliteTx<'_> {
 
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
         let pending = self.pending.iter().rev().find_map(|w| match w {
-            PendingWrite::Outcome(o) if o.id == id => Some((o.owner, o.result.clone())),
+            PendingWrite::Outcome(o) if o.id == id => Some((o.owner, &o.result)),
             _ => None,
         });
-        if pending.is_some() {
-            return Ok(pending);
+        if let Some((owner, result)) = pending {
+            let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok(Some((owner, result)));
         }
         let row: Option<(String, String)> = self
             .db
@@ -1186,7 +1187,8 @@ impl Tx for SqliteTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let o = PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result: result.clone(), at };
+        let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let o = PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result, at };
         if self.buffering() {
             self.pending.push(PendingWrite::Outcome(Box::new(o)));
             Ok(())
