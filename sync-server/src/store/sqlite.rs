@@ -810,19 +810,28 @@ impl Tx for SqliteTx<'_> {
         if scopes.is_empty() {
             return Ok(Vec::new());
         }
+        // Performance: one range of the (scope, seq) index per scope, each already in seq
+        // order and at most `limit` long, merged here. With `scope IN (…) ORDER BY seq` SQLite
+        // sorted every matching row in a temporary b-tree: most of a first sync's time.
         let sql = format!(
-            "SELECT {ENTITY_COLS} FROM entities WHERE scope IN ({}) AND seq > ? AND seq <= ? {} ORDER BY seq LIMIT ?",
-            in_list(scopes.len()),
+            "SELECT {ENTITY_COLS} FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {} ORDER BY seq LIMIT ?4",
             if live_only { "AND deleted = 0" } else { "" },
         );
         let mut st = self.conn()?.prepare_cached(&sql)?;
-        let mut args: Vec<rusqlite::types::Value> =
-            scopes.iter().map(|s| rusqlite::types::Value::Text(s.clone())).collect();
-        args.push(after.into());
-        args.push(up_to.unwrap_or(i64::MAX).into());
-        args.push(limit.map(i64::from).unwrap_or(-1).into());
-        let rows = st.query_map(rusqlite::params_from_iter(args), entity_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let (up_to, n) = (up_to.unwrap_or(i64::MAX), limit.map(i64::from).unwrap_or(-1));
+        // A scope named twice must not give its rows twice (callers pass sets already).
+        let unique: Vec<&String> = scopes.iter().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut rows = Vec::new();
+        for scope in unique {
+            for row in st.query_map(params![scope, after, up_to, n], entity_from_row)? {
+                rows.push(row?);
+            }
+        }
+        rows.sort_unstable_by_key(|r| r.seq);
+        if let Some(limit) = limit {
+            rows.truncate(limit as usize);
+        }
+        Ok(rows)
     }
 
     fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>> {
