@@ -9,14 +9,14 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::pin::{PinState, PinVerifier};
-use domain::wire::entity::Unit;
+use domain::wire::entity::{Unit, UNIT_TYPE};
 use domain::wire::MutationResult;
 use domain::wire::Role;
 use serde_json::value::RawValue;
@@ -328,4 +328,49 @@ pub struct WriteStats {
     pub commits: u64,
     pub jobs: u64,
     pub largest_group: u64,
+}
+
+/// Performance: look-ups the rules repeat for every mutation, remembered for the rest of
+/// one transaction (a write group, or one read job). A push of a tablet's 40 arrivals reads
+/// the same unit (a large JSON document), the same staff member's units and each child's
+/// roster row again and again; the writer thread, where every write waits its turn, spent
+/// a good part of its time on these. Correctness: an entry is dropped when this
+/// transaction writes what it caches (`put_entity`/`delete_entity` of that entity, any
+/// roster change), and everything is dropped on every rollback (of a mutation's savepoint
+/// or a job's), so a cached answer is always the one the database would give. Nothing
+/// outlives the transaction: other connections and other server instances are unaffected.
+///
+/// PostgreSQL's store keeps only the roster and the units here, never entities: there other
+/// instances commit while a group runs (READ COMMITTED), and the rules that must stay
+/// exact under racing mutations (idempotency, absence merging, slot booking) read
+/// entities. A roster change another instance commits during a group is seen from the next
+/// group on, as if it had committed a moment later.
+#[derive(Default)]
+pub(crate) struct TxCache {
+    pub(crate) entities: HashMap<(String, Uuid), Option<EntityRow>>,
+    pub(crate) children: HashMap<Uuid, Option<ChildRow>>,
+    pub(crate) staff_units: HashMap<Uuid, Vec<Uuid>>,
+    pub(crate) guardians: HashMap<Uuid, Vec<Uuid>>,
+    /// Parsed units (`Tx::cached_unit`).
+    pub(crate) units: HashMap<Uuid, Arc<Unit>>,
+}
+
+impl TxCache {
+    pub(crate) fn clear(&mut self) {
+        self.entities.clear();
+        self.units.clear();
+        self.roster_changed();
+    }
+    /// `ty`/`id` is written.
+    pub(crate) fn forget(&mut self, ty: &str, id: Uuid) {
+        self.entities.remove(&(ty.to_string(), id));
+        if ty == UNIT_TYPE {
+            self.units.remove(&id);
+        }
+    }
+    pub(crate) fn roster_changed(&mut self) {
+        self.children.clear();
+        self.staff_units.clear();
+        self.guardians.clear();
+    }
 }

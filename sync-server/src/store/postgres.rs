@@ -60,6 +60,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::pin::{PinState, PinVerifier};
+use domain::wire::entity::Unit;
 use domain::wire::{MutationResult, Role};
 use postgres::types::{Json, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
@@ -69,7 +70,7 @@ use uuid::Uuid;
 
 use super::{
     ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
-    TouchedScopes, Tx, UserRow, WriteStats, POKE_EVERYONE,
+    TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -468,7 +469,7 @@ type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
 /// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
 /// On a failed commit, hands back the replies to fail.
 fn run_batch(conn: &mut Conn, batch: Vec<Msg>) -> Result<Done, (String, Vec<Reply>)> {
-    let mut tx = PgTx { conn, touched: BTreeSet::new(), write: true };
+    let mut tx = PgTx { conn, touched: BTreeSet::new(), write: true, cache: TxCache::default() };
     let mut done: Done = Vec::with_capacity(batch.len());
     let mut poisoned = None;
     for m in batch {
@@ -539,6 +540,7 @@ fn run_job(tx: &mut PgTx<'_>, job: Job) -> (StoreResult<Box<dyn Any + Send>>, St
             return (outcome, Ok(()));
         }
     }
+    tx.cache.clear();
     let healthy = tx.conn.batch("ROLLBACK TO job; RELEASE job");
     (outcome, healthy)
 }
@@ -581,7 +583,7 @@ fn reader_loop(config: postgres::Config, me: usize, inbox: mpsc::Receiver<Msg>, 
 fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
     let c = begin(config, conn, |c| c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))?;
     let out = {
-        let mut tx = PgTx { conn: c, touched: BTreeSet::new(), write: false };
+        let mut tx = PgTx { conn: c, touched: BTreeSet::new(), write: false, cache: TxCache::default() };
         catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
             .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
     };
@@ -662,6 +664,8 @@ struct PgTx<'c> {
     conn: &'c mut Conn,
     touched: TouchedScopes,
     write: bool,
+    /// The roster and parsed units, never entities (see [`TxCache`]).
+    cache: TxCache,
 }
 
 fn entity_from_row(r: &Row) -> StoreResult<EntityRow> {
@@ -771,6 +775,7 @@ impl Tx for PgTx<'_> {
         self.conn.batch("RELEASE m")
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
+        self.cache.clear();
         self.conn.batch("ROLLBACK TO m; RELEASE m")
     }
 
@@ -782,6 +787,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
+        self.cache.forget(ty, id);
         // The next seq (see `next_seq`) and the row in one round trip.
         let row = self.conn.query_one(
             "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value)
@@ -797,6 +803,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {
+        self.cache.forget(ty, id);
         let Some(row) = self.get_entity(ty, id)? else { return Ok(false) };
         if row.deleted {
             return Ok(false);
@@ -869,6 +876,14 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    fn cached_unit(&mut self, id: Uuid) -> Option<Arc<Unit>> {
+        self.cache.units.get(&id).cloned()
+    }
+
+    fn remember_unit(&mut self, unit: Arc<Unit>) {
+        self.cache.units.insert(unit.id, unit);
+    }
+
     fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>> {
         let row = self.conn.query_opt("SELECT scopes FROM scope_sets WHERE hash = $1", &[&hash])?;
         row.map(|r| r.try_get::<_, Vec<String>>(0).map_err(corrupt)).transpose()
@@ -883,6 +898,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_user(&mut self, u: &UserRow) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             &format!("INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             &[
@@ -940,21 +956,25 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_unit(&mut self, id: Uuid, name: &str) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute("INSERT INTO units (id, name) VALUES ($1, $2)", &[&id, &text(name)])?;
         Ok(())
     }
 
     fn insert_group(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute("INSERT INTO groups_ (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
         Ok(())
     }
 
     fn insert_class(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute("INSERT INTO classes (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
         Ok(())
     }
 
     fn insert_child(&mut self, c: &ChildRow) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT INTO children (id, unit_id, class_id, student_user_id, personnummer) VALUES ($1, $2, $3, $4, $5)",
             &[&c.id, &c.unit_id, &c.class_id, &c.student_user_id, &text(&c.personnummer)],
@@ -966,6 +986,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn add_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT INTO guardianships (guardian_id, child_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&guardian_id, &child_id],
@@ -976,6 +997,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn remove_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<bool> {
+        self.cache.roster_changed();
         let n = self.conn.execute(
             "DELETE FROM guardianships WHERE guardian_id = $1 AND child_id = $2",
             &[&guardian_id, &child_id],
@@ -985,6 +1007,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn add_staff_unit(&mut self, staff_id: Uuid, unit_id: Uuid) -> StoreResult<()> {
+        self.cache.roster_changed();
         self.conn.execute(
             "INSERT INTO staff_units (staff_id, unit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&staff_id, &unit_id],
@@ -994,21 +1017,29 @@ impl Tx for PgTx<'_> {
     }
 
     fn child(&mut self, id: Uuid) -> StoreResult<Option<ChildRow>> {
+        if let Some(c) = self.cache.children.get(&id) {
+            return Ok(c.clone());
+        }
+        // The child and its groups in one round trip.
         let row = self.conn.query_opt(
-            "SELECT id, unit_id, class_id, student_user_id, personnummer FROM children WHERE id = $1",
+            "SELECT id, unit_id, class_id, student_user_id, personnummer,
+                    ARRAY(SELECT group_id FROM child_groups WHERE child_id = children.id ORDER BY group_id)
+             FROM children WHERE id = $1",
             &[&id],
         )?;
-        let Some(r) = row else { return Ok(None) };
-        let mut child = ChildRow {
-            id: r.try_get(0).map_err(corrupt)?,
-            unit_id: r.try_get(1).map_err(corrupt)?,
-            class_id: r.try_get(2).map_err(corrupt)?,
-            student_user_id: r.try_get(3).map_err(corrupt)?,
-            personnummer: r.try_get(4).map_err(corrupt)?,
-            group_ids: Vec::new(),
+        let child = match row {
+            None => None,
+            Some(r) => Some(ChildRow {
+                id: r.try_get(0).map_err(corrupt)?,
+                unit_id: r.try_get(1).map_err(corrupt)?,
+                class_id: r.try_get(2).map_err(corrupt)?,
+                student_user_id: r.try_get(3).map_err(corrupt)?,
+                personnummer: r.try_get(4).map_err(corrupt)?,
+                group_ids: r.try_get(5).map_err(corrupt)?,
+            }),
         };
-        child.group_ids = self.uuids("SELECT group_id FROM child_groups WHERE child_id = $1 ORDER BY group_id", id)?;
-        Ok(Some(child))
+        self.cache.children.insert(id, child.clone());
+        Ok(child)
     }
 
     fn children_of_guardian(&mut self, guardian_id: Uuid) -> StoreResult<Vec<Uuid>> {
@@ -1016,7 +1047,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn guardians_of(&mut self, child_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        self.uuids("SELECT guardian_id FROM guardianships WHERE child_id = $1 ORDER BY guardian_id", child_id)
+        if let Some(g) = self.cache.guardians.get(&child_id) {
+            return Ok(g.clone());
+        }
+        let g = self.uuids("SELECT guardian_id FROM guardianships WHERE child_id = $1 ORDER BY guardian_id", child_id)?;
+        self.cache.guardians.insert(child_id, g.clone());
+        Ok(g)
     }
 
     fn child_of_student(&mut self, user_id: Uuid) -> StoreResult<Option<Uuid>> {
@@ -1024,7 +1060,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn staff_units(&mut self, staff_id: Uuid) -> StoreResult<Vec<Uuid>> {
-        self.uuids("SELECT unit_id FROM staff_units WHERE staff_id = $1 ORDER BY unit_id", staff_id)
+        if let Some(u) = self.cache.staff_units.get(&staff_id) {
+            return Ok(u.clone());
+        }
+        let u = self.uuids("SELECT unit_id FROM staff_units WHERE staff_id = $1 ORDER BY unit_id", staff_id)?;
+        self.cache.staff_units.insert(staff_id, u.clone());
+        Ok(u)
     }
 
     fn staff_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<Uuid>> {

@@ -3,14 +3,14 @@
 //! small pool of read connections (WAL lets them read while the writer writes).
 
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::pin::{PinState, PinVerifier};
-use domain::wire::entity::{Unit, UNIT_TYPE};
+use domain::wire::entity::Unit;
 use domain::wire::{MutationResult, Role};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::value::RawValue;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{
     ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
-    TouchedScopes, Tx, UserRow, WriteStats,
+    TouchedScopes, Tx, TxCache, UserRow, WriteStats,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -482,45 +482,6 @@ fn write_delete(db: &Connection, ty: &str, id: Uuid, seq: i64) -> StoreResult<()
     db.prepare_cached("UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2")?
         .execute(params![ty, id.to_string(), seq])?;
     Ok(())
-}
-
-/// Performance: look-ups the rules repeat for every mutation, remembered for the rest of
-/// one transaction (a write group, or one read job). A push of a tablet's 40 arrivals reads
-/// the same unit (a large JSON document), the same staff member's units and each child's
-/// roster row again and again; the writer thread, where every write waits its turn, spent
-/// a good part of its time on these. Correctness: an entry is dropped when this
-/// transaction writes what it caches (`put_entity`/`delete_entity` of that entity, any
-/// roster change), and everything is dropped on every rollback (of a mutation's savepoint
-/// or a job's), so a cached answer is always the one the database would give. Nothing
-/// outlives the transaction: other connections and other server instances are unaffected.
-#[derive(Default)]
-struct TxCache {
-    entities: HashMap<(String, Uuid), Option<EntityRow>>,
-    children: HashMap<Uuid, Option<ChildRow>>,
-    staff_units: HashMap<Uuid, Vec<Uuid>>,
-    guardians: HashMap<Uuid, Vec<Uuid>>,
-    /// Parsed units (`Tx::cached_unit`).
-    units: HashMap<Uuid, Arc<Unit>>,
-}
-
-impl TxCache {
-    fn clear(&mut self) {
-        self.entities.clear();
-        self.units.clear();
-        self.roster_changed();
-    }
-    /// `ty`/`id` is written.
-    fn forget(&mut self, ty: &str, id: Uuid) {
-        self.entities.remove(&(ty.to_string(), id));
-        if ty == UNIT_TYPE {
-            self.units.remove(&id);
-        }
-    }
-    fn roster_changed(&mut self) {
-        self.children.clear();
-        self.staff_units.clear();
-        self.guardians.clear();
-    }
 }
 
 impl<'c> SqliteTx<'c> {
