@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
+use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
     ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
     TouchedScopes, Tx, TxCache, UserRow, WriteStats,
@@ -266,7 +267,7 @@ fn writer_loop(
             }
             done.push((m.reply, outcome));
         }
-        let committed = if tx.poisoned {
+        let committed = if tx.deferred.poisoned {
             Err(StoreError::Database("a job's writes failed half-way; the whole group is undone".into()))
         } else {
             tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?))
@@ -302,15 +303,15 @@ fn writer_loop(
 /// A job that writes only entities and mutation outcomes (a push) never opens a savepoint
 /// in SQLite: its writes wait until it has finished, then go in as they are (see [`Frame`]).
 fn run_job(tx: &mut SqliteTx<'_>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
-    let depth = tx.frames.len();
+    let depth = tx.deferred.depth();
     tx.savepoint()?;
-    let outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
+    let mut outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
     };
-    // Frames the job left open (a panic, an error, or a forgotten release) end with its
-    // own: released with it, keeping their writes as SQLite would, or rolled back with it.
-    tx.frames.truncate(depth + 1);
+    if let Err(e) = tx.deferred.close_above(depth, &mut SqliteDb(tx.db)) {
+        outcome = outcome.and(Err(e));
+    }
     match outcome {
         Ok(v) => tx.release_savepoint().map(|_| v),
         Err(e) => {
@@ -367,96 +368,33 @@ struct SqliteTx<'c> {
     /// the database counter would have given.
     seq: Option<i64>,
     seq_dirty: bool,
-    /// The open mutation savepoints (`Tx::savepoint`), outermost first.
-    frames: Vec<Frame>,
-    /// Writes of savepoints not yet opened in SQLite, in order.
-    pending: Vec<PendingWrite>,
-    /// Pending writes failed half-way with no savepoint around them: the transaction must
-    /// be rolled back as a whole (the writer does, and answers every job of the group with
-    /// the error). Only a failing database gets here.
-    poisoned: bool,
+    /// The open savepoints of jobs and mutations and their waiting writes.
+    deferred: Deferred,
 }
 
-/// Performance: a job's and a mutation's savepoint is opened in SQLite only when it has
-/// to be.
-///
-/// Most mutations check everything, then write one or two entities and their outcome: a
-/// tablet's arrival is one row and one outcome. A SQLite savepoint made each of them copy
-/// every page it touched into the savepoint's journal and walk it again on release: a
-/// sixth of the writer thread's time, and as much again for the savepoint of each job. So
-/// `Tx::savepoint` only marks a frame, and the frame's entity and outcome writes wait in
-/// `pending` (reads of an entity or an outcome see them). On release they are written, in
-/// order, as they would have been; on rollback they are dropped, and nothing was written.
-/// Any other statement that writes, or that reads `entities` by a query the pending rows
-/// would change, first opens the frames' savepoints in SQLite and writes the pending rows
-/// inside them ([`SqliteTx::conn`]); from then on they are real savepoints. Either way the
-/// database ends as it would with a savepoint each.
-#[derive(Debug)]
-struct Frame {
-    /// `seq` when the frame began (restored on rollback).
-    seq: Option<i64>,
-    /// Whether `SAVEPOINT m` was run for it.
-    opened: bool,
-    /// Where its writes begin in `pending`.
-    pending_from: usize,
-}
+/// The SQLite side of [`Deferred`].
+struct SqliteDb<'c>(&'c Connection);
 
-#[derive(Debug)]
-enum PendingWrite {
-    Put { ty: String, id: Uuid, scope: String, seq: i64, data: Box<RawValue> },
-    Delete { ty: String, id: Uuid, scope: String, seq: i64 },
-    Outcome(Box<PendingOutcome>),
-}
-
-#[derive(Debug)]
-struct PendingOutcome {
-    id: Uuid,
-    owner: Uuid,
-    client_id: Uuid,
-    name: String,
-    /// The result as stored (serialised once; a replay in the same group parses it back).
-    result: String,
-    at: DateTime<Utc>,
-}
-
-impl PendingWrite {
-    /// The entity written.
-    fn key(&self) -> Option<(&str, Uuid)> {
-        match self {
-            PendingWrite::Put { ty, id, .. } | PendingWrite::Delete { ty, id, .. } => Some((ty, *id)),
-            PendingWrite::Outcome(_) => None,
-        }
+impl SavepointDb for SqliteDb<'_> {
+    fn open(&mut self, depth: usize) -> StoreResult<()> {
+        Ok(exec(self.0, &format!("SAVEPOINT f{depth}"))?)
     }
-
-    /// The row a read sees (of an entity write).
-    fn row(&self) -> Option<EntityRow> {
-        Some(match self {
-            PendingWrite::Put { ty, id, scope, seq, data } => EntityRow {
-                entity_type: ty.clone(),
-                id: *id,
-                scope: scope.clone(),
-                seq: *seq,
-                deleted: false,
-                data: Some(data.clone()),
-            },
-            PendingWrite::Delete { ty, id, scope, seq } => EntityRow {
-                entity_type: ty.clone(),
-                id: *id,
-                scope: scope.clone(),
-                seq: *seq,
-                deleted: true,
-                data: None,
-            },
-            PendingWrite::Outcome(_) => return None,
-        })
+    fn release(&mut self, depth: usize) -> StoreResult<()> {
+        Ok(exec(self.0, &format!("RELEASE f{depth}"))?)
     }
-
-    fn write(&self, db: &Connection) -> StoreResult<()> {
-        match self {
-            PendingWrite::Put { ty, id, scope, seq, data } => write_put(db, ty, *id, scope, *seq, data),
-            PendingWrite::Delete { ty, id, seq, .. } => write_delete(db, ty, *id, *seq),
-            PendingWrite::Outcome(o) => write_outcome(db, o),
+    fn rollback(&mut self, depth: usize) -> StoreResult<()> {
+        exec(self.0, &format!("ROLLBACK TO f{depth}"))?;
+        Ok(exec(self.0, &format!("RELEASE f{depth}"))?)
+    }
+    fn write(&mut self, writes: &[PendingWrite]) -> StoreResult<()> {
+        for w in writes {
+            match w {
+                PendingWrite::Put { ty, id, scope, seq, data } => write_put(self.0, ty, *id, scope, *seq, data)?,
+                PendingWrite::Delete { ty, id, seq, .. } => write_delete(self.0, ty, *id, *seq)?,
+                PendingWrite::Outcome(o) => write_outcome(self.0, o)?,
+            }
         }
+        Ok(())
     }
 }
 
@@ -492,43 +430,15 @@ impl<'c> SqliteTx<'c> {
             cache: TxCache::default(),
             seq: None,
             seq_dirty: false,
-            frames: Vec::new(),
-            pending: Vec::new(),
-            poisoned: false,
+            deferred: Deferred::default(),
         }
     }
 
     /// The connection, for a statement that writes or reads `entities` by a query: the
-    /// pending writes of the open frames are written first, each frame's inside its own
-    /// savepoint (see [`Frame`]).
+    /// waiting writes go in first, each frame's inside its own savepoint (see [`Deferred`]).
     fn conn(&mut self) -> StoreResult<&'c Connection> {
-        self.materialize()?;
+        self.deferred.materialize(&mut SqliteDb(self.db))?;
         Ok(self.db)
-    }
-
-    /// Opens in SQLite every frame not yet opened (outermost first) and writes its pending
-    /// rows inside it.
-    fn materialize(&mut self) -> StoreResult<()> {
-        // Frames are opened outermost first, so the last one tells.
-        if self.frames.last().is_none_or(|f| f.opened) {
-            return Ok(());
-        }
-        let first = self.frames.iter().position(|f| !f.opened).unwrap_or(self.frames.len());
-        for i in first..self.frames.len() {
-            exec(self.db, &format!("SAVEPOINT f{i}"))?;
-            self.frames[i].opened = true;
-            let end = self.frames.get(i + 1).map_or(self.pending.len(), |f| f.pending_from);
-            for w in &self.pending[self.frames[i].pending_from..end] {
-                w.write(self.db)?;
-            }
-        }
-        self.pending.clear();
-        Ok(())
-    }
-
-    /// Whether an entity write now waits in `pending` (the innermost frame is not opened).
-    fn buffering(&self) -> bool {
-        self.frames.last().is_some_and(|f| !f.opened)
     }
 }
 
@@ -670,46 +580,21 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn savepoint(&mut self) -> StoreResult<()> {
-        self.frames.push(Frame { seq: self.seq, opened: false, pending_from: self.pending.len() });
+        self.deferred.begin(self.seq);
         Ok(())
     }
     fn release_savepoint(&mut self) -> StoreResult<()> {
-        let Some(frame) = self.frames.pop() else {
-            return Err(StoreError::Database("release without a savepoint".into()));
-        };
-        if frame.opened {
-            return Ok(exec(self.db, &format!("RELEASE f{}", self.frames.len()))?);
-        }
-        // Its writes now belong to the enclosing frame; written at once when that one is
-        // open in SQLite (or there is none).
-        if !self.buffering() {
-            let written = self.pending[frame.pending_from..].iter().try_for_each(|w| w.write(self.db));
-            self.pending.truncate(frame.pending_from);
-            if written.is_err() && self.frames.is_empty() {
-                self.poisoned = true;
-            }
-            written?;
-        }
-        Ok(())
+        self.deferred.release(&mut SqliteDb(self.db))
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
-        let Some(frame) = self.frames.pop() else {
-            return Err(StoreError::Database("rollback without a savepoint".into()));
-        };
         self.cache.clear();
-        self.seq = frame.seq;
-        self.pending.truncate(frame.pending_from);
-        if frame.opened {
-            let depth = self.frames.len();
-            exec(self.db, &format!("ROLLBACK TO f{depth}"))?;
-            exec(self.db, &format!("RELEASE f{depth}"))?;
-        }
+        self.seq = self.deferred.rollback(&mut SqliteDb(self.db))?;
         Ok(())
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
-        if let Some(w) = self.pending.iter().rev().find(|w| w.key() == Some((ty, id))) {
-            return Ok(w.row());
+        if let Some(row) = self.deferred.entity(ty, id) {
+            return Ok(row);
         }
         let key = (ty.to_string(), id);
         if let Some(row) = self.cache.entities.get(&key) {
@@ -726,9 +611,9 @@ impl Tx for SqliteTx<'_> {
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
         self.cache.forget(ty, id);
         let seq = self.next_seq()?;
-        if self.buffering() {
+        if self.deferred.buffering() {
             let (ty, scope, data) = (ty.to_string(), scope.to_string(), data.to_owned());
-            self.pending.push(PendingWrite::Put { ty, id, scope, seq, data });
+            self.deferred.push(PendingWrite::Put { ty, id, scope, seq, data });
         } else {
             write_put(self.db, ty, id, scope, seq, data)?;
         }
@@ -743,8 +628,8 @@ impl Tx for SqliteTx<'_> {
             return Ok(false);
         }
         let seq = self.next_seq()?;
-        if self.buffering() {
-            self.pending.push(PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq });
+        if self.deferred.buffering() {
+            self.deferred.push(PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq });
         } else {
             write_delete(self.db, ty, id, seq)?;
         }
@@ -1125,11 +1010,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
-        let pending = self.pending.iter().rev().find_map(|w| match w {
-            PendingWrite::Outcome(o) if o.id == id => Some((o.owner, &o.result)),
-            _ => None,
-        });
-        if let Some((owner, result)) = pending {
+        if let Some((owner, result)) = self.deferred.outcome(id) {
             let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             return Ok(Some((owner, result)));
         }
@@ -1159,8 +1040,8 @@ impl Tx for SqliteTx<'_> {
     ) -> StoreResult<()> {
         let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let o = PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result, at };
-        if self.buffering() {
-            self.pending.push(PendingWrite::Outcome(Box::new(o)));
+        if self.deferred.buffering() {
+            self.deferred.push(PendingWrite::Outcome(Box::new(o)));
             Ok(())
         } else {
             write_outcome(self.db, &o)
@@ -1423,7 +1304,7 @@ mod tests {
             stored(&conn, B),
             Some((last, false, Some(r#"{"b":1}"#.into())))
         );
-        assert!(tx.pending.is_empty() && tx.frames.is_empty());
+        assert!(tx.deferred.is_idle());
     }
 
     #[test]
@@ -1448,7 +1329,7 @@ mod tests {
         tx.savepoint().unwrap();
         tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
         tx.put_scope_set("h1", &["unit:x".to_string()]).unwrap();
-        assert!(tx.frames[0].opened);
+        assert!(tx.deferred.opened(0));
         assert!(stored(&conn, A).is_some(), "written inside the savepoint");
         tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
         tx.rollback_savepoint().unwrap();
@@ -1521,7 +1402,7 @@ mod tests {
         tx.savepoint().unwrap();
         tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
         tx.put_scope_set("h1", &["unit:x".to_string()]).unwrap();
-        assert!(tx.frames.iter().all(|f| f.opened) && tx.pending.is_empty());
+        assert!(tx.deferred.opened(0) && tx.deferred.opened(1) && tx.deferred.waiting() == 0);
         tx.rollback_savepoint().unwrap();
         assert!(stored(&conn, A).is_some(), "the outer frame's write stays");
         assert_eq!(stored(&conn, B), None);
@@ -1545,7 +1426,7 @@ mod tests {
         tx.store_mutation_outcome(m1, owner, owner, "news.post", &outcome(m1), Utc::now()).unwrap();
         // A replay of the same id in the same push gets the first result.
         assert_eq!(tx.mutation_outcome(m1).unwrap(), Some((owner, outcome(m1))));
-        assert!(!tx.frames[0].opened, "no savepoint in SQLite");
+        assert!(!tx.deferred.opened(0), "no savepoint in SQLite");
         assert_eq!(stored(&conn, A), None);
         tx.release_savepoint().unwrap();
         assert!(stored(&conn, A).is_some());
@@ -1571,7 +1452,25 @@ mod tests {
             }),
         );
         assert!(failed.is_err());
-        assert!(tx.poisoned, "the writer rolls the whole transaction back");
+        assert!(tx.deferred.poisoned, "the writer rolls the whole transaction back");
+    }
+
+    #[test]
+    fn a_forgotten_release_inside_an_opened_job_keeps_its_waiting_writes() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let kept = run_job(
+            &mut tx,
+            Box::new(|tx: &mut dyn Tx| {
+                tx.put_scope_set("h1", &["unit:x".to_string()])?; // opens the job's savepoint
+                tx.savepoint()?;
+                tx.put_entity("news", A, "unit:x", &json("{}"))?; // waits in the inner frame
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }),
+        );
+        assert!(kept.is_ok());
+        assert!(stored(&conn, A).is_some());
+        assert!(tx.deferred.is_idle());
     }
 
     #[test]
@@ -1588,7 +1487,7 @@ mod tests {
         );
         assert!(failed.is_err());
         assert_eq!(stored(&conn, A), None);
-        assert!(tx.pending.is_empty() && tx.frames.is_empty());
+        assert!(tx.deferred.is_idle());
         let kept = run_job(
             &mut tx,
             Box::new(|tx: &mut dyn Tx| {

@@ -1,0 +1,231 @@
+//! Savepoints opened in the database only when they have to be, for both stores.
+//!
+//! Performance. Every push runs in a savepoint (so a failing job is undone alone) and each
+//! of its mutations in another (so a rejected one is undone alone). Most mutations check
+//! everything, then write one or two entities and their outcome: a tablet's arrival is one
+//! row and one outcome. In SQLite a savepoint made each of them copy every page it touched
+//! into the savepoint's journal and walk it again on release (a sixth of the writer
+//! thread's time, and as much again for the job's); in PostgreSQL each savepoint and each
+//! statement is a round trip to the database.
+//!
+//! So `Tx::savepoint` only marks a [`Frame`], and the frame's entity and outcome writes
+//! wait in [`Deferred::pending`] (reads of an entity or an outcome see them). When a frame
+//! with no open frame around it is released, its writes go to the database in order, as
+//! they would have been; when it is rolled back they are dropped, and nothing was written.
+//! Any other statement that writes, or that reads `entities` by a query the pending rows
+//! would change, first opens the frames' savepoints in the database and writes the pending
+//! rows inside them ([`Deferred::materialize`]); from then on they are real savepoints.
+//! Either way the database ends as it would with a savepoint each.
+//!
+//! Both stores run one writer at a time (SQLite's single writer, PostgreSQL's advisory
+//! write lock), so nothing can change what a pending write would have met in between.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::{EntityRow, StoreError, StoreResult};
+
+/// A write waiting for its frame to be released.
+#[derive(Debug)]
+pub(crate) enum PendingWrite {
+    Put { ty: String, id: Uuid, scope: String, seq: i64, data: Box<RawValue> },
+    Delete { ty: String, id: Uuid, scope: String, seq: i64 },
+    Outcome(Box<PendingOutcome>),
+}
+
+/// A mutation's first outcome (the idempotency record).
+#[derive(Debug)]
+pub(crate) struct PendingOutcome {
+    pub id: Uuid,
+    pub owner: Uuid,
+    pub client_id: Uuid,
+    pub name: String,
+    /// The result as stored (serialised once; a replay in the same group parses it back).
+    pub result: String,
+    pub at: DateTime<Utc>,
+}
+
+impl PendingWrite {
+    /// The entity written.
+    fn key(&self) -> Option<(&str, Uuid)> {
+        match self {
+            PendingWrite::Put { ty, id, .. } | PendingWrite::Delete { ty, id, .. } => Some((ty, *id)),
+            PendingWrite::Outcome(_) => None,
+        }
+    }
+
+    /// The row a read sees (of an entity write).
+    fn row(&self) -> Option<EntityRow> {
+        Some(match self {
+            PendingWrite::Put { ty, id, scope, seq, data } => EntityRow {
+                entity_type: ty.clone(),
+                id: *id,
+                scope: scope.clone(),
+                seq: *seq,
+                deleted: false,
+                data: Some(data.clone()),
+            },
+            PendingWrite::Delete { ty, id, scope, seq } => EntityRow {
+                entity_type: ty.clone(),
+                id: *id,
+                scope: scope.clone(),
+                seq: *seq,
+                deleted: true,
+                data: None,
+            },
+            PendingWrite::Outcome(_) => return None,
+        })
+    }
+}
+
+/// What a store does for [`Deferred`]: real savepoints named by their depth, and the
+/// pending writes in order.
+pub(crate) trait SavepointDb {
+    fn open(&mut self, depth: usize) -> StoreResult<()>;
+    fn release(&mut self, depth: usize) -> StoreResult<()>;
+    /// `ROLLBACK TO` and `RELEASE`: undone and closed.
+    fn rollback(&mut self, depth: usize) -> StoreResult<()>;
+    fn write(&mut self, writes: &[PendingWrite]) -> StoreResult<()>;
+}
+
+/// A savepoint of a job or a mutation (`Tx::savepoint`).
+#[derive(Debug)]
+struct Frame {
+    /// The store's sequence counter when the frame began (restored on rollback).
+    seq: Option<i64>,
+    /// Whether the database has the savepoint.
+    opened: bool,
+    /// Where its writes begin in `pending`.
+    pending_from: usize,
+}
+
+/// The open frames of one transaction and their waiting writes.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    /// Outermost first; opened in the database outermost first, so the opened ones are a
+    /// prefix.
+    frames: Vec<Frame>,
+    /// Writes of frames not yet opened in the database, in order.
+    pending: Vec<PendingWrite>,
+    /// Pending writes failed half-way with no savepoint around them: the transaction must
+    /// be rolled back as a whole (the writer does, and answers every job of its group with
+    /// the error). Only a failing database gets here.
+    pub poisoned: bool,
+}
+
+impl Deferred {
+    pub fn depth(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Opens a frame; `seq` is the store's counter now.
+    pub fn begin(&mut self, seq: Option<i64>) {
+        self.frames.push(Frame { seq, opened: false, pending_from: self.pending.len() });
+    }
+
+    /// Whether a write now waits (the innermost frame is not opened in the database).
+    pub fn buffering(&self) -> bool {
+        self.frames.last().is_some_and(|f| !f.opened)
+    }
+
+    /// Queues a write; only while [`Deferred::buffering`].
+    pub fn push(&mut self, w: PendingWrite) {
+        debug_assert!(self.buffering());
+        self.pending.push(w);
+    }
+
+    /// The latest pending write of an entity, as a read sees it.
+    pub fn entity(&self, ty: &str, id: Uuid) -> Option<Option<EntityRow>> {
+        self.pending.iter().rev().find(|w| w.key() == Some((ty, id))).map(PendingWrite::row)
+    }
+
+    /// A pending outcome: its owner and stored result.
+    pub fn outcome(&self, id: Uuid) -> Option<(Uuid, &str)> {
+        self.pending.iter().rev().find_map(|w| match w {
+            PendingWrite::Outcome(o) if o.id == id => Some((o.owner, o.result.as_str())),
+            _ => None,
+        })
+    }
+
+    /// Opens in the database every frame not yet opened (outermost first) and writes its
+    /// pending rows inside it.
+    pub fn materialize(&mut self, db: &mut impl SavepointDb) -> StoreResult<()> {
+        if !self.buffering() {
+            return Ok(());
+        }
+        let first = self.frames.iter().position(|f| !f.opened).unwrap_or(self.frames.len());
+        for i in first..self.frames.len() {
+            db.open(i)?;
+            self.frames[i].opened = true;
+            let end = self.frames.get(i + 1).map_or(self.pending.len(), |f| f.pending_from);
+            db.write(&self.pending[self.frames[i].pending_from..end])?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Releases the innermost frame. Its writes then belong to the frame around it, or are
+    /// written now when that one is open in the database (or there is none).
+    pub fn release(&mut self, db: &mut impl SavepointDb) -> StoreResult<()> {
+        let Some(frame) = self.frames.pop() else {
+            return Err(StoreError::Database("release without a savepoint".into()));
+        };
+        if frame.opened {
+            return db.release(self.frames.len());
+        }
+        if !self.buffering() {
+            let written = db.write(&self.pending[frame.pending_from..]);
+            self.pending.truncate(frame.pending_from);
+            if written.is_err() && self.frames.is_empty() {
+                self.poisoned = true;
+            }
+            written?;
+        }
+        Ok(())
+    }
+
+    /// Rolls the innermost frame back; returns the counter to restore.
+    pub fn rollback(&mut self, db: &mut impl SavepointDb) -> StoreResult<Option<i64>> {
+        let Some(frame) = self.frames.pop() else {
+            return Err(StoreError::Database("rollback without a savepoint".into()));
+        };
+        self.pending.truncate(frame.pending_from);
+        if frame.opened {
+            db.rollback(self.frames.len())?;
+        }
+        Ok(frame.seq)
+    }
+
+    /// No frame open and no write waiting.
+    #[cfg(test)]
+    pub fn is_idle(&self) -> bool {
+        self.frames.is_empty() && self.pending.is_empty()
+    }
+
+    /// Whether frame `i` (outermost 0) is a savepoint in the database.
+    #[cfg(test)]
+    pub fn opened(&self, i: usize) -> bool {
+        self.frames.get(i).is_some_and(|f| f.opened)
+    }
+
+    /// How many writes wait.
+    #[cfg(test)]
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Frames a job left open (a panic, an error or a forgotten release) end with the
+    /// job's own frame at `depth`: released with it, keeping their writes as a database
+    /// would, or rolled back with it.
+    pub fn close_above(&mut self, depth: usize, db: &mut impl SavepointDb) -> StoreResult<()> {
+        self.frames.truncate(depth + 1);
+        // Writes of closed frames that were waiting inside an opened one go in now.
+        if !self.buffering() && !self.pending.is_empty() {
+            let written = db.write(&self.pending);
+            self.pending.clear();
+            written?;
+        }
+        Ok(())
+    }
+}
