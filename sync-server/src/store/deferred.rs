@@ -197,17 +197,17 @@ impl Deferred {
         Ok(frame.seq)
     }
 
+    /// Whether frame `i` (outermost 0) is a savepoint in the database.
+    pub fn opened_at(&self, i: usize) -> bool {
+        self.frames.get(i).is_some_and(|f| f.opened)
+    }
+
     /// No frame open and no write waiting.
     #[cfg(test)]
     pub fn is_idle(&self) -> bool {
         self.frames.is_empty() && self.pending.is_empty()
     }
 
-    /// Whether frame `i` (outermost 0) is a savepoint in the database.
-    #[cfg(test)]
-    pub fn opened(&self, i: usize) -> bool {
-        self.frames.get(i).is_some_and(|f| f.opened)
-    }
 
     /// How many writes wait.
     #[cfg(test)]

@@ -68,6 +68,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
+use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
     ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
     TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
@@ -469,7 +470,7 @@ type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
 /// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
 /// On a failed commit, hands back the replies to fail.
 fn run_batch(conn: &mut Conn, batch: Vec<Msg>) -> Result<Done, (String, Vec<Reply>)> {
-    let mut tx = PgTx { conn, touched: BTreeSet::new(), write: true, cache: TxCache::default() };
+    let mut tx = PgTx::new(conn, true);
     let mut done: Done = Vec::with_capacity(batch.len());
     let mut poisoned = None;
     for m in batch {
@@ -487,16 +488,25 @@ fn run_batch(conn: &mut Conn, batch: Vec<Msg>) -> Result<Done, (String, Vec<Repl
         }
         done.push((m.reply, outcome));
     }
+    if poisoned.is_none() && tx.deferred.poisoned {
+        poisoned = Some("a job's writes failed half-way; the whole group is undone".into());
+    }
     let touched = std::mem::take(&mut tx.touched);
     let finish = match poisoned {
         Some(e) => Err(e),
-        None => notify(tx.conn, &touched).and_then(|()| tx.conn.batch("COMMIT")).map_err(|e| e.to_string()),
+        None => tx
+            .flush_seq()
+            .and_then(|()| notify(tx.db, &touched))
+            // `SELECT 1` first: in a transaction a failed statement left aborted it fails,
+            // where a bare COMMIT would quietly roll back (see `run_job`).
+            .and_then(|()| tx.db.batch("SELECT 1; COMMIT"))
+            .map_err(|e| e.to_string()),
     };
     match finish {
         Ok(()) => Ok(done),
         Err(e) => {
             // After a failed COMMIT the transaction is already gone; ROLLBACK then only warns.
-            let _ = tx.conn.batch("ROLLBACK");
+            let _ = tx.db.batch("ROLLBACK");
             Err((e, done.into_iter().map(|(reply, _)| reply).collect()))
         }
     }
@@ -520,28 +530,42 @@ fn poke_payload(touched: &TouchedScopes) -> String {
     payload
 }
 
-/// Runs one job inside its own savepoint: a failing (or panicking) job is undone alone.
-/// Returns the job's outcome and whether the transaction is still usable. A job that
-/// swallowed a database error and returned Ok leaves the transaction aborted: RELEASE then
-/// fails, and the job is rolled back and reported failed, so COMMIT never meets an aborted
-/// transaction (which PostgreSQL would turn into a silent ROLLBACK).
+/// Runs one job in its own savepoint frame (see `store/deferred.rs`): a failing (or
+/// panicking) job is undone alone. Returns the job's outcome and whether the transaction is
+/// still usable.
+///
+/// In PostgreSQL a failed statement aborts the whole transaction unless a savepoint around
+/// it is rolled back. A job that only wrote entities and outcomes (a push) never had its
+/// savepoint opened in the database, so after a failed job the transaction is checked
+/// (one round trip, only then); if it is aborted, the group is undone and every job of it
+/// answered with the error. A job that swallowed a database error and returned Ok is
+/// caught the same way at the latest by the `SELECT 1` before COMMIT, which never meets an
+/// aborted transaction (PostgreSQL would turn that COMMIT into a silent ROLLBACK).
 fn run_job(tx: &mut PgTx<'_>, job: Job) -> (StoreResult<Box<dyn Any + Send>>, StoreResult<()>) {
-    if let Err(e) = tx.conn.batch("SAVEPOINT job") {
-        return (Err(StoreError::Database(format!("savepoint: {e}"))), Err(e));
-    }
+    let depth = tx.deferred.depth();
+    let saved = tx.seq;
+    tx.deferred.begin(saved);
     let mut outcome = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
         Ok(r) => r,
         Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
     };
+    if let Err(e) = tx.deferred.close_above(depth, &mut PgDb(tx.db)) {
+        outcome = outcome.and(Err(e));
+    }
     if outcome.is_ok() {
-        if let Err(e) = tx.conn.batch("RELEASE job") {
-            outcome = Err(StoreError::Database(format!("job left its transaction failed: {e}")));
-        } else {
-            return (outcome, Ok(()));
+        match tx.deferred.release(&mut PgDb(tx.db)) {
+            Ok(()) => return (outcome, Ok(())),
+            Err(e) => outcome = Err(StoreError::Database(format!("job left its transaction failed: {e}"))),
         }
+        // A failed release: the frame is gone; the transaction is checked below.
+        tx.cache.clear();
+        tx.seq = saved;
+        return (outcome, tx.db.batch("SELECT 1"));
     }
     tx.cache.clear();
-    let healthy = tx.conn.batch("ROLLBACK TO job; RELEASE job");
+    let opened = tx.deferred.opened_at(depth);
+    let healthy = tx.deferred.rollback(&mut PgDb(tx.db)).map(|seq| tx.seq = seq);
+    let healthy = if opened { healthy } else { healthy.and_then(|()| tx.db.batch("SELECT 1")) };
     (outcome, healthy)
 }
 
@@ -583,7 +607,7 @@ fn reader_loop(config: postgres::Config, me: usize, inbox: mpsc::Receiver<Msg>, 
 fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job) -> StoreResult<Box<dyn Any + Send>> {
     let c = begin(config, conn, |c| c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))?;
     let out = {
-        let mut tx = PgTx { conn: c, touched: BTreeSet::new(), write: false, cache: TxCache::default() };
+        let mut tx = PgTx::new(c, false);
         catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
             .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
     };
@@ -661,11 +685,20 @@ fn listen_loop(
 // The transaction
 
 struct PgTx<'c> {
-    conn: &'c mut Conn,
+    /// The connection as is; statements that write, or read `entities` by a query, go
+    /// through [`PgTx::conn`] instead.
+    db: &'c mut Conn,
     touched: TouchedScopes,
     write: bool,
     /// The roster and parsed units, never entities (see [`TxCache`]).
     cache: TxCache,
+    /// The open savepoints of jobs and mutations and their waiting writes.
+    deferred: Deferred,
+    /// Performance: the sequence counter (`meta.seq`) of this write transaction, once read;
+    /// counted here and written back once before COMMIT (inside the write lock, so still in
+    /// commit order). Savepoints restore it on rollback.
+    seq: Option<i64>,
+    seq_dirty: bool,
 }
 
 fn entity_from_row(r: &Row) -> StoreResult<EntityRow> {
@@ -750,56 +783,176 @@ fn int(n: u32) -> i32 {
 const USER_COLS: &str = "id, username, display_name, role, locale, password_hash, email, phone";
 const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data";
 
-impl PgTx<'_> {
+/// The PostgreSQL side of [`Deferred`]: waiting puts and outcomes go in as one statement
+/// each per run (round trips are what this store's writes cost).
+struct PgDb<'a>(&'a mut Conn);
+
+impl SavepointDb for PgDb<'_> {
+    fn open(&mut self, depth: usize) -> StoreResult<()> {
+        self.0.batch(&format!("SAVEPOINT f{depth}"))
+    }
+    fn release(&mut self, depth: usize) -> StoreResult<()> {
+        self.0.batch(&format!("RELEASE f{depth}"))
+    }
+    fn rollback(&mut self, depth: usize) -> StoreResult<()> {
+        self.0.batch(&format!("ROLLBACK TO f{depth}; RELEASE f{depth}"))
+    }
+    fn write(&mut self, writes: &[PendingWrite]) -> StoreResult<()> {
+        // Entity writes in order, consecutive puts of distinct entities as one statement (one
+        // INSERT cannot update the same row twice); outcomes, another table, all at the end.
+        let mut puts: Vec<(&str, Uuid, &str, i64, &str)> = Vec::new();
+        for w in writes {
+            match w {
+                PendingWrite::Put { ty, id, scope, seq, data } => {
+                    if puts.iter().any(|p| p.0 == ty.as_str() && p.1 == *id) {
+                        write_puts(self.0, &std::mem::take(&mut puts))?;
+                    }
+                    puts.push((ty, *id, scope, *seq, data.get()));
+                }
+                PendingWrite::Delete { ty, id, seq, .. } => {
+                    write_puts(self.0, &std::mem::take(&mut puts))?;
+                    self.0.execute(
+                        "UPDATE entities SET deleted = true, data = NULL, seq = $3 WHERE type = $1 AND id = $2",
+                        &[ty, id, seq],
+                    )?;
+                }
+                PendingWrite::Outcome(_) => {}
+            }
+        }
+        write_puts(self.0, &puts)?;
+        let outcomes: Vec<&PendingOutcome> = writes
+            .iter()
+            .filter_map(|w| match w {
+                PendingWrite::Outcome(o) => Some(&**o),
+                _ => None,
+            })
+            .collect();
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = outcomes.iter().map(|o| o.id).collect();
+        let owners: Vec<Uuid> = outcomes.iter().map(|o| o.owner).collect();
+        let clients: Vec<Uuid> = outcomes.iter().map(|o| o.client_id).collect();
+        let names: Vec<Cow<'_, str>> = outcomes.iter().map(|o| text(&o.name)).collect();
+        let results: Vec<&str> = outcomes.iter().map(|o| o.result.as_str()).collect();
+        let ats: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.at).collect();
+        self.0.execute(
+            "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at)
+             SELECT i, u, c, n, r::json, a
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
+                 AS x(i, u, c, n, r, a)",
+            &[&ids, &owners, &clients, &names, &results, &ats],
+        )?;
+        Ok(())
+    }
+}
+
+/// Upserts entities (distinct) in one statement.
+fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, &str)]) -> StoreResult<()> {
+    if puts.is_empty() {
+        return Ok(());
+    }
+    let types: Vec<&str> = puts.iter().map(|p| p.0).collect();
+    let ids: Vec<Uuid> = puts.iter().map(|p| p.1).collect();
+    let scopes: Vec<&str> = puts.iter().map(|p| p.2).collect();
+    let seqs: Vec<i64> = puts.iter().map(|p| p.3).collect();
+    let data: Vec<&str> = puts.iter().map(|p| p.4).collect();
+    conn.execute(
+        "INSERT INTO entities (type, id, scope, seq, deleted, data)
+         SELECT t, i, s, q, false, d::json
+         FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[]) AS x(t, i, s, q, d)
+         ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
+             deleted = false, data = excluded.data",
+        &[&types, &ids, &scopes, &seqs, &data],
+    )?;
+    Ok(())
+}
+
+impl<'c> PgTx<'c> {
+    fn new(db: &'c mut Conn, write: bool) -> Self {
+        PgTx {
+            db,
+            touched: BTreeSet::new(),
+            write,
+            cache: TxCache::default(),
+            deferred: Deferred::default(),
+            seq: None,
+            seq_dirty: false,
+        }
+    }
+
+    /// The connection, for a statement that writes or reads `entities` by a query: the
+    /// waiting writes go in first, each frame's inside its own savepoint (see [`Deferred`]).
+    fn conn(&mut self) -> StoreResult<&mut Conn> {
+        self.deferred.materialize(&mut PgDb(self.db))?;
+        Ok(self.db)
+    }
+
     fn next_seq(&mut self) -> StoreResult<i64> {
         // Inside the advisory lock: handed out in commit order (see the module comment).
-        let row = self.conn.query_one("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value", &[])?;
-        row.try_get(0).map_err(corrupt)
+        let next = match self.seq {
+            Some(s) => s + 1,
+            None => self.meta("seq")? + 1,
+        };
+        self.seq = Some(next);
+        self.seq_dirty = true;
+        Ok(next)
+    }
+
+    /// Writes the counter back; the writer calls it right before COMMIT.
+    fn flush_seq(&mut self) -> StoreResult<()> {
+        if let (true, Some(s)) = (self.seq_dirty, self.seq) {
+            self.conn()?.execute("UPDATE meta SET value = $1 WHERE key = 'seq' AND value < $1", &[&s])?;
+            self.seq_dirty = false;
+        }
+        Ok(())
     }
 
     fn uuids(&mut self, sql: &str, arg: Uuid) -> StoreResult<Vec<Uuid>> {
-        first_col_uuids(self.conn.query(sql, &[&arg])?)
+        first_col_uuids(self.db.query(sql, &[&arg])?)
     }
 
     fn meta(&mut self, key: &str) -> StoreResult<i64> {
-        let row = self.conn.query_one("SELECT value FROM meta WHERE key = $1", &[&key])?;
+        let row = self.db.query_one("SELECT value FROM meta WHERE key = $1", &[&key])?;
         row.try_get(0).map_err(corrupt)
     }
 }
 
 impl Tx for PgTx<'_> {
     fn savepoint(&mut self) -> StoreResult<()> {
-        self.conn.batch("SAVEPOINT m")
+        self.deferred.begin(self.seq);
+        Ok(())
     }
     fn release_savepoint(&mut self) -> StoreResult<()> {
-        self.conn.batch("RELEASE m")
+        self.deferred.release(&mut PgDb(self.db))
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
         self.cache.clear();
-        self.conn.batch("ROLLBACK TO m; RELEASE m")
+        self.seq = self.deferred.rollback(&mut PgDb(self.db))?;
+        Ok(())
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
+        if let Some(row) = self.deferred.entity(ty, id) {
+            return Ok(row);
+        }
         let row = self
-            .conn
+            .db
             .query_opt(&format!("SELECT {ENTITY_COLS} FROM entities WHERE type = $1 AND id = $2"), &[&ty, &id])?;
         row.as_ref().map(entity_from_row).transpose()
     }
 
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
         self.cache.forget(ty, id);
-        // The next seq (see `next_seq`) and the row in one round trip.
-        let row = self.conn.query_one(
-            "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value)
-             INSERT INTO entities (type, id, scope, seq, deleted, data)
-                 SELECT $1::text, $2::uuid, $3::text, s.value, false, $4::json FROM s
-             ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
-                 deleted = false, data = excluded.data
-             RETURNING seq",
-            &[&ty, &id, &scope, &Json(data)],
-        )?;
+        let seq = self.next_seq()?;
+        if self.deferred.buffering() {
+            let (ty, scope, data) = (ty.to_string(), scope.to_string(), data.to_owned());
+            self.deferred.push(PendingWrite::Put { ty, id, scope, seq, data });
+        } else {
+            write_puts(self.db, &[(ty, id, scope, seq, data.get())])?;
+        }
         self.touch_scope(scope);
-        row.try_get(0).map_err(corrupt)
+        Ok(seq)
     }
 
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {
@@ -809,16 +962,18 @@ impl Tx for PgTx<'_> {
             return Ok(false);
         }
         let seq = self.next_seq()?;
-        self.conn.execute(
-            "UPDATE entities SET deleted = true, data = NULL, seq = $3 WHERE type = $1 AND id = $2",
-            &[&ty, &id, &seq],
-        )?;
+        let w = PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq };
+        if self.deferred.buffering() {
+            self.deferred.push(w);
+        } else {
+            PgDb(self.db).write(&[w])?;
+        }
         self.touch_scope(&row.scope);
         Ok(true)
     }
 
     fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>> {
-        entities(self.conn.query(
+        entities(self.conn()?.query(
             &format!("SELECT {ENTITY_COLS} FROM entities WHERE scope = $1 AND type = $2 AND NOT deleted ORDER BY seq"),
             &[&scope, &ty],
         )?)
@@ -849,7 +1004,7 @@ impl Tx for PgTx<'_> {
         let up_to = up_to.unwrap_or(i64::MAX);
         // LIMIT NULL is no limit.
         let limit = limit.map(i64::from);
-        entities(self.conn.query(&sql, &[&scopes, &after, &up_to, &limit])?)
+        entities(self.conn()?.query(&sql, &[&scopes, &after, &up_to, &limit])?)
     }
 
     fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>> {
@@ -857,7 +1012,7 @@ impl Tx for PgTx<'_> {
             return Ok(Vec::new());
         }
         entities(
-            self.conn
+            self.conn()?
                 .query(&format!("SELECT {ENTITY_COLS} FROM entities WHERE scope = ANY($1) ORDER BY seq"), &[&scopes])?,
         )
     }
@@ -867,7 +1022,10 @@ impl Tx for PgTx<'_> {
     }
 
     fn max_seq(&mut self) -> StoreResult<i64> {
-        self.meta("seq")
+        match self.seq {
+            Some(s) => Ok(s),
+            None => self.meta("seq"),
+        }
     }
 
     fn touch_scope(&mut self, scope: &str) {
@@ -885,12 +1043,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn scope_set(&mut self, hash: &str) -> StoreResult<Option<Vec<String>>> {
-        let row = self.conn.query_opt("SELECT scopes FROM scope_sets WHERE hash = $1", &[&hash])?;
+        let row = self.db.query_opt("SELECT scopes FROM scope_sets WHERE hash = $1", &[&hash])?;
         row.map(|r| r.try_get::<_, Vec<String>>(0).map_err(corrupt)).transpose()
     }
 
     fn put_scope_set(&mut self, hash: &str, scopes: &[String]) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO scope_sets (hash, scopes) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
             &[&hash, &scopes],
         )?;
@@ -899,7 +1057,7 @@ impl Tx for PgTx<'_> {
 
     fn insert_user(&mut self, u: &UserRow) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             &format!("INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             &[
                 &u.id,
@@ -916,12 +1074,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn user_by_username(&mut self, username: &str) -> StoreResult<Option<UserRow>> {
-        let row = self.conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"), &[&text(username)])?;
+        let row = self.db.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"), &[&text(username)])?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<UserRow>> {
-        let row = self.conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), &[&id])?;
+        let row = self.db.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), &[&id])?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -933,7 +1091,7 @@ impl Tx for PgTx<'_> {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO tokens (token_hash, user_id, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
             &[&text(token_hash), &user_id, &opt_text(device_id), &created_at, &expires_at],
         )?;
@@ -942,7 +1100,7 @@ impl Tx for PgTx<'_> {
 
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
         let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
-        let row = self.conn.query_opt(
+        let row = self.db.query_opt(
             &format!(
                 "SELECT {cols} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2"
             ),
@@ -952,42 +1110,42 @@ impl Tx for PgTx<'_> {
     }
 
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool> {
-        Ok(self.conn.execute("DELETE FROM tokens WHERE token_hash = $1", &[&text(token_hash)])? > 0)
+        Ok(self.conn()?.execute("DELETE FROM tokens WHERE token_hash = $1", &[&text(token_hash)])? > 0)
     }
 
     fn insert_unit(&mut self, id: Uuid, name: &str) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute("INSERT INTO units (id, name) VALUES ($1, $2)", &[&id, &text(name)])?;
+        self.conn()?.execute("INSERT INTO units (id, name) VALUES ($1, $2)", &[&id, &text(name)])?;
         Ok(())
     }
 
     fn insert_group(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute("INSERT INTO groups_ (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
+        self.conn()?.execute("INSERT INTO groups_ (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
         Ok(())
     }
 
     fn insert_class(&mut self, id: Uuid, unit_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute("INSERT INTO classes (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
+        self.conn()?.execute("INSERT INTO classes (id, unit_id) VALUES ($1, $2)", &[&id, &unit_id])?;
         Ok(())
     }
 
     fn insert_child(&mut self, c: &ChildRow) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO children (id, unit_id, class_id, student_user_id, personnummer) VALUES ($1, $2, $3, $4, $5)",
             &[&c.id, &c.unit_id, &c.class_id, &c.student_user_id, &text(&c.personnummer)],
         )?;
         for g in &c.group_ids {
-            self.conn.execute("INSERT INTO child_groups (child_id, group_id) VALUES ($1, $2)", &[&c.id, g])?;
+            self.conn()?.execute("INSERT INTO child_groups (child_id, group_id) VALUES ($1, $2)", &[&c.id, g])?;
         }
         Ok(())
     }
 
     fn add_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO guardianships (guardian_id, child_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&guardian_id, &child_id],
         )?;
@@ -998,7 +1156,7 @@ impl Tx for PgTx<'_> {
 
     fn remove_guardian(&mut self, guardian_id: Uuid, child_id: Uuid) -> StoreResult<bool> {
         self.cache.roster_changed();
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "DELETE FROM guardianships WHERE guardian_id = $1 AND child_id = $2",
             &[&guardian_id, &child_id],
         )?;
@@ -1008,7 +1166,7 @@ impl Tx for PgTx<'_> {
 
     fn add_staff_unit(&mut self, staff_id: Uuid, unit_id: Uuid) -> StoreResult<()> {
         self.cache.roster_changed();
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO staff_units (staff_id, unit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&staff_id, &unit_id],
         )?;
@@ -1021,7 +1179,7 @@ impl Tx for PgTx<'_> {
             return Ok(c.clone());
         }
         // The child and its groups in one round trip.
-        let row = self.conn.query_opt(
+        let row = self.db.query_opt(
             "SELECT id, unit_id, class_id, student_user_id, personnummer,
                     ARRAY(SELECT group_id FROM child_groups WHERE child_id = children.id ORDER BY group_id)
              FROM children WHERE id = $1",
@@ -1085,11 +1243,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn all_units(&mut self) -> StoreResult<Vec<Uuid>> {
-        first_col_uuids(self.conn.query("SELECT id FROM units ORDER BY id", &[])?)
+        first_col_uuids(self.db.query("SELECT id FROM units ORDER BY id", &[])?)
     }
 
     fn add_thread_participant(&mut self, thread_id: Uuid, user_id: Uuid) -> StoreResult<()> {
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "INSERT INTO thread_participants (thread_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&thread_id, &user_id],
         )?;
@@ -1108,7 +1266,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
-        let row = self.conn.query_opt("SELECT user_id, result FROM mutations WHERE id = $1", &[&id])?;
+        if let Some((owner, result)) = self.deferred.outcome(id) {
+            let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok(Some((owner, result)));
+        }
+        let row = self.db.query_opt("SELECT user_id, result FROM mutations WHERE id = $1", &[&id])?;
         let Some(r) = row else { return Ok(None) };
         let user: Uuid = r.try_get(0).map_err(corrupt)?;
         let Json(result): Json<MutationResult> = r.try_get(1).map_err(corrupt)?;
@@ -1124,15 +1286,18 @@ impl Tx for PgTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.conn.execute(
-            "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&id, &user_id, &client_id, &text(name), &Json(result), &at],
-        )?;
-        Ok(())
+        let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let w = PendingWrite::Outcome(Box::new(PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result, at }));
+        if self.deferred.buffering() {
+            self.deferred.push(w);
+            Ok(())
+        } else {
+            PgDb(self.db).write(&[w])
+        }
     }
 
     fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             &format!("INSERT INTO devices ({DEVICE_COLS}, token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             &[
                 &d.id,
@@ -1150,12 +1315,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn device(&mut self, id: Uuid) -> StoreResult<Option<DeviceRow>> {
-        let row = self.conn.query_opt(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1"), &[&id])?;
+        let row = self.db.query_opt(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1"), &[&id])?;
         row.as_ref().map(device_from_row).transpose()
     }
 
     fn device_for_token(&mut self, token_hash: &str) -> StoreResult<Option<DeviceRow>> {
-        let row = self.conn.query_opt(
+        let row = self.db.query_opt(
             &format!("SELECT {DEVICE_COLS} FROM devices WHERE token_hash = $1 AND revoked_at IS NULL"),
             &[&text(token_hash)],
         )?;
@@ -1164,13 +1329,13 @@ impl Tx for PgTx<'_> {
 
     fn devices_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<DeviceRow>> {
         let rows = self
-            .conn
+            .db
             .query(&format!("SELECT {DEVICE_COLS} FROM devices WHERE unit_id = $1 ORDER BY paired_at, id"), &[&unit_id])?;
         rows.iter().map(device_from_row).collect()
     }
 
     fn revoke_device(&mut self, id: Uuid, by: Option<Uuid>, at: DateTime<Utc>) -> StoreResult<bool> {
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "UPDATE devices SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL",
             &[&id, &at, &by],
         )?;
@@ -1178,12 +1343,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn set_device_last_seen(&mut self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        self.conn.execute("UPDATE devices SET last_seen_at = $2 WHERE id = $1", &[&id, &at])?;
+        self.conn()?.execute("UPDATE devices SET last_seen_at = $2 WHERE id = $1", &[&id, &at])?;
         Ok(())
     }
 
     fn insert_pairing(&mut self, p: &PairingRow) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             &format!("INSERT INTO device_pairings ({PAIRING_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             &[
                 &p.id,
@@ -1201,12 +1366,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn pairing(&mut self, id: Uuid) -> StoreResult<Option<PairingRow>> {
-        let row = self.conn.query_opt(&format!("SELECT {PAIRING_COLS} FROM device_pairings WHERE id = $1"), &[&id])?;
+        let row = self.db.query_opt(&format!("SELECT {PAIRING_COLS} FROM device_pairings WHERE id = $1"), &[&id])?;
         row.as_ref().map(pairing_from_row).transpose()
     }
 
     fn unused_pairings_by_lookup(&mut self, lookup: &str) -> StoreResult<Vec<PairingRow>> {
-        let rows = self.conn.query(
+        let rows = self.db.query(
             &format!(
                 "SELECT {PAIRING_COLS} FROM device_pairings WHERE lookup = $1 AND used_at IS NULL ORDER BY created_at, id"
             ),
@@ -1216,7 +1381,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn unused_pairings_of_unit(&mut self, unit_id: Uuid) -> StoreResult<Vec<PairingRow>> {
-        let rows = self.conn.query(
+        let rows = self.db.query(
             &format!(
                 "SELECT {PAIRING_COLS} FROM device_pairings WHERE unit_id = $1 AND used_at IS NULL ORDER BY created_at, id"
             ),
@@ -1226,12 +1391,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn count_failed_pairing_attempt(&mut self, id: Uuid) -> StoreResult<()> {
-        self.conn.execute("UPDATE device_pairings SET failed_attempts = failed_attempts + 1 WHERE id = $1", &[&id])?;
+        self.conn()?.execute("UPDATE device_pairings SET failed_attempts = failed_attempts + 1 WHERE id = $1", &[&id])?;
         Ok(())
     }
 
     fn use_pairing(&mut self, id: Uuid, device_id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
-        let n = self.conn.execute(
+        let n = self.conn()?.execute(
             "UPDATE device_pairings SET used_at = $2, device_id = $3 WHERE id = $1 AND used_at IS NULL",
             &[&id, &at, &device_id],
         )?;
@@ -1239,17 +1404,17 @@ impl Tx for PgTx<'_> {
     }
 
     fn delete_pairing(&mut self, id: Uuid) -> StoreResult<bool> {
-        Ok(self.conn.execute("DELETE FROM device_pairings WHERE id = $1", &[&id])? > 0)
+        Ok(self.conn()?.execute("DELETE FROM device_pairings WHERE id = $1", &[&id])? > 0)
     }
 
     fn prune_pairings(&mut self, before: DateTime<Utc>) -> StoreResult<()> {
-        self.conn.execute("DELETE FROM device_pairings WHERE used_at IS NULL AND expires_at < $1", &[&before])?;
+        self.conn()?.execute("DELETE FROM device_pairings WHERE used_at IS NULL AND expires_at < $1", &[&before])?;
         Ok(())
     }
 
     fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>> {
         let row = self
-            .conn
+            .db
             .query_opt("SELECT salt, rounds, hash, failures, locked FROM staff_pins WHERE user_id = $1", &[&user_id])?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(StaffPin {
@@ -1263,7 +1428,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, rounds = excluded.rounds,
                  hash = excluded.hash, failures = excluded.failures, locked = excluded.locked",
@@ -1280,7 +1445,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn delete_staff_pin(&mut self, user_id: Uuid) -> StoreResult<bool> {
-        Ok(self.conn.execute("DELETE FROM staff_pins WHERE user_id = $1", &[&user_id])? > 0)
+        Ok(self.conn()?.execute("DELETE FROM staff_pins WHERE user_id = $1", &[&user_id])? > 0)
     }
 
     fn enqueue_outgoing(
@@ -1291,7 +1456,7 @@ impl Tx for PgTx<'_> {
         body: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn()?.execute(
             "INSERT INTO outgoing (channel, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)",
             &[&text(channel), &text(recipient), &text(subject), &text(body), &at],
         )?;
@@ -1299,7 +1464,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn is_empty(&mut self) -> StoreResult<bool> {
-        let row = self.conn.query_one("SELECT NOT EXISTS (SELECT 1 FROM users)", &[])?;
+        let row = self.conn()?.query_one("SELECT NOT EXISTS (SELECT 1 FROM users)", &[])?;
         row.try_get(0).map_err(corrupt)
     }
 }

@@ -1329,7 +1329,7 @@ mod tests {
         tx.savepoint().unwrap();
         tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
         tx.put_scope_set("h1", &["unit:x".to_string()]).unwrap();
-        assert!(tx.deferred.opened(0));
+        assert!(tx.deferred.opened_at(0));
         assert!(stored(&conn, A).is_some(), "written inside the savepoint");
         tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
         tx.rollback_savepoint().unwrap();
@@ -1402,7 +1402,7 @@ mod tests {
         tx.savepoint().unwrap();
         tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
         tx.put_scope_set("h1", &["unit:x".to_string()]).unwrap();
-        assert!(tx.deferred.opened(0) && tx.deferred.opened(1) && tx.deferred.waiting() == 0);
+        assert!(tx.deferred.opened_at(0) && tx.deferred.opened_at(1) && tx.deferred.waiting() == 0);
         tx.rollback_savepoint().unwrap();
         assert!(stored(&conn, A).is_some(), "the outer frame's write stays");
         assert_eq!(stored(&conn, B), None);
@@ -1426,7 +1426,7 @@ mod tests {
         tx.store_mutation_outcome(m1, owner, owner, "news.post", &outcome(m1), Utc::now()).unwrap();
         // A replay of the same id in the same push gets the first result.
         assert_eq!(tx.mutation_outcome(m1).unwrap(), Some((owner, outcome(m1))));
-        assert!(!tx.deferred.opened(0), "no savepoint in SQLite");
+        assert!(!tx.deferred.opened_at(0), "no savepoint in SQLite");
         assert_eq!(stored(&conn, A), None);
         tx.release_savepoint().unwrap();
         assert!(stored(&conn, A).is_some());
