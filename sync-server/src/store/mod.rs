@@ -341,11 +341,9 @@ pub struct WriteStats {
 /// or a job's), so a cached answer is always the one the database would give. Nothing
 /// outlives the transaction: other connections and other server instances are unaffected.
 ///
-/// PostgreSQL's store keeps only the roster and the units here, never entities: there other
-/// instances commit while a group runs (READ COMMITTED), and the rules that must stay
-/// exact under racing mutations (idempotency, absence merging, slot booking) read
-/// entities. A roster change another instance commits during a group is seen from the next
-/// group on, as if it had committed a moment later.
+/// The same holds on PostgreSQL: a write transaction holds the write lock (no other
+/// instance writes while it runs) and a read job sees one snapshot. Its store keeps only
+/// the roster and the units, not entities.
 #[derive(Default)]
 pub(crate) struct TxCache {
     pub(crate) entities: HashMap<(String, Uuid), Option<EntityRow>>,
