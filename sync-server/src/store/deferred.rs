@@ -21,6 +21,7 @@
 //! write lock), so nothing can change what a pending write would have met in between.
 
 use chrono::{DateTime, Utc};
+use domain::wire::MutationResult;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
@@ -47,6 +48,22 @@ pub(crate) struct PendingOutcome {
 }
 
 impl PendingWrite {
+    pub fn put(ty: &str, id: Uuid, scope: &str, seq: i64, data: &RawValue) -> PendingWrite {
+        PendingWrite::Put { ty: ty.to_string(), id, scope: scope.to_string(), seq, data: data.to_owned() }
+    }
+
+    pub fn outcome(
+        id: Uuid,
+        owner: Uuid,
+        client_id: Uuid,
+        name: &str,
+        result: &MutationResult,
+        at: DateTime<Utc>,
+    ) -> StoreResult<PendingWrite> {
+        let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(PendingWrite::Outcome(Box::new(PendingOutcome { id, owner, client_id, name: name.to_string(), result, at })))
+    }
+
     /// The entity written.
     fn key(&self) -> Option<(&str, Uuid)> {
         match self {
@@ -129,10 +146,14 @@ impl Deferred {
         self.frames.last().is_some_and(|f| !f.opened)
     }
 
-    /// Queues a write; only while [`Deferred::buffering`].
-    pub fn push(&mut self, w: PendingWrite) {
-        debug_assert!(self.buffering());
-        self.pending.push(w);
+    /// Queues `w` while the innermost frame waits; writes it now otherwise.
+    pub fn write(&mut self, w: PendingWrite, db: &mut impl SavepointDb) -> StoreResult<()> {
+        if self.buffering() {
+            self.pending.push(w);
+            Ok(())
+        } else {
+            db.write(std::slice::from_ref(&w))
+        }
     }
 
     /// The latest pending write of an entity, as a read sees it.

@@ -945,12 +945,7 @@ impl Tx for PgTx<'_> {
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
         self.cache.forget(ty, id);
         let seq = self.next_seq()?;
-        if self.deferred.buffering() {
-            let (ty, scope, data) = (ty.to_string(), scope.to_string(), data.to_owned());
-            self.deferred.push(PendingWrite::Put { ty, id, scope, seq, data });
-        } else {
-            write_puts(self.db, &[(ty, id, scope, seq, data.get())])?;
-        }
+        self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut PgDb(self.db))?;
         self.touch_scope(scope);
         Ok(seq)
     }
@@ -963,11 +958,7 @@ impl Tx for PgTx<'_> {
         }
         let seq = self.next_seq()?;
         let w = PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq };
-        if self.deferred.buffering() {
-            self.deferred.push(w);
-        } else {
-            PgDb(self.db).write(&[w])?;
-        }
+        self.deferred.write(w, &mut PgDb(self.db))?;
         self.touch_scope(&row.scope);
         Ok(true)
     }
@@ -1286,14 +1277,8 @@ impl Tx for PgTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let w = PendingWrite::Outcome(Box::new(PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result, at }));
-        if self.deferred.buffering() {
-            self.deferred.push(w);
-            Ok(())
-        } else {
-            PgDb(self.db).write(&[w])
-        }
+        let w = PendingWrite::outcome(id, user_id, client_id, name, result, at)?;
+        self.deferred.write(w, &mut PgDb(self.db))
     }
 
     fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {

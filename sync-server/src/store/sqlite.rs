@@ -611,12 +611,7 @@ impl Tx for SqliteTx<'_> {
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
         self.cache.forget(ty, id);
         let seq = self.next_seq()?;
-        if self.deferred.buffering() {
-            let (ty, scope, data) = (ty.to_string(), scope.to_string(), data.to_owned());
-            self.deferred.push(PendingWrite::Put { ty, id, scope, seq, data });
-        } else {
-            write_put(self.db, ty, id, scope, seq, data)?;
-        }
+        self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut SqliteDb(self.db))?;
         self.touch_scope(scope);
         Ok(seq)
     }
@@ -628,11 +623,8 @@ impl Tx for SqliteTx<'_> {
             return Ok(false);
         }
         let seq = self.next_seq()?;
-        if self.deferred.buffering() {
-            self.deferred.push(PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq });
-        } else {
-            write_delete(self.db, ty, id, seq)?;
-        }
+        let w = PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq };
+        self.deferred.write(w, &mut SqliteDb(self.db))?;
         self.touch_scope(&row.scope);
         Ok(true)
     }
@@ -1038,14 +1030,8 @@ impl Tx for SqliteTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let o = PendingOutcome { id, owner: user_id, client_id, name: name.to_string(), result, at };
-        if self.deferred.buffering() {
-            self.deferred.push(PendingWrite::Outcome(Box::new(o)));
-            Ok(())
-        } else {
-            write_outcome(self.db, &o)
-        }
+        let w = PendingWrite::outcome(id, user_id, client_id, name, result, at)?;
+        self.deferred.write(w, &mut SqliteDb(self.db))
     }
 
     fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
