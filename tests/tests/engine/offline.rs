@@ -128,3 +128,65 @@ async fn offline_queue_of_20_is_applied_once_when_the_server_returns() {
         server.snapshot("anna").await
     );
 }
+
+// ARCHITECTURE.md (sync contract): a push request over the server's body limit (1 MiB) is
+// answered 413. That says nothing about the mutations, so the engine halves the batch and
+// sends again until it fits, and every change is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_over_the_request_limit_is_split_and_every_change_applied_once() {
+    let server = server().await;
+    let anna = Device::sign_in(&server, "anna", "anna").await;
+    let elsa = anna.child("Elsa");
+    // 1,100 comments of about 1 KB each (R-CARE-6 allows 500 characters; "å" is two bytes)
+    // in one batch of up to 2,000: about 1.2 MB, over the limit; half of it fits.
+    anna.core.set_batch_sizes(2_000, None);
+    let filler = "å".repeat(480);
+    let ids: Vec<_> = (0..1_100)
+        .map(|i| {
+            anna.core
+                .comment_care_day(elsa, d("2030-09-10"), format!("{i:04} {filler}"))
+                .unwrap()
+        })
+        .collect();
+    let status = anna.core.sync_now().await.unwrap();
+    assert_eq!(status.pending, 0, "{status:?}");
+
+    // The server did refuse the first request as too large.
+    let metrics = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("hub_http_requests_total{route=\"/v1/sync/push\",status=\"413\"}")),
+        "{metrics}"
+    );
+    for id in &ids {
+        let r = server
+            .outcome(*id)
+            .await
+            .unwrap_or_else(|| panic!("server never saw {id}"));
+        assert_eq!(r.status, MutationStatus::Applied, "{r:?}");
+    }
+    let comments = server
+        .entities_in_scope("care_comment", &format!("care:{elsa}"))
+        .await;
+    let texts: BTreeSet<String> = comments
+        .iter()
+        .filter_map(|c| c["text"].as_str())
+        .filter(|t| t.ends_with(&filler))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(texts.len(), 1_100);
+    assert_eq!(
+        comments
+            .iter()
+            .filter(|c| c["text"].as_str().is_some_and(|t| t.ends_with(&filler)))
+            .count(),
+        1_100,
+        "each comment once"
+    );
+}
