@@ -233,6 +233,17 @@ impl TestServer {
             .map(|(_, r)| r)
     }
 
+    /// Asserts that the server applied every one of `ids` (its stored first outcome).
+    pub async fn assert_all_applied(&self, ids: &[Uuid]) {
+        for id in ids {
+            let r = self
+                .outcome(*id)
+                .await
+                .unwrap_or_else(|| panic!("server never saw {id}"));
+            assert_eq!(r.status, domain::wire::MutationStatus::Applied, "{r:?}");
+        }
+    }
+
     /// Live entities of a type in one scope (`care:<child>`, `child:<child>`, …).
     pub async fn entities_in_scope(&self, ty: &str, scope: &str) -> Vec<Value> {
         let (ty, scope) = (ty.to_string(), scope.to_string());

@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use domain::repeat::DayTemplate;
-use domain::wire::MutationStatus;
 use hub_tests::*;
 
 use crate::{day_view, server};
@@ -97,13 +96,7 @@ async fn offline_queue_of_20_is_applied_once_when_the_server_returns() {
 
     // Each id applied, once: the server knows each by its id; comments (which the server
     // would store again under a new id if applied twice) exist once each.
-    for id in &ids {
-        let r = server
-            .outcome(*id)
-            .await
-            .unwrap_or_else(|| panic!("server never saw {id}"));
-        assert_eq!(r.status, MutationStatus::Applied, "{r:?}");
-    }
+    server.assert_all_applied(&ids).await;
     let comments = server
         .entities_in_scope("care_comment", &format!("care:{elsa}"))
         .await;
@@ -164,13 +157,7 @@ async fn a_push_over_the_request_limit_is_split_and_every_change_applied_once() 
             .any(|l| l.starts_with("hub_http_requests_total{route=\"/v1/sync/push\",status=\"413\"}")),
         "{metrics}"
     );
-    for id in &ids {
-        let r = server
-            .outcome(*id)
-            .await
-            .unwrap_or_else(|| panic!("server never saw {id}"));
-        assert_eq!(r.status, MutationStatus::Applied, "{r:?}");
-    }
+    server.assert_all_applied(&ids).await;
     let comments = server
         .entities_in_scope("care_comment", &format!("care:{elsa}"))
         .await;

@@ -252,13 +252,7 @@ async fn a_tablet_offline_for_a_day_syncs_every_mark_once_with_its_original_time
         "{st:?}"
     );
     assert!(tablet.core.needs_attention().unwrap().is_empty());
-    for id in &ids {
-        let r = server
-            .outcome(*id)
-            .await
-            .unwrap_or_else(|| panic!("server never saw {id}"));
-        assert_eq!(r.status, MutationStatus::Applied, "{r:?}");
-    }
+    server.assert_all_applied(&ids).await;
 
     // Read back through a staff pull: one record per child and day, with the original times,
     // marked by Lisa.
