@@ -10,9 +10,11 @@
 //! answer at once. Any commit (a mutation, a logout, a roster change) moves the
 //! generation, and every entry made before it stops matching.
 //!
-//! Only stores that know every commit in this process ([`Store::generation`], the embedded
-//! SQLite) use it; with PostgreSQL another instance may commit, so every pull goes to the
-//! database. Nothing here is needed by another instance: losing it costs one store trip.
+//! The generation ([`crate::store::Store::generation`]) counts the commits of every process on the
+//! database: the embedded SQLite keeps it in memory; on PostgreSQL every instance's writer
+//! bumps a counter in the database, and reading it is one round trip shared by all the pulls
+//! waiting at that moment, instead of a snapshot per pull. Nothing here is needed by another
+//! instance: losing it costs one store trip.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

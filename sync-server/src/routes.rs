@@ -247,15 +247,19 @@ async fn pull_handler(
     // same answer from memory (see `pull_cache`); tablets always go to the store, which
     // also notes when they were last seen.
     let cacheable = !token.device;
-    if let (true, Some(g), Some(c)) = (cacheable, state.store.generation(), req.cursor.as_deref()) {
+    // Read before the snapshot: a commit after this moves it (pull_cache's invariant).
+    let mut generation = if cacheable { state.store.generation().await } else { None };
+    if let (Some(g), Some(c)) = (generation, req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
             return Ok(Json(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() }));
         }
     }
-    for _ in 0..3 {
-        // Read before the snapshot: a commit after this moves it (pull_cache's invariant).
-        let generation = state.store.generation();
+    for attempt in 0..3 {
+        if attempt > 0 && cacheable {
+            // The scope set written since is a commit: read it again before the new snapshot.
+            generation = state.store.generation().await;
+        }
         let (h, now, cursor, is_device) = (token.token_hash.clone(), state.now(), req.cursor.clone(), token.device);
         // A paired tablet pulls its unit (R-STAFF-1), a person their own scope (R-ACC-7).
         let outcome = state

@@ -49,14 +49,17 @@ pub trait Store: Send + Sync + 'static {
     fn write_stats(&self) -> Option<WriteStats> {
         None
     }
-    /// A number that changes with every commit, when this process sees every commit to the
-    /// database (the embedded SQLite); `None` when others may commit too (PostgreSQL shared
-    /// by several instances). Read before a snapshot, it tells later whether anything at all
-    /// has changed since ([`crate::pull_cache`]).
-    fn generation(&self) -> Option<u64> {
-        None
+    /// A number that changes with every commit to the database, by this process or any
+    /// other, read no earlier than this call; `None` when it cannot be read (then nothing is
+    /// answered from memory). Awaited before a snapshot, it tells later whether anything at
+    /// all has changed since ([`crate::pull_cache`]). The embedded SQLite counts its own
+    /// commits in memory; PostgreSQL reads a counter every instance's writer bumps.
+    fn generation(&self) -> GenerationFuture {
+        Box::pin(std::future::ready(None))
     }
 }
+
+pub type GenerationFuture = Pin<Box<dyn Future<Output = Option<u64>> + Send>>;
 
 impl dyn Store {
     pub async fn read<R, F>(&self, f: F) -> StoreResult<R>
@@ -227,11 +230,8 @@ pub trait Tx {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>>;
-    /// When a session token expires; `None` also for a store that does not say (its pulls
-    /// are then never answered from memory).
-    fn token_expires_at(&mut self, _token_hash: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        Ok(None)
-    }
+    /// When a session token expires; `None` for an unknown token.
+    fn token_expires_at(&mut self, token_hash: &str) -> StoreResult<Option<DateTime<Utc>>>;
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool>;
 
     // Roster.

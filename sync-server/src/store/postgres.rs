@@ -40,6 +40,14 @@
 //! Reader threads run each job in its own `REPEATABLE READ READ ONLY` transaction: one
 //! consistent snapshot per job.
 //!
+//! # The commit generation
+//! Every write transaction adds one to `meta.generation` just before its COMMIT, so the
+//! value counts every commit of every instance. [`Store::generation`] reads it on a thread
+//! of its own: all requests waiting when a read starts share that read, and a request that
+//! arrives during a read waits for the next one, so every answer comes from a read that
+//! began after the request, and a crowd of no-change pulls costs one round trip a turn
+//! instead of a snapshot each ([`crate::pull_cache`]).
+//!
 //! # Pokes across instances
 //! A write that touched scopes sends `pg_notify('hub_pokes', '["scope", …]')` inside its
 //! transaction; PostgreSQL delivers it to every listening session when (and only if) the
@@ -70,13 +78,14 @@ use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
-    ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
-    TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
+    ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
+    StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/server-postgres/0001_init.sql")),
     (2, include_str!("../../../migrations/server-postgres/0002_tablets.sql")),
+    (3, include_str!("../../../migrations/server-postgres/0003_generation.sql")),
 ];
 
 /// Jobs the writer takes into one transaction at most. Smaller than SQLite's 512: every
@@ -140,6 +149,7 @@ struct Msg {
 
 pub struct PostgresStore {
     writer: mpsc::Sender<Msg>,
+    generation: mpsc::Sender<oneshot::Sender<Option<u64>>>,
     readers: Arc<Mutex<Readers>>,
     /// Tells the listener thread to stop when the store is dropped.
     closed: Arc<AtomicBool>,
@@ -268,6 +278,9 @@ impl PostgresStore {
             backlog: VecDeque::new(),
             closed: false,
         }));
+        let (generation, generation_rx) = mpsc::channel();
+        let cfg = config.clone();
+        spawn("pg-generation", move || generation_loop(cfg, generation_rx))?;
         for i in 0..READERS {
             let (tx, rx) = mpsc::channel::<Msg>();
             if let Ok(mut r) = readers.lock() {
@@ -282,7 +295,7 @@ impl PostgresStore {
         let flag = closed.clone();
         spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag))?;
 
-        Ok(PostgresStore { writer: writer_tx, readers, closed, counters })
+        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters })
     }
 }
 
@@ -331,6 +344,17 @@ impl Store for PostgresStore {
 
     fn submit_write(&self, job: Job) -> JobFuture {
         send(&self.writer, job)
+    }
+
+    fn generation(&self) -> GenerationFuture {
+        let (reply, rx) = oneshot::channel();
+        let asked = self.generation.send(reply).is_ok();
+        Box::pin(async move {
+            if !asked {
+                return None;
+            }
+            rx.await.ok().flatten()
+        })
     }
 
     fn write_stats(&self) -> Option<WriteStats> {
@@ -497,9 +521,10 @@ fn run_batch(conn: &mut Conn, batch: Vec<Msg>) -> Result<Done, (String, Vec<Repl
         None => tx
             .flush_seq()
             .and_then(|()| notify(tx.db, &touched))
-            // `SELECT 1` first: in a transaction a failed statement left aborted it fails,
-            // where a bare COMMIT would quietly roll back (see `run_job`).
-            .and_then(|()| tx.db.batch("SELECT 1; COMMIT"))
+            // The generation moves with every commit (see "The commit generation"). The
+            // UPDATE also guards the COMMIT: in a transaction a failed statement left
+            // aborted it fails, where a bare COMMIT would quietly roll back (see `run_job`).
+            .and_then(|()| tx.db.batch("UPDATE meta SET value = value + 1 WHERE key = 'generation'; COMMIT"))
             .map_err(|e| e.to_string()),
     };
     match finish {
@@ -615,6 +640,49 @@ fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job) -> Sto
         *conn = None;
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// Generation
+
+/// Answers [`Store::generation`] requests until the store is dropped: every request queued
+/// when a read starts gets that read's value; later ones wait for the next read.
+fn generation_loop(config: postgres::Config, requests: mpsc::Receiver<oneshot::Sender<Option<u64>>>) {
+    let mut conn: Option<Conn> = None;
+    while let Ok(first) = requests.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(requests.try_iter());
+        let value = read_generation(&config, &mut conn);
+        for w in waiting {
+            let _ = w.send(value);
+        }
+    }
+}
+
+/// `meta.generation` as committed now; `None` (nothing answered from memory) when the
+/// database cannot be reached.
+fn read_generation(config: &postgres::Config, conn: &mut Option<Conn>) -> Option<u64> {
+    if conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+        *conn = None;
+    }
+    if conn.is_none() {
+        match Conn::connect(config) {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the commit generation");
+                return None;
+            }
+        }
+    }
+    let c = conn.as_mut()?;
+    match c.query_opt("SELECT value FROM meta WHERE key = 'generation'", &[]) {
+        Ok(row) => row.and_then(|r| r.try_get::<_, i64>(0).ok()).map(|v| v as u64),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the commit generation");
+            *conn = None;
+            None
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1098,6 +1166,11 @@ impl Tx for PgTx<'_> {
             &[&text(token_hash), &now],
         )?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    fn token_expires_at(&mut self, token_hash: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = self.db.query_opt("SELECT expires_at FROM tokens WHERE token_hash = $1", &[&text(token_hash)])?;
+        row.map(|r| r.try_get(0)).transpose().map_err(corrupt)
     }
 
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool> {

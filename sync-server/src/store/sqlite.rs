@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
-    ChildRow, DeviceRow, EntityRow, Job, JobFuture, PairingRow, StaffPin, Store, StoreError, StoreResult,
-    TouchedScopes, Tx, TxCache, UserRow, WriteStats,
+    ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
+    StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -340,8 +340,9 @@ impl Store for SqliteStore {
         self.send_to_writer(job)
     }
 
-    fn generation(&self) -> Option<u64> {
-        Some(self.counters.generation.load(Ordering::SeqCst))
+    fn generation(&self) -> GenerationFuture {
+        // Read now, not when awaited: the value must not be later than the call.
+        Box::pin(std::future::ready(Some(self.counters.generation.load(Ordering::SeqCst))))
     }
 
     fn write_stats(&self) -> Option<WriteStats> {

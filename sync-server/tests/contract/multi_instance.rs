@@ -143,6 +143,39 @@ async fn sse_poke_crosses_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_from_memory_on_one_instance_sees_a_commit_on_the_other_at_once() {
+    // No-change pulls are answered from memory while the database's commit generation has
+    // not moved (pull_cache). A commit on B moves it for A too: Anna's very next pull on A,
+    // with no wait for any NOTIFY, has Erik's absence; and a logout on B is refused on A.
+    let Some(p) = pair("a_pull_from_memory_on_one_instance_sees_a_commit_on_the_other_at_once").await else { return };
+    let from_memory = |s: &RunningServer| s.state.metrics.pulls_from_memory.load(std::sync::atomic::Ordering::Relaxed);
+    let anna_a = p.login(&p.a, "anna").await;
+    let erik_b = p.login(&p.b, "erik").await;
+    for round in 0..3 {
+        let (cursor, _) = anna_a.pull_all().await;
+        let before = from_memory(&p.a);
+        for _ in 0..3 {
+            let again = anna_a.pull(Some(&cursor)).await;
+            assert!(again.changes.is_empty() && !again.has_more && again.cursor == cursor);
+        }
+        assert!(from_memory(&p.a) >= before + 2, "round {round}: repeated head pulls on A come from memory");
+        let (child, date) = [(ids::elsa(), "2026-11-25"), (ids::elsa(), "2026-11-26"), (ids::oskar(), "2026-11-26")][round];
+        assert_applied(&erik_b.push_one("absence.report", json!({ "child_id": child, "date": date })).await);
+        let after = anna_a.pull(Some(&cursor)).await;
+        let absences = upserts::<e::Absence>(&after.changes, e::ABSENCE_TYPE);
+        assert!(
+            absences.iter().any(|a| a.child_id == child && a.date.to_string() == date),
+            "round {round}: the pull right after B's commit has the absence of {date}: {:?}",
+            after.changes
+        );
+    }
+    let (cursor, _) = anna_a.pull_all().await;
+    assert!(anna_a.pull(Some(&cursor)).await.changes.is_empty());
+    assert_eq!(via(&anna_a, &p.b).logout().await, 204);
+    anna_a.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_mutation_id_pushed_to_both_instances_applies_once() {
     // Idempotency by id holds across instances: the same mutation (a retry that the load
     // balancer sent elsewhere) reaching A and B at once is applied once, and both answers are
