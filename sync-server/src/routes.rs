@@ -223,6 +223,19 @@ async fn push_handler(
     Ok(Json(PushResponse { server_time: state.now(), results }))
 }
 
+/// A pull page as its JSON (see [`PullPage::to_json`]).
+impl IntoResponse for PullPage {
+    fn into_response(self) -> Response {
+        match self.to_json() {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write a pull page");
+                ApiError::internal("cannot write the answer; try again").into_response()
+            }
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", request_body = PullRequest,
     responses((status = 200, body = PullResponse),
               (status = 410, description = "cursor_expired: pull again with a null cursor", body = domain::wire::ErrorBody)),
@@ -231,7 +244,7 @@ async fn pull_handler(
     State(state): State<AppState>,
     token: BearerToken,
     body: Result<ApiJson<PullRequest>, ApiError>,
-) -> Result<Json<PullPage>, ApiError> {
+) -> Result<PullPage, ApiError> {
     // Performance: the token is looked up in the same read job as the pull (one trip to a
     // store thread per request instead of two). The answers stay those of `AuthUser` first,
     // then the body: a bad body with a bad token is still `unauthorized`.
@@ -252,7 +265,7 @@ async fn pull_handler(
     if let (Some(g), Some(c)) = (generation, req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
-            return Ok(Json(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() }));
+            return Ok(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() });
         }
     }
     for attempt in 0..3 {
@@ -288,7 +301,7 @@ async fn pull_handler(
                     state.pull_cache.remember(&token.token_hash, &cursor, g, exp);
                 }
                 state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);
-                return Ok(Json(PullPage { cursor, has_more, server_time: state.now(), changes }));
+                return Ok(PullPage { cursor, has_more, server_time: state.now(), changes });
             }
             PullOutcome::Expired => {
                 return Err(ApiError::new(

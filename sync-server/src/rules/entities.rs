@@ -15,7 +15,7 @@ use crate::store::{StoreError, StoreResult, Tx};
 pub fn load<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> StoreResult<Option<T>> {
     match tx.get_entity(ty, id)? {
         Some(row) if !row.deleted => match row.data {
-            Some(d) => serde_json::from_str(d.get())
+            Some(d) => serde_json::from_str(&d)
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}"))),
             None => Ok(None),
@@ -28,7 +28,7 @@ pub fn load_all<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, scope: &str) -> 
     tx.entities_in_scope(ty, scope)?
         .into_iter()
         .filter_map(|row| row.data.map(|d| (row.id, d)))
-        .map(|(id, d)| serde_json::from_str(d.get()).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}"))))
+        .map(|(id, d)| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}"))))
         .collect()
 }
 

@@ -30,7 +30,7 @@ use super::{EntityRow, StoreError, StoreResult};
 /// A write waiting for its frame to be released.
 #[derive(Debug)]
 pub(crate) enum PendingWrite {
-    Put { ty: String, id: Uuid, scope: String, seq: i64, data: Box<RawValue> },
+    Put { ty: String, id: Uuid, scope: String, seq: i64, data: String },
     Delete { ty: String, id: Uuid, scope: String, seq: i64 },
     Outcome(Box<PendingOutcome>),
 }
@@ -49,7 +49,7 @@ pub(crate) struct PendingOutcome {
 
 impl PendingWrite {
     pub fn put(ty: &str, id: Uuid, scope: &str, seq: i64, data: &RawValue) -> PendingWrite {
-        PendingWrite::Put { ty: ty.to_string(), id, scope: scope.to_string(), seq, data: data.to_owned() }
+        PendingWrite::Put { ty: ty.to_string(), id, scope: scope.to_string(), seq, data: data.get().to_string() }
     }
 
     pub fn outcome(

@@ -155,8 +155,10 @@ pub struct StaffPin {
 /// An entity row as stored: the latest version or a tombstone.
 ///
 /// Performance: `data` stays the JSON text the store holds. A pull copies it into the
-/// answer without parsing it, and the rules parse it straight into their typed entity
-/// (no `serde_json::Value` tree in between).
+/// answer without parsing it, not even to check it, and the rules parse it straight into
+/// their typed entity (no `serde_json::Value` tree in between). It is JSON because only the
+/// server writes it, and only as a [`RawValue`] ([`Tx::put_entity`]); PostgreSQL's `json`
+/// column checks it once more on the way in.
 #[derive(Debug, Clone)]
 pub struct EntityRow {
     pub entity_type: String,
@@ -164,7 +166,7 @@ pub struct EntityRow {
     pub scope: String,
     pub seq: i64,
     pub deleted: bool,
-    pub data: Option<Box<RawValue>>,
+    pub data: Option<String>,
 }
 
 /// The operations the rules need, inside one transaction.

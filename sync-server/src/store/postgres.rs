@@ -770,16 +770,13 @@ struct PgTx<'c> {
 }
 
 fn entity_from_row(r: &Row) -> StoreResult<EntityRow> {
-    // The column is `json`: its text, as stored, goes into answers as is.
-    let data: Option<Json<Box<RawValue>>> = r.try_get(5).map_err(corrupt)?;
-    let data = data.map(|Json(d)| d);
     Ok(EntityRow {
         entity_type: r.try_get(0).map_err(corrupt)?,
         id: r.try_get(1).map_err(corrupt)?,
         scope: r.try_get(2).map_err(corrupt)?,
         seq: r.try_get(3).map_err(corrupt)?,
         deleted: r.try_get(4).map_err(corrupt)?,
-        data,
+        data: r.try_get(5).map_err(corrupt)?,
     })
 }
 
@@ -849,7 +846,9 @@ fn int(n: u32) -> i32 {
 }
 
 const USER_COLS: &str = "id, username, display_name, role, locale, password_hash, email, phone";
-const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data";
+/// `data` as its text: the `json` type keeps the text it was given, and it goes into pull
+/// answers as is (see [`EntityRow`]).
+const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data::text";
 
 /// The PostgreSQL side of [`Deferred`]: waiting puts and outcomes go in as one statement
 /// each per run (round trips are what this store's writes cost).
@@ -875,7 +874,7 @@ impl SavepointDb for PgDb<'_> {
                     if puts.iter().any(|p| p.0 == ty.as_str() && p.1 == *id) {
                         write_puts(self.0, &std::mem::take(&mut puts))?;
                     }
-                    puts.push((ty, *id, scope, *seq, data.get()));
+                    puts.push((ty, *id, scope, *seq, data));
                 }
                 PendingWrite::Delete { ty, id, seq, .. } => {
                     write_puts(self.0, &std::mem::take(&mut puts))?;
