@@ -583,11 +583,11 @@ fn run_job(tx: &mut PgTx<'_>, job: Job) -> (StoreResult<Box<dyn Any + Send>>, St
             Err(e) => outcome = Err(StoreError::Database(format!("job left its transaction failed: {e}"))),
         }
         // A failed release: the frame is gone; the transaction is checked below.
-        tx.cache.clear();
+        tx.cache.rolled_back();
         tx.seq = saved;
         return (outcome, tx.db.batch("SELECT 1"));
     }
-    tx.cache.clear();
+    tx.cache.rolled_back();
     let opened = tx.deferred.opened_at(depth);
     let healthy = tx.deferred.rollback(&mut PgDb(tx.db)).map(|seq| tx.seq = seq);
     let healthy = if opened { healthy } else { healthy.and_then(|()| tx.db.batch("SELECT 1")) };
@@ -994,7 +994,7 @@ impl Tx for PgTx<'_> {
         self.deferred.release(&mut PgDb(self.db))
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
-        self.cache.clear();
+        self.cache.rolled_back();
         self.seq = self.deferred.rollback(&mut PgDb(self.db))?;
         Ok(())
     }

@@ -239,6 +239,8 @@ fn writer_loop(
     pokes: broadcast::Sender<Arc<TouchedScopes>>,
     counters: &WriteCounters,
 ) {
+    // The roster and units as committed, kept between group commits (see `TxCache`).
+    let mut kept = TxCache::default();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -253,7 +255,7 @@ fn writer_loop(
             }
             continue;
         }
-        let mut tx = SqliteTx::new(&conn);
+        let mut tx = SqliteTx::with_cache(&conn, std::mem::take(&mut kept));
         let mut done = Vec::with_capacity(batch.len());
         // Each job collects the scopes it touches on its own; a failed job's are dropped.
         // (Performance: this used to copy the whole batch's set before every job, which
@@ -272,8 +274,11 @@ fn writer_loop(
         } else {
             tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?))
         };
+        // After a failed commit nothing is kept: the transaction may have written the roster.
+        let cache = std::mem::take(&mut tx.cache);
         match committed {
             Ok(()) => {
+                kept = cache.after_commit();
                 let group = done.len() as u64;
                 // Before the replies and pokes: whoever learns of this commit sees the new
                 // generation.
@@ -425,10 +430,15 @@ fn write_delete(db: &Connection, ty: &str, id: Uuid, seq: i64) -> StoreResult<()
 
 impl<'c> SqliteTx<'c> {
     fn new(conn: &'c Connection) -> Self {
+        Self::with_cache(conn, TxCache::default())
+    }
+
+    /// A transaction starting with what the writer kept from its last commit.
+    fn with_cache(conn: &'c Connection, cache: TxCache) -> Self {
         SqliteTx {
             db: conn,
             touched: BTreeSet::new(),
-            cache: TxCache::default(),
+            cache,
             seq: None,
             seq_dirty: false,
             deferred: Deferred::default(),
@@ -580,7 +590,7 @@ impl Tx for SqliteTx<'_> {
         self.deferred.release(&mut SqliteDb(self.db))
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
-        self.cache.clear();
+        self.cache.rolled_back();
         self.seq = self.deferred.rollback(&mut SqliteDb(self.db))?;
         Ok(())
     }
@@ -1475,5 +1485,71 @@ mod tests {
         );
         assert!(kept.is_ok());
         assert!(stored(&conn, B).is_some());
+    }
+
+    // The roster cache the writer keeps between commits (`TxCache::after_commit`).
+
+    const UNIT: Uuid = Uuid::from_u128(10);
+    const CHILD: Uuid = Uuid::from_u128(11);
+    const OTHER: Uuid = Uuid::from_u128(12);
+
+    fn child_row(id: Uuid) -> ChildRow {
+        ChildRow {
+            id,
+            unit_id: UNIT,
+            class_id: None,
+            student_user_id: None,
+            personnummer: format!("20200101-{:04}", id.as_u128()),
+            group_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_roster_row_written_in_a_rolled_back_mutation_is_not_remembered() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.insert_unit(UNIT, "Solrosen").unwrap();
+        tx.savepoint().unwrap();
+        tx.insert_child(&child_row(CHILD)).unwrap();
+        assert!(tx.child(CHILD).unwrap().is_some(), "seen inside its mutation");
+        tx.rollback_savepoint().unwrap();
+        assert_eq!(tx.child(CHILD).unwrap(), None, "gone with the rollback");
+    }
+
+    #[test]
+    fn the_writer_keeps_committed_roster_rows_and_units_but_no_entities() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.insert_unit(UNIT, "Solrosen").unwrap();
+        tx.insert_child(&child_row(CHILD)).unwrap();
+        tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
+        exec(&conn, "COMMIT").unwrap();
+        let cache = std::mem::take(&mut tx.cache).after_commit();
+        drop(tx);
+
+        exec(&conn, "BEGIN IMMEDIATE").unwrap();
+        let mut tx = SqliteTx::with_cache(&conn, cache);
+        assert!(tx.child(CHILD).unwrap().is_some());
+        assert!(tx.get_entity("news", A).unwrap().is_some());
+        exec(&conn, "COMMIT").unwrap();
+        let cache = std::mem::take(&mut tx.cache).after_commit();
+        assert!(cache.children.contains_key(&CHILD), "the committed child is kept");
+        assert!(cache.entities.is_empty(), "entities are not kept");
+        drop(tx);
+
+        // A rolled-back entity write leaves the roster cached; a rolled-back roster write
+        // drops it.
+        exec(&conn, "BEGIN IMMEDIATE").unwrap();
+        let mut tx = SqliteTx::with_cache(&conn, cache);
+        tx.savepoint().unwrap();
+        tx.put_entity("news", B, "unit:x", &json("{}")).unwrap();
+        tx.rollback_savepoint().unwrap();
+        assert!(tx.cache.children.contains_key(&CHILD));
+        tx.savepoint().unwrap();
+        tx.insert_child(&child_row(OTHER)).unwrap();
+        assert!(tx.child(CHILD).unwrap().is_some());
+        tx.rollback_savepoint().unwrap();
+        assert!(tx.cache.children.is_empty(), "a roster write was rolled back: nothing kept");
+        assert_eq!(tx.child(OTHER).unwrap(), None);
     }
 }
