@@ -254,7 +254,7 @@ impl TestServer {
             .into_iter()
             .filter(|r| !r.deleted)
             .filter_map(|r| r.data)
-            .map(|d| serde_json::from_str(d.get()).expect("stored entity JSON"))
+            .map(|d| serde_json::from_str(&d).expect("stored entity JSON"))
             .collect()
     }
 
