@@ -12,6 +12,7 @@ mod offline;
 mod scope;
 mod simulation;
 mod tablet;
+mod tablet_cli;
 
 use hub_tests::*;
 
