@@ -417,18 +417,19 @@ pub(crate) fn attendance(
     by_date
 }
 
-/// A staff member's PIN lockout on a tablet (R-STAFF-3): the server's state, reset by a
-/// password unlock the server has done but not sent back yet (`reset_after`: the queue
-/// position at that moment), then this device's pending `staff.pin_attempt`s replayed with
-/// [`PinState::after_attempt`], the function the server applies to them.
+/// A staff member's PIN lockout on a tablet (R-STAFF-3): the server's state, unlocked by a
+/// password unlock the server has done but not sent back yet (`reset`: the queue position
+/// and the moment of it), then this device's pending `staff.pin_attempt`s replayed with
+/// [`PinState::after_attempt`], the function the server applies to them: an attempt made
+/// before the last password unlock known here does not count, as it will not there.
 pub(crate) fn pin_state(
     user_id: Uuid,
     server: PinState,
     pending: &[Pending],
-    reset_after: Option<i64>,
+    reset: Option<(i64, DateTime<Utc>)>,
 ) -> PinState {
-    let mut state = match reset_after {
-        Some(_) => server.after_password_sign_in(),
+    let mut state = match reset {
+        Some((_, at)) => server.after_password_sign_in(at),
         None => server,
     };
     for p in pending {
@@ -436,9 +437,9 @@ pub(crate) fn pin_state(
             continue;
         };
         // Attempts queued before the reset reached the server before it (the unlock pushes
-        // first), so the reset has already wiped them.
-        if a.user_id == user_id && reset_after.is_none_or(|mark| p.seq > mark) {
-            state = state.after_attempt(a.ok);
+        // first), so the reset has already wiped them, whatever the clock said.
+        if a.user_id == user_id && reset.is_none_or(|(mark, _)| p.seq > mark) {
+            state = state.after_attempt(a.ok, a.at);
         }
     }
     state
@@ -568,11 +569,14 @@ mod tests {
         )
     }
     fn attempt(user: Uuid, ok: bool, n: u128) -> Pending {
+        attempt_at(user, ok, rules().now, n)
+    }
+    fn attempt_at(user: Uuid, ok: bool, when: DateTime<Utc>, n: u128) -> Pending {
         pending(
             Mutation::StaffPinAttempt(domain::wire::PinAttempt {
                 user_id: user,
                 ok,
-                at: rules().now,
+                at: when,
             }),
             n,
         )
@@ -681,6 +685,7 @@ mod tests {
         let server = PinState {
             failures: 2,
             locked: false,
+            unlocked_at: None,
         };
         let p: Vec<Pending> = (1..=3)
             .map(|n| attempt(lisa_id, false, n))
@@ -703,7 +708,8 @@ mod tests {
             pin_state(lisa_id, server, &p, None),
             PinState {
                 failures: 1,
-                locked: false
+                locked: false,
+                unlocked_at: None,
             }
         );
         // Password unlock after seq 3 (server still says locked, the pull has not come):
@@ -711,19 +717,62 @@ mod tests {
         let locked = PinState {
             failures: 5,
             locked: true,
+            unlocked_at: None,
         };
         let p = vec![
             attempt(lisa_id, false, 2),
             attempt(lisa_id, false, 3),
             attempt(lisa_id, false, 4),
         ];
+        let unlock = rules().now;
         assert_eq!(
-            pin_state(lisa_id, locked, &p, Some(3)),
+            pin_state(lisa_id, locked, &p, Some((3, unlock))),
             PinState {
                 failures: 1,
-                locked: false
+                locked: false,
+                unlocked_at: Some(unlock),
             }
         );
+    }
+
+    // R-STAFF-3: wrong PINs made on this tablet before a password unlock (done elsewhere,
+    // the server's state says when) but not sent yet do not count, as the server will not
+    // count them; those made after it do, from the unlock's second on.
+    #[test]
+    fn pending_wrong_pins_made_before_a_password_unlock_do_not_count() {
+        let lisa_id = lisa().id;
+        let unlock = at("2030-09-04T10:00:00Z");
+        let server = PinState::default().after_password_sign_in(unlock);
+        let before = at("2030-09-04T09:30:00Z");
+        let p: Vec<Pending> = (1..=4)
+            .map(|n| attempt_at(lisa_id, false, before, n))
+            .chain([attempt_at(lisa_id, false, unlock, 5)])
+            .collect();
+        let s = pin_state(lisa_id, server, &p, None);
+        assert!(!s.locked, "{s:?}");
+        assert_eq!(s.attempts_left(), 4, "only the one made after the unlock");
+        // A right PIN made before it resets nothing either.
+        let p: Vec<Pending> = (1..=4)
+            .map(|n| attempt_at(lisa_id, false, unlock, n))
+            .chain([attempt_at(lisa_id, true, before, 5)])
+            .chain([attempt_at(lisa_id, false, unlock, 6)])
+            .collect();
+        assert!(pin_state(lisa_id, server, &p, None).locked);
+
+        // The same with the unlock done on this tablet, not pulled yet: the reset's moment.
+        let locked = PinState {
+            failures: 5,
+            locked: true,
+            unlocked_at: None,
+        };
+        let p: Vec<Pending> = (4..=7)
+            .map(|n| attempt_at(lisa_id, false, before, n))
+            .collect();
+        let s = pin_state(lisa_id, locked, &p, Some((3, unlock)));
+        assert_eq!(s.attempts_left(), 5, "{s:?}");
+        // A reset saved without its moment (an older version) still clears the count.
+        let s = pin_state(lisa_id, locked, &p, Some((3, DateTime::<Utc>::MIN_UTC)));
+        assert_eq!(s.attempts_left(), 1, "{s:?}");
     }
 
     // R-STAFF-2: an arrival marked offline shows at once, on the unit-local day it happened,

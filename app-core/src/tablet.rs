@@ -63,6 +63,10 @@ pub(crate) struct PinSession {
 pub(crate) struct PinReset {
     pub user_id: Uuid,
     pub after_seq: i64,
+    /// When it was done (corrected clock); attempts made before it do not count. None: saved
+    /// by a version that did not keep it.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// A paired tablet's state in the engine.
@@ -221,12 +225,15 @@ fn staff(r: &Replica, unit_id: Uuid) -> Result<Vec<(TabletStaff, PinState)>> {
     Ok(list
         .into_iter()
         .map(|t| {
-            let mark = resets
-                .iter()
-                .filter(|x| x.user_id == t.user_id)
-                .map(|x| x.after_seq)
-                .max();
-            let state = overlay::pin_state(t.user_id, t.pin_state, &pending, mark);
+            let mine = resets.iter().filter(|x| x.user_id == t.user_id);
+            let mark = mine.clone().map(|x| x.after_seq).max();
+            // A reset without its moment still clears the count; only its mark then decides.
+            let at = mine
+                .filter_map(|x| x.at)
+                .max()
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let reset = mark.map(|m| (m, at));
+            let state = overlay::pin_state(t.user_id, t.pin_state, &pending, reset);
             (t, state)
         })
         .collect())
@@ -496,11 +503,11 @@ impl AppCore {
         let id = Uuid::new_v4();
         let queued_at = self.inner.clock.now();
         let outcome = self.inner.with_tablet(|t, r, now| {
-            let m = Mutation::StaffPinAttempt(w::PinAttempt {
-                user_id,
-                ok,
-                at: now.trunc_subsecs(0),
-            });
+            // Made after every password unlock known here, even if this clock lags the one
+            // that stamped it: the server skips attempts made before the last unlock.
+            let at = now.trunc_subsecs(0);
+            let at = state.unlocked_at.map_or(at, |u| u.max(at));
+            let m = Mutation::StaffPinAttempt(w::PinAttempt { user_id, ok, at });
             r.enqueue(id, m.name(), &m.args(), queued_at, None)?;
             let (member, state) = staff_member(r, t.device.unit.id, user_id)?;
             Ok(if ok {
@@ -560,6 +567,7 @@ impl AppCore {
             resets.push(PinReset {
                 user_id: user.id,
                 after_seq: r.seq_mark()?,
+                at: Some(now),
             });
             r.meta_set(keys::PIN_RESETS, &resets)?;
             t.end(r)?;

@@ -4,13 +4,15 @@
 //! against a verifier it received from the server, with the same functions the server uses
 //! when it records the attempts. The lockout counter is a small state machine
 //! ([`PinState::after_attempt`]) applied by the server to reported attempts and by the app to
-//! its pending ones, so both agree on when a PIN is locked.
+//! its pending ones, so both agree on when a PIN is locked. Attempts are reported late (a
+//! tablet offline for a day), so the state keeps the moment of the last password unlock and
+//! the counter skips attempts made before it, whenever they arrive.
 //!
 //! A 4-digit PIN has 10,000 values: no hash makes its verifier safe against someone who has
 //! extracted a tablet's data. The PIN tells staff apart on a trusted device; the device
 //! credential (revocable, R-STAFF-3) is the security boundary.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -108,25 +110,40 @@ pub struct PinState {
     pub failures: u32,
     /// Locked until a sign-in with password.
     pub locked: bool,
+    /// When a sign-in with password last unlocked the PIN (whole seconds); attempts made
+    /// before it are not counted. None: no sign-in recorded since the PIN was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlocked_at: Option<DateTime<Utc>>,
 }
 
 impl PinState {
-    /// R-STAFF-3: a right PIN resets the count; the fifth wrong one in a row locks the PIN.
-    /// A locked PIN stays locked whatever is entered: only a password unlocks it.
-    pub fn after_attempt(self, ok: bool) -> PinState {
-        if self.locked {
+    /// R-STAFF-3 for an attempt made at `at` on a tablet: a right PIN resets the count; the
+    /// fifth wrong one in a row locks the PIN. A locked PIN stays locked whatever is entered:
+    /// only a password unlocks it. An attempt made before the last password unlock, reported
+    /// after it (an offline tablet), changes nothing, right or wrong: the unlock came later.
+    pub fn after_attempt(self, ok: bool, at: DateTime<Utc>) -> PinState {
+        if self.locked || self.unlocked_at.is_some_and(|u| at < u) {
             return self;
         }
         if ok {
-            return PinState::default();
+            return PinState { failures: 0, locked: false, unlocked_at: self.unlocked_at };
         }
         let failures = self.failures.saturating_add(1);
-        PinState { failures, locked: failures >= MAX_PIN_FAILURES }
+        PinState { failures, locked: failures >= MAX_PIN_FAILURES, unlocked_at: self.unlocked_at }
     }
 
-    /// A sign-in with password unlocks the PIN and clears the count.
-    pub fn after_password_sign_in(self) -> PinState {
-        PinState::default()
+    /// A sign-in with password at `now` unlocks the PIN and clears the count. The moment is
+    /// kept in whole seconds, as tablets stamp attempts: an attempt in the same second as the
+    /// unlock counts. It never moves back (a clock set back, a late reset on a tablet).
+    pub fn after_password_sign_in(self, now: DateTime<Utc>) -> PinState {
+        let now = now.trunc_subsecs(0);
+        PinState { failures: 0, locked: false, unlocked_at: Some(self.unlocked_at.map_or(now, |u| u.max(now))) }
+    }
+
+    /// A new PIN starts unlocked with no failures; attempts made before the last password
+    /// unlock still do not count.
+    pub fn for_new_pin(self) -> PinState {
+        PinState { unlocked_at: self.unlocked_at, ..PinState::default() }
     }
 
     /// Wrong PINs still allowed before the lock.
@@ -184,33 +201,110 @@ mod tests {
         assert_ne!(PinVerifier::new("4826", "other").hash, v.hash);
     }
 
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, h, m, s).unwrap()
+    }
+
+    fn wrong(s: PinState, n: usize, at: DateTime<Utc>) -> PinState {
+        (0..n).fold(s, |s, _| s.after_attempt(false, at))
+    }
+
     #[test]
     fn the_fifth_wrong_pin_in_a_row_locks() {
         let mut s = PinState::default();
         for left in (1..=4).rev() {
-            s = s.after_attempt(false);
+            s = s.after_attempt(false, at(8, 0, 0));
             assert!(!s.locked);
             assert_eq!(s.attempts_left(), left);
         }
-        s = s.after_attempt(false);
+        s = s.after_attempt(false, at(8, 0, 0));
         assert!(s.locked);
         assert_eq!(s.attempts_left(), 0);
     }
 
     #[test]
     fn a_right_pin_resets_the_count() {
-        let s = (0..4).fold(PinState::default(), |s, _| s.after_attempt(false));
-        let s = s.after_attempt(true);
+        let s = wrong(PinState::default(), 4, at(8, 0, 0));
+        let s = s.after_attempt(true, at(8, 1, 0));
         assert_eq!(s, PinState::default());
-        let s = (0..4).fold(s, |s, _| s.after_attempt(false));
+        let s = wrong(s, 4, at(8, 2, 0));
         assert!(!s.locked, "four in a row after a right one do not lock");
     }
 
     #[test]
     fn a_locked_pin_stays_locked_until_a_password_sign_in() {
-        let s = (0..5).fold(PinState::default(), |s, _| s.after_attempt(false));
-        assert!(s.after_attempt(true).locked);
-        assert_eq!(s.after_password_sign_in(), PinState::default());
+        let s = wrong(PinState::default(), 5, at(8, 0, 0));
+        assert!(s.after_attempt(true, at(8, 1, 0)).locked);
+        let unlocked = s.after_password_sign_in(at(9, 0, 0));
+        assert_eq!((unlocked.failures, unlocked.locked), (0, false));
+        assert_eq!(unlocked.attempts_left(), MAX_PIN_FAILURES);
+    }
+
+    // R-STAFF-3: an offline tablet reports wrong PINs made before the password sign-in after
+    // it; they do not re-lock the PIN the password has just unlocked.
+    #[test]
+    fn wrong_pins_made_before_a_password_unlock_do_not_count() {
+        let s = wrong(PinState::default(), 5, at(8, 0, 0)).after_password_sign_in(at(9, 0, 0));
+        let s = wrong(s, 5, at(8, 30, 0));
+        assert!(!s.locked, "{s:?}");
+        assert_eq!(s.attempts_left(), MAX_PIN_FAILURES);
+        // Nor do they count towards a new lockout with later ones.
+        let s = wrong(PinState::default().after_password_sign_in(at(9, 0, 0)), 4, at(8, 59, 59));
+        let s = s.after_attempt(false, at(9, 5, 0));
+        assert_eq!((s.failures, s.locked), (1, false));
+    }
+
+    // R-STAFF-3: attempts made after the unlock count as before, from the unlock's second on.
+    #[test]
+    fn wrong_pins_made_after_a_password_unlock_count() {
+        let s = PinState::default().after_password_sign_in(at(9, 0, 0));
+        let s = wrong(s, 5, at(9, 0, 0));
+        assert!(s.locked, "five in a row from the unlock's second on: {s:?}");
+        let s = wrong(PinState::default().after_password_sign_in(at(9, 0, 0)), 4, at(9, 30, 0));
+        assert_eq!(s.attempts_left(), 1);
+    }
+
+    // R-STAFF-3: a right PIN made before the unlock changes nothing either: it neither resets
+    // the run of wrong PINs made after the unlock nor anything else.
+    #[test]
+    fn a_right_pin_made_before_a_password_unlock_resets_nothing() {
+        let s = wrong(PinState::default().after_password_sign_in(at(9, 0, 0)), 4, at(9, 10, 0));
+        assert_eq!(s.after_attempt(true, at(8, 59, 0)), s);
+        let s = s.after_attempt(true, at(8, 59, 0)).after_attempt(false, at(9, 11, 0));
+        assert!(s.locked, "the late right PIN did not break the run");
+    }
+
+    // The tablets stamp attempts in whole seconds: the unlock's moment is kept so too, and an
+    // attempt in the same second as the unlock counts (the lockout as before, when unsure).
+    #[test]
+    fn the_unlock_moment_is_kept_in_whole_seconds_and_never_moves_back() {
+        let t = at(9, 0, 0) + Duration::milliseconds(700);
+        let s = PinState::default().after_password_sign_in(t);
+        assert_eq!(s.unlocked_at, Some(at(9, 0, 0)));
+        assert_eq!(s.after_attempt(false, at(9, 0, 0)).failures, 1);
+        assert_eq!(s.after_password_sign_in(at(8, 0, 0)).unlocked_at, Some(at(9, 0, 0)));
+        assert_eq!(s.after_password_sign_in(at(10, 0, 0)).unlocked_at, Some(at(10, 0, 0)));
+    }
+
+    #[test]
+    fn a_new_pin_starts_unlocked_and_keeps_the_unlock_moment() {
+        let s = wrong(PinState::default().after_password_sign_in(at(9, 0, 0)), 5, at(9, 1, 0));
+        let s = s.for_new_pin();
+        assert_eq!(s, PinState { failures: 0, locked: false, unlocked_at: Some(at(9, 0, 0)) });
+        assert_eq!(s.after_attempt(false, at(8, 0, 0)).failures, 0);
+    }
+
+    // The state as stored before the unlock moment existed, and as old tablets read it.
+    #[test]
+    fn the_unlock_moment_is_optional_on_the_wire() {
+        let old: PinState = serde_json::from_str(r#"{"failures":2,"locked":false}"#).unwrap();
+        assert_eq!(old, PinState { failures: 2, locked: false, unlocked_at: None });
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"failures":2,"locked":false}"#);
+        let new = old.after_password_sign_in(at(9, 0, 0));
+        assert_eq!(
+            serde_json::to_value(new).unwrap(),
+            serde_json::json!({ "failures": 0, "locked": false, "unlocked_at": "2026-11-24T09:00:00Z" })
+        );
     }
 
     #[test]
@@ -225,7 +319,8 @@ mod tests {
         /// not broken by a right one, reached five.
         #[test]
         fn locked_iff_five_wrong_in_a_row(attempts in proptest::collection::vec(any::<bool>(), 0..30)) {
-            let s = attempts.iter().fold(PinState::default(), |s, ok| s.after_attempt(*ok));
+            let t = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
+            let s = attempts.iter().fold(PinState::default(), |s, ok| s.after_attempt(*ok, t));
             let mut run = 0u32;
             let mut expect = false;
             for ok in &attempts {
@@ -233,6 +328,20 @@ mod tests {
                 if *ok { run = 0 } else { run += 1; expect = run >= MAX_PIN_FAILURES }
             }
             prop_assert_eq!(s.locked, expect);
+        }
+
+        /// R-STAFF-3: attempts made before a password unlock, reported late among later ones
+        /// in any order, leave the state as the later ones alone make it.
+        #[test]
+        fn attempts_made_before_an_unlock_never_count(
+            attempts in proptest::collection::vec((any::<bool>(), any::<bool>()), 0..30),
+        ) {
+            let unlock = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+            let start = PinState::default().after_password_sign_in(unlock);
+            let when = |before: bool| if before { unlock - Duration::seconds(1) } else { unlock };
+            let all = attempts.iter().fold(start, |s, (ok, before)| s.after_attempt(*ok, when(*before)));
+            let later = attempts.iter().filter(|(_, before)| !before).fold(start, |s, (ok, _)| s.after_attempt(*ok, unlock));
+            prop_assert_eq!(all, later);
         }
     }
 }

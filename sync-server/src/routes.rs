@@ -146,7 +146,7 @@ async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest
             tx.insert_token(&token_hash, uid, device.as_deref(), now, expires_at)?;
             // R-STAFF-3: a sign-in with password unlocks a locked PIN.
             if has_pin {
-                pins::after_password_sign_in(tx, uid)?;
+                pins::after_password_sign_in(tx, uid, now)?;
             }
             Ok(())
         })

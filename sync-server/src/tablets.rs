@@ -161,8 +161,8 @@ pub async fn password_unlock(
     let Some((user, _)) = found.filter(|(_, member)| ok && *member) else {
         return Err(invalid_credentials());
     };
-    let uid = user.id;
-    state.store.write(move |tx| pins::after_password_sign_in(tx, uid)).await?;
+    let (uid, now) = (user.id, state.now());
+    state.store.write(move |tx| pins::after_password_sign_in(tx, uid, now)).await?;
     Ok(Json(PasswordUnlockResponse { user: user_info(&user) }))
 }
 

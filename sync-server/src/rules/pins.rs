@@ -4,9 +4,12 @@
 //!
 //! The server never sees a PIN after it is set: tablets check PINs against the verifier and
 //! report each attempt (`staff.pin_attempt`), and the server counts them here in arrival
-//! order with the same state machine the tablets use ([`PinState::after_attempt`]).
+//! order with the same state machine the tablets use ([`PinState::after_attempt`]). The state
+//! keeps when a password last unlocked the PIN, so an attempt made offline before that and
+//! reported after it does not count.
 
-use domain::pin::{PinState, PinVerifier};
+use chrono::{DateTime, Utc};
+use domain::pin::PinVerifier;
 use domain::wire::entity::{TabletStaff, TABLET_STAFF_TYPE};
 use domain::wire::{PinAttempt, Role};
 use serde_json::{json, Value};
@@ -45,9 +48,11 @@ pub fn may_have_pin(role: Role) -> bool {
     matches!(role, Role::Staff | Role::Admin)
 }
 
-/// Sets (or changes) the PIN; a new PIN starts unlocked with no failures.
+/// Sets (or changes) the PIN; a new PIN starts unlocked with no failures (keeping the last
+/// password unlock: attempts made before it still do not count).
 pub fn set_pin(tx: &mut dyn Tx, user_id: Uuid, verifier: PinVerifier) -> StoreResult<()> {
-    tx.put_staff_pin(user_id, &StaffPin { verifier, state: PinState::default() })?;
+    let state = tx.staff_pin(user_id)?.map(|p| p.state.for_new_pin()).unwrap_or_default();
+    tx.put_staff_pin(user_id, &StaffPin { verifier, state })?;
     mirror(tx, user_id)
 }
 
@@ -59,22 +64,29 @@ pub fn remove_pin(tx: &mut dyn Tx, user_id: Uuid) -> StoreResult<()> {
     Ok(())
 }
 
-/// R-STAFF-3: a sign-in with password unlocks the PIN. Writes only when the state changes
-/// (every staff login asks).
-pub fn after_password_sign_in(tx: &mut dyn Tx, user_id: Uuid) -> StoreResult<()> {
+/// R-STAFF-3: a sign-in with password at `now` unlocks the PIN. Every staff login asks, and
+/// each one moves the unlock moment, kept in the store. The tablets get the new state only
+/// when the lockout they show changes: the moment alone would make each of the unit's
+/// tablets pull at every login. Their copy of it may lag; the server decides with its own.
+pub fn after_password_sign_in(tx: &mut dyn Tx, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
     let Some(mut pin) = tx.staff_pin(user_id)? else { return Ok(()) };
-    let next = pin.state.after_password_sign_in();
-    if next != pin.state {
-        pin.state = next;
-        tx.put_staff_pin(user_id, &pin)?;
+    let next = pin.state.after_password_sign_in(now);
+    if next == pin.state {
+        return Ok(());
+    }
+    let shown = (next.failures, next.locked) != (pin.state.failures, pin.state.locked);
+    pin.state = next;
+    tx.put_staff_pin(user_id, &pin)?;
+    if shown {
         mirror(tx, user_id)?;
     }
     Ok(())
 }
 
 /// `staff.pin_attempt` from a tablet of `unit_id`: counts the attempt against the staff
-/// member's PIN (R-STAFF-3: five wrong in a row lock it everywhere). `details` report the
-/// resulting state; without a PIN (removed since) there is nothing to count.
+/// member's PIN (R-STAFF-3: five wrong in a row lock it everywhere), unless it was made (`at`)
+/// before the last password unlock. `details` report the resulting state; without a PIN
+/// (removed since) there is nothing to count.
 pub fn record_attempt(tx: &mut dyn Tx, unit_id: Uuid, a: &PinAttempt) -> ApplyResult<Option<Value>> {
     if !tx.staff_units(a.user_id)?.contains(&unit_id) {
         return Err(not_permitted("the PIN of a staff member of another unit").into());
@@ -82,7 +94,7 @@ pub fn record_attempt(tx: &mut dyn Tx, unit_id: Uuid, a: &PinAttempt) -> ApplyRe
     let Some(mut pin) = tx.staff_pin(a.user_id)? else {
         return Ok(Some(json!({ "pin_set": false })));
     };
-    let next = pin.state.after_attempt(a.ok);
+    let next = pin.state.after_attempt(a.ok, a.at);
     if next != pin.state {
         pin.state = next;
         tx.put_staff_pin(a.user_id, &pin)?;

@@ -86,6 +86,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/server-postgres/0001_init.sql")),
     (2, include_str!("../../../migrations/server-postgres/0002_tablets.sql")),
     (3, include_str!("../../../migrations/server-postgres/0003_generation.sql")),
+    (4, include_str!("../../../migrations/server-postgres/0004_pin_unlocked_at.sql")),
 ];
 
 /// Jobs the writer takes into one transaction at most. Smaller than SQLite's 512: every
@@ -1472,7 +1473,7 @@ impl Tx for PgTx<'_> {
     fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>> {
         let row = self
             .db
-            .query_opt("SELECT salt, rounds, hash, failures, locked FROM staff_pins WHERE user_id = $1", &[&user_id])?;
+            .query_opt("SELECT salt, rounds, hash, failures, locked, unlocked_at FROM staff_pins WHERE user_id = $1", &[&user_id])?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(StaffPin {
             verifier: PinVerifier {
@@ -1480,15 +1481,21 @@ impl Tx for PgTx<'_> {
                 rounds: count_col(&r, 1)?,
                 hash: r.try_get(2).map_err(corrupt)?,
             },
-            state: PinState { failures: count_col(&r, 3)?, locked: r.try_get(4).map_err(corrupt)? },
+            state: PinState {
+                failures: count_col(&r, 3)?,
+                locked: r.try_get(4).map_err(corrupt)?,
+                unlocked_at: r.try_get(5).map_err(corrupt)?,
+            },
         }))
     }
 
     fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()> {
         self.conn()?.execute(
-            "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked) VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked, unlocked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, rounds = excluded.rounds,
-                 hash = excluded.hash, failures = excluded.failures, locked = excluded.locked",
+                 hash = excluded.hash, failures = excluded.failures, locked = excluded.locked,
+                 unlocked_at = excluded.unlocked_at",
             &[
                 &user_id,
                 &text(&pin.verifier.salt),
@@ -1496,6 +1503,7 @@ impl Tx for PgTx<'_> {
                 &text(&pin.verifier.hash),
                 &int(pin.state.failures),
                 &pin.state.locked,
+                &pin.state.unlocked_at,
             ],
         )?;
         Ok(())

@@ -26,6 +26,7 @@ use super::{
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/server-sqlite/0001_init.sql")),
     (2, include_str!("../../../migrations/server-sqlite/0002_tablets.sql")),
+    (3, include_str!("../../../migrations/server-sqlite/0003_pin_unlocked_at.sql")),
 ];
 
 /// Jobs the writer takes into one transaction at most.
@@ -1158,12 +1159,16 @@ impl Tx for SqliteTx<'_> {
     fn staff_pin(&mut self, user_id: Uuid) -> StoreResult<Option<StaffPin>> {
         let mut st = self
             .db
-            .prepare_cached("SELECT salt, rounds, hash, failures, locked FROM staff_pins WHERE user_id = ?1")?;
+            .prepare_cached("SELECT salt, rounds, hash, failures, locked, unlocked_at FROM staff_pins WHERE user_id = ?1")?;
         Ok(st
             .query_row([user_id.to_string()], |r| {
                 Ok(StaffPin {
                     verifier: PinVerifier { salt: r.get(0)?, rounds: r.get(1)?, hash: r.get(2)? },
-                    state: PinState { failures: r.get(3)?, locked: r.get::<_, i64>(4)? != 0 },
+                    state: PinState {
+                        failures: r.get(3)?,
+                        locked: r.get::<_, i64>(4)? != 0,
+                        unlocked_at: opt_ts_col(r.get(5)?)?,
+                    },
                 })
             })
             .optional()?)
@@ -1172,9 +1177,11 @@ impl Tx for SqliteTx<'_> {
     fn put_staff_pin(&mut self, user_id: Uuid, pin: &StaffPin) -> StoreResult<()> {
         self.conn()?
             .prepare_cached(
-                "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO staff_pins (user_id, salt, rounds, hash, failures, locked, unlocked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (user_id) DO UPDATE SET salt = excluded.salt, rounds = excluded.rounds,
-                     hash = excluded.hash, failures = excluded.failures, locked = excluded.locked",
+                     hash = excluded.hash, failures = excluded.failures, locked = excluded.locked,
+                     unlocked_at = excluded.unlocked_at",
             )?
             .execute(params![
                 user_id.to_string(),
@@ -1182,7 +1189,8 @@ impl Tx for SqliteTx<'_> {
                 pin.verifier.rounds,
                 pin.verifier.hash,
                 pin.state.failures,
-                pin.state.locked as i64
+                pin.state.locked as i64,
+                pin.state.unlocked_at.map(ts)
             ])?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::Duration as Minutes;
+use chrono::{DateTime, Duration as Minutes, Utc};
 use domain::pin::PinState;
 use domain::wire::entity::{self as e, TabletStaff};
 use domain::wire::{DeviceInfo, DeviceMeResponse, DevicesResponse, MutationStatus, Role};
@@ -46,6 +46,19 @@ async fn devices(c: &Client) -> DevicesResponse {
 async fn pin_state_on(tablet: &Client, unit: Uuid, user: Uuid) -> PinState {
     let (_, r) = tablet.snapshot().await;
     tablet_staff(&r, unit, user).expect("the unit's tablets know the staff member").pin_state
+}
+
+/// No failures, not locked, last unlocked by a password at `at`.
+fn unlocked_at(at: DateTime<Utc>) -> PinState {
+    PinState { failures: 0, locked: false, unlocked_at: Some(at) }
+}
+
+/// `staff.pin_attempt`s a tablet queued offline, pushed later in one batch.
+fn offline_attempts(user: Uuid, ok: bool, times: &[DateTime<Utc>]) -> Vec<(Uuid, &'static str, Value, Option<Uuid>)> {
+    times
+        .iter()
+        .map(|at| (Uuid::new_v4(), "staff.pin_attempt", json!({ "user_id": user, "ok": ok, "at": at }), None))
+        .collect()
 }
 
 async fn started(s: &TestServer) {
@@ -359,7 +372,7 @@ async fn r_staff_3_the_pin_verifier_reaches_the_units_tablets_and_no_one_else() 
     let v = ts[0].pin.clone().expect("a verifier");
     assert!(v.verify("5093"));
     assert!(!v.verify("4826"));
-    assert_eq!(ts[0].pin_state, PinState::default());
+    assert_eq!(ts[0].pin_state, unlocked_at(sthlm("2026-11-25", "09:00:00")), "lisa's sign-in still holds");
 
     // Nobody but the unit's tablets sees a verifier.
     for c in [&lisa, &s.login("anna").await, &s.login("admin").await] {
@@ -388,11 +401,14 @@ async fn r_staff_3_four_wrong_pins_then_a_right_one_reset_the_count() {
         assert_eq!(r.details.as_ref().unwrap()["failures"], i);
         assert_eq!(r.details.as_ref().unwrap()["attempts_left"], 5 - i);
     }
-    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, PinState { failures: 4, locked: false });
+    assert_eq!(
+        pin_state_on(&tablet, ids::solrosen(), lisa.id()).await,
+        PinState { failures: 4, locked: false, unlocked_at: Some(now) }
+    );
     let r = tablet.pin_attempt(lisa.id(), true, now).await;
     assert_applied(&r);
     assert_eq!(r.details.unwrap()["locked"], false);
-    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, PinState::default());
+    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, unlocked_at(now));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,7 +426,10 @@ async fn r_staff_3_five_wrong_pins_in_a_row_lock_the_pin_on_every_tablet() {
     let fifth = b.pin_attempt(lisa.id(), false, now).await;
     assert_eq!(fifth.details.unwrap()["locked"], true);
     for t in [&a, &b] {
-        assert_eq!(pin_state_on(t, ids::solrosen(), lisa.id()).await, PinState { failures: 5, locked: true });
+        assert_eq!(
+            pin_state_on(t, ids::solrosen(), lisa.id()).await,
+            PinState { failures: 5, locked: true, unlocked_at: Some(now) }
+        );
     }
     // A right PIN afterwards does not unlock (the tablet refuses it too; a late report of one
     // changes nothing).
@@ -447,7 +466,7 @@ async fn r_staff_3_a_password_sign_in_on_the_tablet_unlocks_the_pin() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["user"]["id"], json!(lisa.id()));
     assert_eq!(r.body["user"]["role"], json!(Role::Staff));
-    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, PinState::default());
+    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, unlocked_at(sthlm("2026-11-25", "09:00:00")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,12 +477,84 @@ async fn r_staff_3_a_password_sign_in_elsewhere_unlocks_the_pin() {
     assert!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await.locked);
     let (cursor, _) = tablet.pull_all().await;
     s.login("lisa").await;
-    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, PinState::default());
+    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, unlocked_at(sthlm("2026-11-25", "09:00:00")));
     // Another login with nothing to unlock writes nothing the tablets would pull.
     let (cursor2, _) = tablet.delta(&cursor).await;
     s.login("lisa").await;
     let (_, delta) = tablet.delta(&cursor2).await;
     assert!(delta.is_empty(), "{delta:?}");
+}
+
+// R-STAFF-3: a tablet offline since before the sign-in reports its wrong PINs after it.
+// Made before the password sign-in, they do not count towards a new lockout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_3_wrong_pins_made_before_a_password_sign_in_and_pushed_after_it_do_not_count() {
+    let s = server().await;
+    let now = s.set_local("2026-11-25", "09:00:00").await;
+    let lisa = s.login("lisa").await;
+    let tablet = s.pair_tablet(&lisa, ids::solrosen()).await;
+    let offline = offline_attempts(lisa.id(), false, &[1, 2, 3, 4].map(|m| now + Minutes::minutes(m)));
+
+    let signed_in = s.set_local("2026-11-25", "10:00:00").await;
+    s.login("lisa").await;
+    let pushed = tablet.push_envelopes(offline).await;
+    for r in &pushed.results {
+        assert_applied(r);
+        assert_eq!(r.details.as_ref().unwrap()["failures"], 0, "made before the sign-in: {r:?}");
+    }
+    let fifth = tablet.pin_attempt(lisa.id(), false, signed_in + Minutes::minutes(1)).await;
+    assert_applied(&fifth);
+    let d = fifth.details.unwrap();
+    assert_eq!((d["locked"].clone(), d["attempts_left"].clone()), (json!(false), json!(4)));
+    assert_eq!(
+        pin_state_on(&tablet, ids::solrosen(), lisa.id()).await,
+        PinState { failures: 1, locked: false, unlocked_at: Some(signed_in) }
+    );
+}
+
+// R-STAFF-3: nor do they re-lock a PIN the password has just unlocked, and a right PIN made
+// before the unlock resets nothing after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_3_wrong_pins_made_before_a_password_unlock_do_not_lock_the_pin_again() {
+    let s = server().await;
+    let (lisa, b) = locked_lisa(&s).await;
+    let a = s.pair_tablet(&lisa, ids::solrosen()).await;
+    let before = |m| sthlm("2026-11-25", "09:00:00") + Minutes::minutes(m);
+    let offline = offline_attempts(lisa.id(), false, &[1, 2, 3, 4, 5].map(before));
+
+    let unlocked = s.set_local("2026-11-25", "09:30:00").await;
+    let r = b.post("/v1/device/password-unlock", &json!({ "username": "lisa", "password": PASSWORD })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.push_envelopes(offline).await.results.iter().all(|r| r.status == MutationStatus::Applied));
+    for t in [&a, &b] {
+        assert_eq!(pin_state_on(t, ids::solrosen(), lisa.id()).await, unlocked_at(unlocked), "still unlocked");
+    }
+    for m in 1..=4 {
+        assert_applied(&b.pin_attempt(lisa.id(), false, unlocked + Minutes::minutes(m)).await);
+    }
+    assert_applied(&a.push_envelopes(offline_attempts(lisa.id(), true, &[before(6)])).await.results[0]);
+    let fifth = b.pin_attempt(lisa.id(), false, unlocked + Minutes::minutes(5)).await;
+    assert_eq!(fifth.details.unwrap()["locked"], true, "the late right PIN did not break the run");
+}
+
+// R-STAFF-3: attempts made after the sign-in count as before, however late they arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_3_five_wrong_pins_made_after_a_password_sign_in_lock_the_pin() {
+    let s = server().await;
+    started(&s).await;
+    let lisa = s.login("lisa").await;
+    let tablet = s.pair_tablet(&lisa, ids::solrosen()).await;
+    let signed_in = s.set_local("2026-11-25", "10:00:00").await;
+    s.login("lisa").await;
+    let offline = offline_attempts(lisa.id(), false, &[0, 1, 2, 3, 4].map(|m| signed_in + Minutes::minutes(m)));
+    s.set_local("2026-11-25", "15:00:00").await;
+    let pushed = tablet.push_envelopes(offline).await;
+    assert!(pushed.results.iter().all(|r| r.status == MutationStatus::Applied));
+    assert_eq!(pushed.results[4].details.as_ref().unwrap()["locked"], true);
+    assert_eq!(
+        pin_state_on(&tablet, ids::solrosen(), lisa.id()).await,
+        PinState { failures: 5, locked: true, unlocked_at: Some(signed_in) }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -645,7 +736,7 @@ async fn r_staff_2_a_replay_from_the_tablet_returns_its_first_results_and_change
         (Uuid::new_v4(), "attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "08:00:00"), me),
         (Uuid::new_v4(), "attendance.mark", mark(ids::noah(), "departed", "2026-11-25", "08:00:00"), me),
         (Uuid::new_v4(), "care.comment", json!({ "child_id": ids::elsa(), "date": "2026-11-25", "text": "Glad" }), me),
-        (Uuid::new_v4(), "staff.pin_attempt", json!({ "user_id": lisa.id(), "ok": false, "at": sthlm("2026-11-25", "08:59:00") }), None),
+        (Uuid::new_v4(), "staff.pin_attempt", json!({ "user_id": lisa.id(), "ok": false, "at": sthlm("2026-11-25", "09:00:00") }), None),
     ];
     let first = tablet.push_envelopes(batch.clone()).await;
     assert_eq!(
