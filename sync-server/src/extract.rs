@@ -128,11 +128,26 @@ impl BearerToken {
             note_seen(state, &mut device);
             return Ok(Caller::Device(AuthDevice { device, token_hash: self.token_hash }));
         }
-        let user = state.store.read(move |tx| tx.user_for_token(&h, now)).await?;
-        match user {
-            Some(user) => Ok(Caller::User(AuthUser { user, token_hash: self.token_hash })),
-            None => Err(ApiError::unauthorized()),
+        // Performance: a session unchanged since it was last looked up comes from memory
+        // (`session_cache`); the generation is read before the snapshot.
+        let generation = state.store.session_generation();
+        if let Some(user) = generation.and_then(|g| state.sessions.user(&h, g, now)) {
+            state.metrics.sessions_from_memory.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Caller::User(AuthUser { user, token_hash: self.token_hash }));
         }
+        let found = state
+            .store
+            .read(move |tx| {
+                let Some(user) = tx.user_for_token(&h, now)? else { return Ok(None) };
+                let expires = if generation.is_some() { tx.token_expires_at(&h)? } else { None };
+                Ok(Some((user, expires)))
+            })
+            .await?;
+        let Some((user, expires)) = found else { return Err(ApiError::unauthorized()) };
+        if let (Some(g), Some(exp)) = (generation, expires) {
+            state.sessions.remember(&self.token_hash, g, &user, exp);
+        }
+        Ok(Caller::User(AuthUser { user, token_hash: self.token_hash }))
     }
 }
 

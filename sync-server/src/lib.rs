@@ -11,6 +11,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod pull_cache;
+pub mod session_cache;
 pub mod routes;
 pub mod rules;
 pub mod sse;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub pokes: broadcast::Sender<Arc<TouchedScopes>>,
     pub metrics: Arc<Metrics>,
     pub pull_cache: Arc<pull_cache::PullCache>,
+    pub sessions: Arc<session_cache::SessionCache>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -137,6 +139,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         pokes,
         metrics: Arc::new(Metrics::default()),
         pull_cache: Arc::default(),
+        sessions: Arc::default(),
         shutdown: shutdown_rx.clone(),
     };
     if config.dev_clock {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub changes_sent: AtomicU64,
     /// No-change pulls answered without the store (`pull_cache`).
     pub pulls_from_memory: AtomicU64,
+    /// Sessions looked up without the store (`session_cache`).
+    pub sessions_from_memory: AtomicU64,
     pub sse_connections: AtomicI64,
     pub pokes_sent: AtomicU64,
 }
@@ -71,6 +73,12 @@ impl Metrics {
             "hub_pulls_from_memory_total",
             "No-change pulls answered without a trip to the store.",
             self.pulls_from_memory.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "hub_sessions_from_memory_total",
+            "Session tokens looked up without a trip to the store.",
+            self.sessions_from_memory.load(Ordering::Relaxed),
         );
         counter(&mut out, "hub_sse_pokes_total", "Poke events sent.", self.pokes_sent.load(Ordering::Relaxed));
         let _ = writeln!(

@@ -57,6 +57,14 @@ pub trait Store: Send + Sync + 'static {
     fn generation(&self) -> GenerationFuture {
         Box::pin(std::future::ready(None))
     }
+
+    /// A number that changes with every commit that wrote users or session tokens, when
+    /// this process sees every commit (the embedded SQLite); `None` otherwise. Read before a
+    /// snapshot, it tells later whether a token's user may have changed since
+    /// ([`crate::session_cache`]).
+    fn session_generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub type GenerationFuture = Pin<Box<dyn Future<Output = Option<u64>> + Send>>;

@@ -68,6 +68,9 @@ pub struct SqliteStore {
 struct WriteCounters {
     /// Bumped after every commit, before anyone hears of it ([`Store::generation`]).
     generation: AtomicU64,
+    /// Bumped after every commit that wrote users or tokens, before anyone hears of it
+    /// ([`Store::session_generation`]).
+    sessions: AtomicU64,
     commits: AtomicU64,
     jobs: AtomicU64,
     largest_group: AtomicU64,
@@ -284,6 +287,9 @@ fn writer_loop(
                 // Before the replies and pokes: whoever learns of this commit sees the new
                 // generation.
                 counters.generation.fetch_add(1, Ordering::SeqCst);
+                if tx.wrote_sessions {
+                    counters.sessions.fetch_add(1, Ordering::SeqCst);
+                }
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 counters.jobs.fetch_add(group, Ordering::Relaxed);
                 counters.largest_group.fetch_max(group, Ordering::Relaxed);
@@ -351,6 +357,10 @@ impl Store for SqliteStore {
         Box::pin(std::future::ready(Some(self.counters.generation.load(Ordering::SeqCst))))
     }
 
+    fn session_generation(&self) -> Option<u64> {
+        Some(self.counters.sessions.load(Ordering::SeqCst))
+    }
+
     fn write_stats(&self) -> Option<WriteStats> {
         let c = &self.counters;
         Some(WriteStats {
@@ -375,6 +385,9 @@ struct SqliteTx<'c> {
     /// the database counter would have given.
     seq: Option<i64>,
     seq_dirty: bool,
+    /// This transaction wrote `users` or `tokens` (even if rolled back since: counting one
+    /// too many only costs a store trip).
+    wrote_sessions: bool,
     /// The open savepoints of jobs and mutations and their waiting writes.
     deferred: Deferred,
 }
@@ -442,6 +455,7 @@ impl<'c> SqliteTx<'c> {
             cache,
             seq: None,
             seq_dirty: false,
+            wrote_sessions: false,
             deferred: Deferred::default(),
         }
     }
@@ -743,6 +757,7 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_user(&mut self, u: &UserRow) -> StoreResult<()> {
         self.cache.roster_changed();
+        self.wrote_sessions = true;
         self.conn()?.execute(
             &format!("INSERT INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
@@ -778,6 +793,7 @@ impl Tx for SqliteTx<'_> {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        self.wrote_sessions = true;
         self.conn()?.prepare_cached(
             "INSERT INTO tokens (token_hash, user_id, device_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
@@ -827,6 +843,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool> {
+        self.wrote_sessions = true;
         Ok(self.conn()?.execute("DELETE FROM tokens WHERE token_hash = ?1", [token_hash])? > 0)
     }
 

@@ -1,19 +1,52 @@
 //! No-change pulls answered from memory (issue 6, `sync_server::pull_cache`) stay exact:
-//! a commit by anyone, a logout or an expired session is seen by the very next pull.
+//! a commit by anyone, a logout or an expired session is seen by the very next pull. So do
+//! sessions looked up from memory (`sync_server::session_cache`): a logout is seen by the
+//! very next request, pushes or not.
 
 use chrono::Duration;
 use serde_json::json;
 
 use crate::support::*;
 
-/// `hub_pulls_from_memory_total` from `/metrics`.
-async fn pulls_from_memory(s: &TestServer) -> u64 {
+/// A counter from `/metrics`.
+async fn metric(s: &TestServer, name: &str) -> u64 {
     let r = s.get("/metrics", None).await;
     let text = r.body.as_str().unwrap_or_default().to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix("hub_pulls_from_memory_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    let prefix = format!("{name} ");
+    text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// `hub_pulls_from_memory_total` from `/metrics`.
+async fn pulls_from_memory(s: &TestServer) -> u64 {
+    metric(s, "hub_pulls_from_memory_total").await
+}
+
+fn on_sqlite() -> bool {
+    !std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_used_for_pushes_is_refused_by_the_very_next_request_after_its_logout() {
+    let s = server().await;
+    s.set_local("2026-11-24", "07:00:00").await;
+    let anna = s.login("anna").await;
+    let elsa = anna.me().await.children.into_iter().find(|c| c.first_name == "Elsa").expect("Elsa").id;
+    let before = metric(&s, "hub_sessions_from_memory_total").await;
+    // Pushes write entities, not sessions: Anna's token stays answered from memory (SQLite).
+    for date in ["2026-11-24", "2026-11-25", "2026-11-24"] {
+        assert_applied(&anna.push_one("absence.report", json!({"child_id": elsa, "date": date})).await);
+    }
+    if on_sqlite() {
+        assert!(metric(&s, "hub_sessions_from_memory_total").await >= before + 2, "the session came from memory");
+    }
+    // Another person signing in writes sessions; Anna's session is still hers.
+    let erik = s.login("erik").await;
+    assert_eq!(anna.me().await.user.username, "anna");
+    assert_eq!(anna.logout().await, 204);
+    let refused = anna.push_raw(&[(uuid::Uuid::new_v4(), "absence.report", json!({"child_id": elsa, "date": "2026-11-25"}))]).await;
+    refused.assert_error(401, "unauthorized");
+    assert_eq!(anna.get("/v1/me").await.status, 401);
+    assert_eq!(erik.me().await.user.username, "erik");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
