@@ -180,7 +180,7 @@ impl Seed<'_> {
 
     fn pin(&mut self, user_id: Uuid, pin: &str) -> StoreResult<()> {
         let verifier = domain::pin::PinVerifier::new(pin, &crate::auth::new_pin_salt());
-        pins::set_pin(self.tx, user_id, verifier)
+        pins::set_pin(self.tx, user_id, verifier, None)
     }
 
     fn guardians_of_group(&mut self, children: &[Uuid]) -> StoreResult<Vec<Uuid>> {

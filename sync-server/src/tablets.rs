@@ -192,7 +192,8 @@ pub async fn set_pin(
         .await
         .map_err(|_| ApiError::internal("could not derive the PIN verifier"))?;
     let uid = auth.user.id;
-    state.store.write(move |tx| pins::set_pin(tx, uid, verifier)).await?;
+    let now = state.now();
+    state.store.write(move |tx| pins::set_pin(tx, uid, verifier, Some(now))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

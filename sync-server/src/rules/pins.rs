@@ -49,9 +49,16 @@ pub fn may_have_pin(role: Role) -> bool {
 }
 
 /// Sets (or changes) the PIN; a new PIN starts unlocked with no failures (keeping the last
-/// password unlock: attempts made before it still do not count).
-pub fn set_pin(tx: &mut dyn Tx, user_id: Uuid, verifier: PinVerifier) -> StoreResult<()> {
+/// password unlock: attempts made before it still do not count). Set by its owner at
+/// `at`, signed in with a password: attempts made before then (against the old PIN, on a
+/// tablet that reports them later) do not count against the new one either (R-STAFF-3).
+/// `None` for seeded PINs (the demo), which have no such moment.
+pub fn set_pin(tx: &mut dyn Tx, user_id: Uuid, verifier: PinVerifier, at: Option<DateTime<Utc>>) -> StoreResult<()> {
     let state = tx.staff_pin(user_id)?.map(|p| p.state.for_new_pin()).unwrap_or_default();
+    let state = match at {
+        Some(at) => state.after_password_sign_in(at),
+        None => state,
+    };
     tx.put_staff_pin(user_id, &StaffPin { verifier, state })?;
     mirror(tx, user_id)
 }

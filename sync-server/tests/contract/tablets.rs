@@ -512,6 +512,28 @@ async fn r_staff_3_wrong_pins_made_before_a_password_sign_in_and_pushed_after_it
     );
 }
 
+// R-STAFF-3: wrong PINs made against the old PIN before its owner changed it at a desk
+// (signed in with a password, in a session older than the attempts), reported after the
+// change, do not count against the new PIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_3_wrong_pins_made_before_a_pin_change_do_not_count_against_the_new_pin() {
+    let s = server().await;
+    let now = s.set_local("2026-11-25", "09:00:00").await;
+    let lisa = s.login("lisa").await;
+    let tablet = s.pair_tablet(&lisa, ids::solrosen()).await;
+    let offline = offline_attempts(lisa.id(), false, &[1, 2, 3, 4, 5].map(|m| now + Minutes::minutes(m)));
+
+    let changed = s.set_local("2026-11-25", "10:00:00").await;
+    lisa.set_pin("5931").await;
+    for r in &tablet.push_envelopes(offline).await.results {
+        assert_applied(r);
+    }
+    assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, unlocked_at(changed), "the new PIN is not locked");
+    // Wrong PINs after the change count as ever.
+    let later = tablet.pin_attempt(lisa.id(), false, changed + Minutes::minutes(1)).await;
+    assert_eq!(later.details.expect("details")["attempts_left"], 4);
+}
+
 // R-STAFF-3: nor do they re-lock a PIN the password has just unlocked, and a right PIN made
 // before the unlock resets nothing after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
