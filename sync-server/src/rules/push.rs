@@ -68,6 +68,9 @@ pub fn push(
     let mut stats = PushStats::default();
     let owner = pusher.owner();
     let mut acting = Acting::new(pusher, now);
+    if mutations.len() > 1 {
+        tx.prefetch_outcomes(&mutations.iter().map(|m| m.id).collect::<Vec<_>>())?;
+    }
     for env in mutations {
         // A mutation sent again returns its first result and changes nothing, even when the
         // rule would reject it now (the lock has passed since).

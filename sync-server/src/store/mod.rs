@@ -271,6 +271,12 @@ pub trait Tx {
     // Idempotency. The owner of an outcome (`user_id`) is the user who pushed it, or the
     // device for a paired tablet's push.
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>>;
+    /// Performance hint: `mutation_outcome` is about to be asked for each of `ids` (a push).
+    /// A store whose look-ups are round trips may fetch them in one; answers must stay
+    /// those `mutation_outcome` would give.
+    fn prefetch_outcomes(&mut self, _ids: &[Uuid]) -> StoreResult<()> {
+        Ok(())
+    }
     fn store_mutation_outcome(
         &mut self,
         id: Uuid,

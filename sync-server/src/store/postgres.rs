@@ -768,6 +768,11 @@ struct PgTx<'c> {
     /// commit order). Savepoints restore it on rollback.
     seq: Option<i64>,
     seq_dirty: bool,
+    /// Performance: idempotency records fetched for a whole push in one query
+    /// ([`Tx::prefetch_outcomes`]): the owner and result text, or none. Exact inside the
+    /// write lock; an id whose outcome this transaction stores is dropped from it (the store
+    /// is then asked again).
+    outcomes: HashMap<Uuid, Option<(Uuid, String)>>,
 }
 
 fn entity_from_row(r: &Row) -> StoreResult<EntityRow> {
@@ -946,6 +951,7 @@ impl<'c> PgTx<'c> {
             deferred: Deferred::default(),
             seq: None,
             seq_dirty: false,
+            outcomes: HashMap::new(),
         }
     }
 
@@ -1334,11 +1340,34 @@ impl Tx for PgTx<'_> {
             let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             return Ok(Some((owner, result)));
         }
+        if let Some(known) = self.outcomes.get(&id) {
+            let Some((owner, result)) = known else { return Ok(None) };
+            let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok(Some((*owner, result)));
+        }
         let row = self.db.query_opt("SELECT user_id, result FROM mutations WHERE id = $1", &[&id])?;
         let Some(r) = row else { return Ok(None) };
         let user: Uuid = r.try_get(0).map_err(corrupt)?;
         let Json(result): Json<MutationResult> = r.try_get(1).map_err(corrupt)?;
         Ok(Some((user, result)))
+    }
+
+    fn prefetch_outcomes(&mut self, ids: &[Uuid]) -> StoreResult<()> {
+        // Only where the answers cannot change under us: the write transaction holds the
+        // write lock of every instance (a read job's snapshot would be exact too, but reads
+        // never ask).
+        if !self.write {
+            return Ok(());
+        }
+        let rows = self.db.query("SELECT id, user_id, result::text FROM mutations WHERE id = ANY($1)", &[&ids])?;
+        for id in ids {
+            self.outcomes.insert(*id, None);
+        }
+        for r in rows {
+            let id: Uuid = r.try_get(0).map_err(corrupt)?;
+            self.outcomes.insert(id, Some((r.try_get(1).map_err(corrupt)?, r.try_get(2).map_err(corrupt)?)));
+        }
+        Ok(())
     }
 
     fn store_mutation_outcome(
@@ -1350,6 +1379,7 @@ impl Tx for PgTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        self.outcomes.remove(&id);
         let w = PendingWrite::outcome(id, user_id, client_id, name, result, at)?;
         self.deferred.write(w, &mut PgDb(self.db))
     }
