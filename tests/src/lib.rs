@@ -270,6 +270,9 @@ impl TestServer {
             [],
         )
         .expect("expire cursors");
+        // The server notices a commit by another connection within 100 ms (its memory of
+        // pulls at the head is then dropped): wait for it, so the next pull is answered 410.
+        std::thread::sleep(Duration::from_millis(300));
     }
 
     /// Adds a child to a unit (and groups) on the server, as a roster import would: the row
@@ -331,13 +334,29 @@ impl TestServer {
             .expect("store")
     }
 
-    /// Revokes every token of `username` (direct SQL), so their next request answers 401.
+    /// Revokes every token of `username`, so their very next request answers 401: found
+    /// by direct SQL (the store has no look-up by user), revoked through the server's own
+    /// store, as a logout does (the server remembers sessions until it writes tokens).
     pub async fn revoke_tokens(&self, username: &str) {
         let uid = self.user_id(username).await;
         let conn = rusqlite::Connection::open(&self.db).expect("open server db");
         conn.busy_timeout(Duration::from_secs(10))
             .expect("busy timeout");
-        conn.execute("DELETE FROM tokens WHERE user_id = ?1", [uid.to_string()])
+        let hashes: Vec<String> = conn
+            .prepare("SELECT token_hash FROM tokens WHERE user_id = ?1")
+            .expect("tokens")
+            .query_map([uid.to_string()], |r| r.get(0))
+            .expect("tokens")
+            .collect::<Result<_, _>>()
+            .expect("tokens");
+        self.store()
+            .write(move |tx| {
+                for h in &hashes {
+                    tx.revoke_token(h)?;
+                }
+                Ok(())
+            })
+            .await
             .expect("revoke");
     }
 }

@@ -237,6 +237,15 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// How often an idle writer looks for commits by other connections.
+const EXTERNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// SQLite's count of commits by *other* connections as seen by `conn` (`PRAGMA
+/// data_version`); `None` if it cannot be read (then every check counts as a change).
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.prepare_cached("PRAGMA data_version").and_then(|mut st| st.query_row([], |r| r.get(0))).ok()
+}
+
 fn writer_loop(
     conn: Connection,
     rx: mpsc::Receiver<JobMsg>,
@@ -245,7 +254,25 @@ fn writer_loop(
 ) {
     // The roster and units as committed, kept between group commits (see `TxCache`).
     let mut kept = TxCache::default();
-    while let Ok(first) = rx.recv() {
+    let mut version = data_version(&conn);
+    loop {
+        let first = match rx.recv_timeout(EXTERNAL_CHECK) {
+            Ok(m) => Some(m),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        // The memory of this process (the kept roster, the pull and session caches) assumes
+        // it is the database's only writer. A commit by another connection (an operator's
+        // `sqlite3`, a second process by mistake) is noticed here, before the next group and
+        // at most `EXTERNAL_CHECK` later when idle, and forgets all of it.
+        let now_version = data_version(&conn);
+        if now_version.is_none() || now_version != version {
+            version = now_version;
+            kept = TxCache::default();
+            counters.generation.fetch_add(1, Ordering::SeqCst);
+            counters.sessions.fetch_add(1, Ordering::SeqCst);
+        }
+        let Some(first) = first else { continue };
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
             match rx.try_recv() {

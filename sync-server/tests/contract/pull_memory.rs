@@ -95,3 +95,27 @@ async fn an_expired_session_is_refused_even_at_the_head() {
     s.set_clock_at(t + Duration::days(91)).await;
     anna.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_revoked_by_another_connection_are_refused_within_a_moment() {
+    // The server's memory assumes it is the only writer; an operator deleting tokens with
+    // `sqlite3` while it runs is noticed (SQLite's data_version) within 100 ms.
+    let s = server().await;
+    let Some(path) = s.db_url().strip_prefix("sqlite:").map(str::to_string) else {
+        eprintln!("note: SQLite only (on PostgreSQL every session is looked up in the database)");
+        return;
+    };
+    s.set_local("2026-11-24", "07:00:00").await;
+    let anna = s.login("anna").await;
+    let (cursor, _) = anna.pull_all().await;
+    for _ in 0..2 {
+        assert_eq!(anna.me().await.user.username, "anna");
+        assert!(anna.pull(Some(&cursor)).await.changes.is_empty());
+    }
+    let conn = rusqlite::Connection::open(&path).expect("open the server's file");
+    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    conn.execute("DELETE FROM tokens", []).expect("delete the sessions");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(anna.get("/v1/me").await.status, 401);
+    anna.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
+}

@@ -112,6 +112,13 @@ pub async fn server_with(demo: bool, dev_clock: bool) -> TestServer {
     TestServer { running: Some(running), http, base, _db: db }
 }
 
+impl TestServer {
+    /// The database's URL (`sqlite:PATH` or `postgres://…`).
+    pub fn db_url(&self) -> &str {
+        &self._db.url
+    }
+}
+
 impl Deref for TestServer {
     type Target = RunningServer;
     fn deref(&self) -> &RunningServer {
