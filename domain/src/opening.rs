@@ -135,9 +135,28 @@ impl UnitCalendar {
     }
 }
 
+/// The fixed-date days of `year` that Swedish preschools and schools are closed on: New
+/// Year's Day, Epiphany, May Day, the National Day, Christmas Eve, Christmas Day, Boxing Day
+/// and New Year's Eve. Easter and Midsummer move from year to year; a unit lists those, and
+/// its own closure days, in its [`UnitCalendar::closed_dates`].
+pub fn fixed_closed_days(year: i32) -> Vec<NaiveDate> {
+    [(1, 1), (1, 6), (5, 1), (6, 6), (12, 24), (12, 25), (12, 26), (12, 31)]
+        .into_iter()
+        .filter_map(|(m, d)| NaiveDate::from_ymd_opt(year, m, d))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_years_eve_and_christmas_are_fixed_closed_days() {
+        let days = fixed_closed_days(2026);
+        assert_eq!(days.len(), 8);
+        assert!(days.contains(&d("2026-12-31")) && days.contains(&d("2026-12-24")) && days.contains(&d("2026-06-06")));
+        assert!(!days.contains(&d("2026-12-23")));
+    }
 
     fn t(s: &str) -> LocalTime {
         s.parse().unwrap()

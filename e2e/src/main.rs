@@ -133,12 +133,14 @@ struct Server {
     log: PathBuf,
     proc: Option<Proc>,
     http: reqwest::blocking::Client,
+    /// Where the dev clock stands from the server's start (the demo is seeded around it).
+    clock_at: DateTime<Utc>,
 }
 
 impl Server {
     fn start(&mut self) -> Result<()> {
         let mut cmd = Command::new(&self.bin);
-        cmd.args(["--demo", "--dev-clock", "--listen", &self.addr.to_string()])
+        cmd.args(["--demo", "--dev-clock-at", &self.clock_at.to_rfc3339(), "--listen", &self.addr.to_string()])
             .arg("--db")
             .arg(format!("sqlite:{}", self.db.display()))
             .env("RUST_LOG", "info");
@@ -228,6 +230,47 @@ fn iso(d: NaiveDate) -> String {
 /// Lisa's PIN for the unit's tablets, set in the staff scenarios (R-STAFF-3).
 const LISA_PIN: &str = "5071";
 
+/// The day the scenarios stand on: the first Wednesday after `real_today` whose week and
+/// the three after it (the care scenarios write up to three weeks ahead) hold none of the
+/// demo units' holidays (R-CARE-2), so a run in December does not meet a closed
+/// Christmas week.
+fn test_day(real_today: NaiveDate) -> NaiveDate {
+    let wd = real_today.weekday().num_days_from_monday() as i64; // Mon = 0
+    let ahead = match (2 - wd).rem_euclid(7) {
+        0 => 7,
+        n => n,
+    };
+    let mut today = real_today + Days::days(ahead);
+    loop {
+        let monday = today - Days::days(2);
+        let holidays: Vec<NaiveDate> =
+            [monday.year(), monday.year() + 1].into_iter().flat_map(domain::opening::fixed_closed_days).collect();
+        if !(0..28).any(|i| holidays.contains(&(monday + Days::days(i)))) {
+            return today;
+        }
+        today = today + Days::days(7);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn the_test_day_is_the_coming_wednesday_away_from_christmas_and_new_year() {
+        assert_eq!(test_day(d("2026-11-23")), d("2026-11-25"));
+        assert_eq!(test_day(d("2026-06-01")), d("2026-06-10"), "not the week of the National Day");
+        // R-CARE-2: the four weeks from 30 November on reach Christmas, those from 11 January
+        // no holiday.
+        assert_eq!(test_day(d("2026-11-25")), d("2027-01-13"));
+        assert_eq!(test_day(d("2026-12-03")), d("2027-01-13"));
+    }
+}
+
 /// Stockholm wall-clock time on `date` as an instant.
 fn at_local(date: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
     let naive = date.and_hms_opt(h, m, 0).expect("time");
@@ -289,8 +332,9 @@ fn run() -> Result<usize> {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // The server, its clock fixed on the coming Wednesday 09:00 (so "tomorrow" is a Thursday
-    // and today is a weekday with registered times), and the gate in front of it.
+    // The server, its clock fixed from the start on a Wednesday 09:00 (so "tomorrow" is a
+    // Thursday and today is a weekday with registered times), and the gate in front of it.
+    let today = test_day(Utc::now().with_timezone(&chrono_tz::Europe::Stockholm).date_naive());
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let mut server = Server {
         bin: o.server.clone(),
@@ -299,16 +343,9 @@ fn run() -> Result<usize> {
         log: o.out.join("server.log"),
         proc: None,
         http,
+        clock_at: at_local(today, 9, 0),
     };
     server.start()?;
-    let real_today = Utc::now().with_timezone(&chrono_tz::Europe::Stockholm).date_naive();
-    let wd = real_today.weekday().num_days_from_monday() as i64; // Mon = 0
-    let ahead = match (2 - wd).rem_euclid(7) {
-        0 => 7,
-        n => n,
-    };
-    let today = real_today + Days::days(ahead);
-    server.set_clock(at_local(today, 9, 0))?;
     let gate = Gate::start(server.addr)?;
 
     // tauri-driver (and through it WebKitWebDriver and the app) on a session bus of its
@@ -489,9 +526,10 @@ impl T {
         self.server.stop();
     }
     fn go_online(&mut self, clock: DateTime<Utc>) -> Result<()> {
+        // The dev clock resets with the process: it starts at `clock`, before the app can
+        // reach the server.
+        self.server.clock_at = clock;
         self.server.start()?;
-        // The dev clock resets with the process: set it before the app can reach the server.
-        self.server.set_clock(clock)?;
         self.gate.open();
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Command-line flags of the contract; each is also an environment variable.
 
+use chrono::{DateTime, Utc};
 use clap::Parser;
 
 #[derive(Parser, Debug, Clone)]
@@ -21,12 +22,17 @@ pub struct Config {
     /// Enable `POST/DELETE /v1/dev/clock` to fix the server's clock (tests, demos).
     #[arg(long, env = "HUB_DEV_CLOCK")]
     pub dev_clock: bool,
+
+    /// Start with the dev clock fixed at this instant (RFC 3339), before the demo data is
+    /// seeded around "now"; implies `--dev-clock`. End-to-end tests stand on a chosen day.
+    #[arg(long, env = "HUB_DEV_CLOCK_AT")]
+    pub dev_clock_at: Option<DateTime<Utc>>,
 }
 
 impl Config {
     /// A config for tests: in-memory database, a free loopback port.
     pub fn for_tests() -> Config {
-        Config { listen: "127.0.0.1:0".into(), db: "sqlite::memory:".into(), demo: true, dev_clock: true }
+        Config { listen: "127.0.0.1:0".into(), db: "sqlite::memory:".into(), demo: true, dev_clock: true, dev_clock_at: None }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use domain::interval::LocalTime;
-use domain::opening::OpeningHours;
+use domain::opening::{fixed_closed_days, OpeningHours};
 use domain::time::{local_date, monday_of, DEFAULT_TIME_ZONE};
 use domain::wire::entity::{self as e, InfoTab, NotificationCategory};
 use domain::wire::{BoxKind, Role, UnitKind};
@@ -43,15 +43,7 @@ fn at(date: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
 
 /// Swedish holidays on which the units are closed, this year and next (R-CARE-2).
 fn holidays(year: i32) -> Vec<NaiveDate> {
-    let mut out = Vec::new();
-    for y in [year, year + 1] {
-        for (m, d) in [(1, 1), (1, 6), (5, 1), (6, 6), (12, 24), (12, 25), (12, 26), (12, 31)] {
-            if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
-                out.push(date);
-            }
-        }
-    }
-    out
+    [year, year + 1].into_iter().flat_map(fixed_closed_days).collect()
 }
 
 struct Seed<'a> {

@@ -117,6 +117,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let store_pokes = pokes.clone();
     let store = tokio::task::spawn_blocking(move || open_store(&db, store_pokes)).await??;
     let clock = Arc::new(ServerClock::default());
+    if let Some(at) = config.dev_clock_at {
+        clock.fix(at);
+    }
     if config.demo {
         let now = clock.now();
         let hashes = tokio::task::spawn_blocking(|| {
@@ -135,14 +138,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let state = AppState {
         store,
         clock,
-        dev_clock: config.dev_clock,
+        dev_clock: config.dev_clock || config.dev_clock_at.is_some(),
         pokes,
         metrics: Arc::new(Metrics::default()),
         pull_cache: Arc::default(),
         sessions: Arc::default(),
         shutdown: shutdown_rx.clone(),
     };
-    if config.dev_clock {
+    if config.dev_clock || config.dev_clock_at.is_some() {
         tracing::warn!("dev clock enabled: POST /v1/dev/clock can move the server's time");
     }
     let listener = tokio::net::TcpListener::bind(&config.listen)

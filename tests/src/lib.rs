@@ -70,6 +70,7 @@ impl TestServer {
             db: format!("sqlite:{}", db.display()),
             demo: true,
             dev_clock: true,
+            dev_clock_at: None,
         })
         .await
         .expect("start the sync server");
@@ -111,6 +112,7 @@ impl TestServer {
                 db: format!("sqlite:{}", self.db.display()),
                 demo: true,
                 dev_clock: true,
+                dev_clock_at: None,
             })
             .await
             {

@@ -48,7 +48,7 @@ async fn pair(test: &str) -> Option<Pair> {
         }
     };
     let db = pg::fresh_database(&url).await;
-    let config = || Config { listen: "127.0.0.1:0".into(), db: db.url.clone(), demo: true, dev_clock: true };
+    let config = || Config { listen: "127.0.0.1:0".into(), db: db.url.clone(), demo: true, dev_clock: true, dev_clock_at: None };
     let (a, b) = tokio::join!(sync_server::start(config()), sync_server::start(config()));
     let (a, b) = (a.expect("instance A starts"), b.expect("instance B starts"));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");

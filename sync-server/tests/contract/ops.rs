@@ -110,7 +110,7 @@ async fn graceful_shutdown_returns_while_an_event_stream_is_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_the_data_and_does_not_seed_twice() {
     let db = db_url().await;
-    let config = || Config { listen: "127.0.0.1:0".into(), db: db.url.clone(), demo: true, dev_clock: true };
+    let config = || Config { listen: "127.0.0.1:0".into(), db: db.url.clone(), demo: true, dev_clock: true, dev_clock_at: None };
     let http = reqwest::Client::new();
     let login = |url: String| {
         let http = http.clone();
@@ -151,4 +151,49 @@ async fn a_restart_keeps_the_data_and_does_not_seed_twice() {
     assert_eq!(r["results"][0]["status"], "applied");
     assert_eq!(snapshot(url.clone(), login(url.clone()).await).await, before);
     second.shutdown().await.unwrap();
+}
+
+/// `--dev-clock-at`: the clock stands at the instant given from the first request, the demo's
+/// dated items are placed around it (Elsa's care days up to the Friday of the week after),
+/// and the dev clock routes are there without `--dev-clock`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_with_dev_clock_at_stands_there_and_seeds_the_demo_around_it() {
+    let db = db_url().await;
+    let at: chrono::DateTime<Utc> = "2027-01-13T08:00:00Z".parse().unwrap();
+    let running = sync_server::start(Config {
+        listen: "127.0.0.1:0".into(),
+        db: db.url.clone(),
+        demo: true,
+        dev_clock: false,
+        dev_clock_at: Some(at),
+    })
+    .await
+    .unwrap();
+    let url = running.url();
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{url}/v1/auth/login")).json(&json!({ "username": "anna", "password": PASSWORD })).send().await.unwrap();
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let pull: Value = http
+        .post(format!("{url}/v1/sync/pull"))
+        .bearer_auth(&token)
+        .json(&json!({ "cursor": null, "limit": 5000 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pull["server_time"].as_str().and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok()), Some(at));
+    let care_dates: Vec<&str> = pull["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "care_day" && c["data"]["child_id"] == json!(ids::elsa()))
+        .filter_map(|c| c["data"]["date"].as_str())
+        .collect();
+    assert!(care_dates.contains(&"2027-01-22"), "Friday of the week after: {care_dates:?}");
+    assert!(!care_dates.iter().any(|d| *d <= "2027-01-13"), "none up to today: {care_dates:?}");
+    let r = http.post(format!("{url}/v1/dev/clock")).json(&json!({ "now": "2027-01-14T08:00:00Z" })).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the dev clock routes are there");
+    running.shutdown().await.unwrap();
 }

@@ -105,7 +105,7 @@ pub async fn server_without_dev_clock() -> TestServer {
 
 pub async fn server_with(demo: bool, dev_clock: bool) -> TestServer {
     let db = db_url().await;
-    let config = Config { listen: "127.0.0.1:0".into(), db: db.url.clone(), demo, dev_clock };
+    let config = Config { listen: "127.0.0.1:0".into(), db: db.url.clone(), demo, dev_clock, dev_clock_at: None };
     let running = sync_server::start(config).await.expect("the server starts");
     let base = running.url();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
