@@ -500,8 +500,8 @@ impl AppCore {
         }
         // PBKDF2 takes a few milliseconds: outside the engine's lock.
         let ok = verifier.verify(pin);
-        let id = Uuid::new_v4();
         let queued_at = self.inner.clock.now();
+        let id = crate::mutation_id(queued_at);
         let outcome = self.inner.with_tablet(|t, r, now| {
             // Made after every password unlock known here, even if this clock lags the one
             // that stamped it: the server skips attempts made before the last unlock.

@@ -263,7 +263,8 @@ impl Hub<'_> {
                     let d = &mine[k];
                     let mutations: Vec<Value> = make(d, i / mine.len())
                         .into_iter()
-                        .map(|m| json!({ "id": Uuid::new_v4(), "name": m["name"], "args": m["args"] }))
+                        // Time-ordered ids, as the app makes them (`app_core::mutation_id`).
+                        .map(|m| json!({ "id": Uuid::now_v7(), "name": m["name"], "args": m["args"] }))
                         .collect();
                     i += 1;
                     let body = json!({ "client_id": client_ids[k], "mutations": mutations });
