@@ -33,8 +33,19 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, TouchedScopes};
 
+/// What every handler shares. Performance: cloned for each request by every extractor and
+/// middleware that takes `State`, so it is one reference count (it was nine: one per field).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub clock: Arc<ServerClock>,
     pub dev_clock: bool,
@@ -135,7 +146,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         store,
         clock,
         dev_clock: config.dev_clock || config.dev_clock_at.is_some(),
@@ -144,7 +155,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         pull_cache: Arc::default(),
         sessions: Arc::default(),
         shutdown: shutdown_rx.clone(),
-    };
+    }));
     if config.dev_clock || config.dev_clock_at.is_some() {
         tracing::warn!("dev clock enabled: POST /v1/dev/clock can move the server's time");
     }
