@@ -146,17 +146,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let dev_clock = config.dev_clock || config.dev_clock_at.is_some();
     let state = AppState(Arc::new(Shared {
         store,
         clock,
-        dev_clock: config.dev_clock || config.dev_clock_at.is_some(),
+        dev_clock,
         pokes,
         metrics: Arc::new(Metrics::default()),
         pull_cache: Arc::default(),
         sessions: Arc::default(),
         shutdown: shutdown_rx.clone(),
     }));
-    if config.dev_clock || config.dev_clock_at.is_some() {
+    if dev_clock {
         tracing::warn!("dev clock enabled: POST /v1/dev/clock can move the server's time");
     }
     let listener = tokio::net::TcpListener::bind(&config.listen)
