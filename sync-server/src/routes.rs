@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 use crate::extract::{note_seen, ApiJson, AuthUser, BearerToken, Caller};
-use crate::rules::pull::{PullOutcome, PullPage, DEFAULT_LIMIT};
+use crate::rules::pull::{Changes, PullOutcome, PullPage, DEFAULT_LIMIT};
 use crate::rules::push::Pusher;
 use crate::rules::{entities, pins, pull, push, scope};
 use crate::store::{StoreResult, Tx, UserRow};
@@ -266,7 +266,7 @@ async fn pull_handler(
     if let (Some(g), Some(c)) = (generation, req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
-            return Ok(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Vec::new() });
+            return Ok(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Changes::default() });
         }
     }
     for attempt in 0..3 {

@@ -10,7 +10,7 @@ use domain::wire::ChangeOp;
 use uuid::Uuid;
 
 use super::scope;
-use crate::store::{EntityRow, StoreResult, Tx};
+use crate::store::{ChangeRef, StoreError, StoreResult, Tx};
 
 pub const DEFAULT_LIMIT: u32 = 1000;
 pub const MAX_LIMIT: u32 = 5000;
@@ -39,16 +39,61 @@ impl Cursor {
     }
 }
 
-/// One change as sent: [`domain::wire::Change`] on the wire, with the entity's JSON text
-/// copied from the store as it is (performance: a first sync is about 1,250 entities, and
-/// building and re-serialising a `Value` tree for each was most of its server time).
-#[derive(Debug)]
-pub struct PulledChange {
-    pub entity_type: String,
-    pub id: Uuid,
-    pub op: ChangeOp,
-    /// JSON text, as stored ([`EntityRow::data`]).
-    pub data: Option<String>,
+/// The changes of a page, written as the wire's [`domain::wire::Change`] objects while the
+/// store reads them: each entity's JSON text goes in as stored (performance: a first sync
+/// is about 1,250 entities; building and re-serialising a `Value` tree for each was most of
+/// its server time, and copying each row into owned strings first a fifth of the rest).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// The objects, comma-separated, without the array's brackets.
+    json: Vec<u8>,
+    count: usize,
+}
+
+impl Changes {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds one change; `data` is JSON text (an upsert's entity).
+    pub fn push(&mut self, entity_type: &str, id: Uuid, op: ChangeOp, data: Option<&str>) -> StoreResult<()> {
+        let out = &mut self.json;
+        if self.count > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"type\":");
+        serde_json::to_writer(&mut *out, entity_type).map_err(unwritable)?;
+        out.extend_from_slice(b",\"id\":\"");
+        out.extend_from_slice(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+        out.extend_from_slice(b"\",\"op\":");
+        serde_json::to_writer(&mut *out, &op).map_err(unwritable)?;
+        if let Some(data) = data {
+            out.extend_from_slice(b",\"data\":");
+            out.extend_from_slice(data.as_bytes());
+        }
+        out.push(b'}');
+        self.count += 1;
+        Ok(())
+    }
+
+    /// A stored row as it is now: its entity, or a delete for a tombstone.
+    fn push_row(&mut self, r: ChangeRef<'_>) -> StoreResult<()> {
+        if r.deleted {
+            self.push(r.entity_type, r.id, ChangeOp::Delete, None)
+        } else {
+            self.push(r.entity_type, r.id, ChangeOp::Upsert, r.data)
+        }
+    }
+}
+
+/// Writing JSON into a `Vec` cannot fail; should serde_json ever say otherwise, the pull
+/// answers an internal error rather than a broken page.
+fn unwritable(e: serde_json::Error) -> StoreError {
+    StoreError::Database(format!("cannot write a change: {e}"))
 }
 
 /// The answer to a pull: [`domain::wire::PullResponse`] on the wire ([`PullPage::to_json`]).
@@ -57,42 +102,22 @@ pub struct PullPage {
     pub cursor: String,
     pub has_more: bool,
     pub server_time: DateTime<Utc>,
-    pub changes: Vec<PulledChange>,
+    pub changes: Changes,
 }
 
 impl PullPage {
-    /// The page as the wire's `PullResponse` JSON. Written field by field so that each
-    /// entity's stored text goes in as it is: serde_json would parse a `RawValue` once more
-    /// to check it, which was a tenth of a first sync's server time. The buffer is sized
-    /// once, not doubled while writing.
+    /// The page as the wire's `PullResponse` JSON, written field by field around the
+    /// changes already written (serde_json would parse each entity's `RawValue` once more
+    /// to check it). The buffer is sized once.
     pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        // Per change: `{"type":"","id":"<36>","op":"upsert","data":}` is under 80 bytes.
-        let size = 96
-            + self.cursor.len()
-            + self.changes.iter().map(|c| 80 + c.entity_type.len() + c.data.as_ref().map_or(0, String::len)).sum::<usize>();
-        let mut out = Vec::with_capacity(size);
+        let mut out = Vec::with_capacity(96 + self.cursor.len() + self.changes.json.len());
         out.extend_from_slice(b"{\"cursor\":");
         serde_json::to_writer(&mut out, &self.cursor)?;
         out.extend_from_slice(if self.has_more { b",\"has_more\":true" } else { b",\"has_more\":false" });
         out.extend_from_slice(b",\"server_time\":");
         serde_json::to_writer(&mut out, &self.server_time)?;
         out.extend_from_slice(b",\"changes\":[");
-        for (i, c) in self.changes.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"type\":");
-            serde_json::to_writer(&mut out, &c.entity_type)?;
-            out.extend_from_slice(b",\"id\":\"");
-            out.extend_from_slice(c.id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
-            out.extend_from_slice(b"\",\"op\":");
-            serde_json::to_writer(&mut out, &c.op)?;
-            if let Some(data) = &c.data {
-                out.extend_from_slice(b",\"data\":");
-                out.extend_from_slice(data.as_bytes());
-            }
-            out.push(b'}');
-        }
+        out.extend_from_slice(&self.changes.json);
         out.extend_from_slice(b"]}");
         Ok(out)
     }
@@ -100,18 +125,10 @@ impl PullPage {
 
 #[derive(Debug)]
 pub enum PullOutcome {
-    Page { cursor: String, has_more: bool, changes: Vec<PulledChange> },
+    Page { cursor: String, has_more: bool, changes: Changes },
     /// The caller's current scope set is not stored yet: store it (a write) and pull again.
     NeedScopeSet { hash: String, scopes: Vec<String> },
     Expired,
-}
-
-fn to_change(row: EntityRow, force_delete: bool) -> PulledChange {
-    if force_delete || row.deleted {
-        PulledChange { entity_type: row.entity_type, id: row.id, op: ChangeOp::Delete, data: None }
-    } else {
-        PulledChange { entity_type: row.entity_type, id: row.id, op: ChangeOp::Upsert, data: row.data }
-    }
 }
 
 /// One page for a caller whose scope set is `scopes` (a user's, [`scope::scopes_for`], or a
@@ -123,7 +140,7 @@ pub fn pull(tx: &mut dyn Tx, scopes: Vec<String>, cursor: Option<&str>, limit: u
         return Ok(PullOutcome::NeedScopeSet { hash, scopes });
     }
     let max_seq = tx.max_seq()?;
-    let mut changes = Vec::new();
+    let mut changes = Changes::default();
     let after = match cursor {
         None => 0,
         Some(raw) => {
@@ -138,24 +155,40 @@ pub fn pull(tx: &mut dyn Tx, scopes: Vec<String>, cursor: Option<&str>, limit: u
                 let removed: Vec<String> = old.difference(&now).cloned().collect();
                 let added: Vec<String> = now.difference(&old).cloned().collect();
                 // Lost scopes: delete everything the client may hold from them.
-                changes.extend(tx.all_in_scopes(&removed)?.into_iter().map(|r| to_change(r, true)));
+                for r in tx.all_in_scopes(&removed)? {
+                    changes.push(&r.entity_type, r.id, ChangeOp::Delete, None)?;
+                }
                 // New scopes: what existed before the cursor (later rows come as deltas).
-                changes.extend(tx.changes(&added, 0, Some(c.seq), None, true)?.into_iter().map(|r| to_change(r, false)));
+                tx.changes(&added, 0, Some(c.seq), None, true, &mut |r| changes.push_row(r))?;
             }
             c.seq
         }
     };
+    // With nothing more to send the cursor may jump to the newest seq: one writer commits in
+    // seq order, so nothing below it can still appear.
+    let (mut seq, mut has_more) = (max_seq.max(after), false);
     // Performance: a cursor at the head (the common case: a device pulling again after a
     // poke or on its timer) cannot have anything after it in this snapshot, so the range
     // query over every scope is skipped.
-    let mut rows =
-        if after >= max_seq { Vec::new() } else { tx.changes(&scopes, after, None, Some(limit + 1), cursor.is_none())? };
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    // With nothing more to send the cursor may jump to the newest seq: one writer commits in
-    // seq order, so nothing below it can still appear.
-    let seq = if has_more { rows.last().map(|r| r.seq).unwrap_or(after) } else { max_seq.max(after) };
-    changes.extend(rows.into_iter().map(|r| to_change(r, false)));
+    if after < max_seq {
+        // Performance: room for the page at once (about 320 bytes a change) instead of
+        // doubling the buffer, copying it, half a dozen times for a first sync's page.
+        let expected = (max_seq - after).min(i64::from(limit)) as usize;
+        changes.json.reserve(expected * 320);
+        let (mut sent, mut last) = (0u32, after);
+        // One row past the limit says whether there is more.
+        tx.changes(&scopes, after, None, Some(limit + 1), cursor.is_none(), &mut |r| {
+            if sent == limit {
+                has_more = true;
+                return Ok(());
+            }
+            (sent, last) = (sent + 1, r.seq);
+            changes.push_row(r)
+        })?;
+        if has_more {
+            seq = last;
+        }
+    }
     Ok(PullOutcome::Page { cursor: Cursor { seq, scope_hash: hash }.encode(), has_more, changes })
 }
 
@@ -167,14 +200,14 @@ mod tests {
     fn a_pulled_page_is_the_wire_pull_response() {
         let id = Uuid::from_u128(7);
         let data = r#"{"id":"x","n":[1,2],"s":"å\"q"}"#.to_string();
+        let mut changes = Changes::default();
+        changes.push("news", id, ChangeOp::Upsert, Some(&data)).unwrap();
+        changes.push("news", id, ChangeOp::Delete, None).unwrap();
         let page = PullPage {
             cursor: "v1.3.0123456789abcdef01234567\"".into(),
             has_more: true,
             server_time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-            changes: vec![
-                PulledChange { entity_type: "news".into(), id, op: ChangeOp::Upsert, data: Some(data) },
-                PulledChange { entity_type: "news".into(), id, op: ChangeOp::Delete, data: None },
-            ],
+            changes,
         };
         let text = String::from_utf8(page.to_json().unwrap()).unwrap();
         let wire: domain::wire::PullResponse = serde_json::from_str(&text).unwrap();
@@ -188,7 +221,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&wire).unwrap(), serde_json::from_str::<serde_json::Value>(&text).unwrap());
 
         // An empty page at the head.
-        let empty = PullPage { has_more: false, changes: Vec::new(), ..page };
+        let empty = PullPage { has_more: false, changes: Changes::default(), ..page };
         let wire: domain::wire::PullResponse = serde_json::from_slice(&empty.to_json().unwrap()).unwrap();
         assert_eq!((wire.cursor, wire.has_more, wire.changes.len()), (empty.cursor, false, 0));
     }

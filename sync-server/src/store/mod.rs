@@ -177,6 +177,20 @@ pub struct EntityRow {
     pub data: Option<String>,
 }
 
+/// A row visited by [`Tx::changes`], borrowed from the store for the length of the visit.
+///
+/// Performance: a first sync is about 1,250 rows, and copying each into an owned
+/// [`EntityRow`] (three strings) and freeing it again was a fifth of its server time.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeRef<'a> {
+    pub entity_type: &'a str,
+    pub id: Uuid,
+    pub seq: i64,
+    pub deleted: bool,
+    /// JSON text, as stored (see [`EntityRow::data`]).
+    pub data: Option<&'a str>,
+}
+
 /// The operations the rules need, inside one transaction.
 pub trait Tx {
     // Savepoints, so one rejected mutation is undone without the rest of its batch.
@@ -191,8 +205,9 @@ pub trait Tx {
     /// Turns the entity into a tombstone (kept so deltas carry the delete).
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool>;
     fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>>;
-    /// Rows with `after < seq` (and `seq <= up_to` when given) in any of `scopes`, ordered
-    /// by seq. `live_only` leaves tombstones out (full snapshots, backfills).
+    /// Visits the rows with `after < seq` (and `seq <= up_to` when given) in any of
+    /// `scopes`, in seq order, at most `limit` of them. `live_only` leaves tombstones out
+    /// (full snapshots, backfills).
     fn changes(
         &mut self,
         scopes: &[String],
@@ -200,7 +215,8 @@ pub trait Tx {
         up_to: Option<i64>,
         limit: Option<u32>,
         live_only: bool,
-    ) -> StoreResult<Vec<EntityRow>>;
+        visit: &mut dyn FnMut(ChangeRef<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()>;
     /// Every row, live or not, in any of `scopes` (for deletes on scope shrink).
     fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>>;
     /// The oldest sequence number a cursor may still name.

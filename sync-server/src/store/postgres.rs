@@ -78,7 +78,7 @@ use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
-    ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
+    ChangeRef, ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
 };
 
@@ -1051,9 +1051,10 @@ impl Tx for PgTx<'_> {
         up_to: Option<i64>,
         limit: Option<u32>,
         live_only: bool,
-    ) -> StoreResult<Vec<EntityRow>> {
+        visit: &mut dyn FnMut(ChangeRef<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
         if scopes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         // Performance: one bounded range scan of (scope, seq) per scope, merged by seq. With
         // `scope = ANY($1) … ORDER BY seq LIMIT n` PostgreSQL 15, once it has statistics,
@@ -1069,7 +1070,16 @@ impl Tx for PgTx<'_> {
         let up_to = up_to.unwrap_or(i64::MAX);
         // LIMIT NULL is no limit.
         let limit = limit.map(i64::from);
-        entities(self.conn()?.query(&sql, &[&scopes, &after, &up_to, &limit])?)
+        for r in self.conn()?.query(&sql, &[&scopes, &after, &up_to, &limit])? {
+            visit(ChangeRef {
+                entity_type: r.try_get(0).map_err(corrupt)?,
+                id: r.try_get(1).map_err(corrupt)?,
+                seq: r.try_get(3).map_err(corrupt)?,
+                deleted: r.try_get(4).map_err(corrupt)?,
+                data: r.try_get(5).map_err(corrupt)?,
+            })?;
+        }
+        Ok(())
     }
 
     fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>> {

@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use domain::pin::{PinState, PinVerifier};
 use domain::wire::entity::Unit;
 use domain::wire::{MutationResult, Role};
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
-    ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
+    ChangeRef, ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats,
 };
 
@@ -516,6 +517,23 @@ fn entity_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntityRow> {
     })
 }
 
+/// A row of [`Tx::changes`]'s query (`type, id, seq, deleted, data`), borrowed.
+fn change_ref<'r>(r: &'r rusqlite::Row<'_>, seq: i64) -> StoreResult<ChangeRef<'r>> {
+    let text = |i: usize| -> StoreResult<Option<&'r str>> {
+        r.get_ref(i)?.as_str_or_null().map_err(|e| StoreError::Corrupt(format!("entities column {i}: {e}")))
+    };
+    let (Some(entity_type), Some(id)) = (text(0)?, text(1)?) else {
+        return Err(StoreError::Corrupt("an entity without a type or id".into()));
+    };
+    Ok(ChangeRef {
+        entity_type,
+        id: Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(format!("entity id {id:?}: {e}")))?,
+        seq,
+        deleted: r.get::<_, i64>(3)? != 0,
+        data: text(4)?,
+    })
+}
+
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     let role: String = r.get(3)?;
     Ok(UserRow {
@@ -689,32 +707,56 @@ impl Tx for SqliteTx<'_> {
         up_to: Option<i64>,
         limit: Option<u32>,
         live_only: bool,
-    ) -> StoreResult<Vec<EntityRow>> {
-        if scopes.is_empty() {
-            return Ok(Vec::new());
+        visit: &mut dyn FnMut(ChangeRef<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        // A scope named twice must not give its rows twice (callers pass sets already).
+        let unique: BTreeSet<&String> = scopes.iter().collect();
+        if unique.is_empty() || limit == Some(0) {
+            return Ok(());
         }
         // Performance: one range of the (scope, seq) index per scope, each already in seq
-        // order and at most `limit` long, merged here. With `scope IN (…) ORDER BY seq` SQLite
-        // sorted every matching row in a temporary b-tree: most of a first sync's time.
-        let sql = format!(
-            "SELECT {ENTITY_COLS} FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {} ORDER BY seq LIMIT ?4",
-            if live_only { "AND deleted = 0" } else { "" },
-        );
-        let mut st = self.conn()?.prepare_cached(&sql)?;
+        // order, merged while they are read, so a page reads the rows it sends and one more
+        // per scope, and the rows are visited where SQLite holds them. (With `scope IN (…)
+        // ORDER BY seq` SQLite sorted every matching row in a temporary b-tree; reading each
+        // scope's range up to the limit and sorting after read and copied a fifth more rows
+        // than a first sync sends.) The ranges are read at the same time, so each needs a
+        // statement of its own: the SQL differs by a trailing comment so that the statement
+        // cache keeps one per slot.
+        let conn = self.conn()?;
         let (up_to, n) = (up_to.unwrap_or(i64::MAX), limit.map(i64::from).unwrap_or(-1));
-        // A scope named twice must not give its rows twice (callers pass sets already).
-        let unique: Vec<&String> = scopes.iter().collect::<BTreeSet<_>>().into_iter().collect();
-        let mut rows = Vec::new();
-        for scope in unique {
-            for row in st.query_map(params![scope, after, up_to, n], entity_from_row)? {
-                rows.push(row?);
+        let mut stmts = Vec::with_capacity(unique.len());
+        for slot in 0..unique.len() {
+            stmts.push(conn.prepare_cached(&format!(
+                "SELECT type, id, seq, deleted, data FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {} \
+                 ORDER BY seq LIMIT ?4 -- {slot}",
+                if live_only { "AND deleted = 0" } else { "" },
+            ))?);
+        }
+        let mut ranges = Vec::with_capacity(stmts.len());
+        // The seq of each range's current row; `None` once it is read to its end.
+        let mut heads = Vec::with_capacity(stmts.len());
+        for (st, scope) in stmts.iter_mut().zip(&unique) {
+            let mut rows = st.query(params![scope, after, up_to, n])?;
+            rows.advance()?;
+            heads.push(rows.get().map(|r| r.get::<_, i64>(2)).transpose()?);
+            ranges.push(rows);
+        }
+        let mut left = limit;
+        while left != Some(0) {
+            let Some((i, seq)) =
+                heads.iter().enumerate().filter_map(|(i, h)| h.map(|s| (i, s))).min_by_key(|&(_, s)| s)
+            else {
+                break;
+            };
+            let rows = &mut ranges[i];
+            if let Some(r) = rows.get() {
+                visit(change_ref(r, seq)?)?;
             }
+            rows.advance()?;
+            heads[i] = rows.get().map(|r| r.get::<_, i64>(2)).transpose()?;
+            left = left.map(|l| l - 1);
         }
-        rows.sort_unstable_by_key(|r| r.seq);
-        if let Some(limit) = limit {
-            rows.truncate(limit as usize);
-        }
-        Ok(rows)
+        Ok(())
     }
 
     fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>> {
@@ -1384,14 +1426,43 @@ mod tests {
         tx.savepoint().unwrap();
         tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
         assert_eq!(tx.entities_in_scope("news", "unit:x").unwrap().len(), 1);
-        assert_eq!(
-            tx.changes(&["unit:x".into()], 0, None, None, true)
-                .unwrap()
-                .len(),
-            1
-        );
+        let mut seen = Vec::new();
+        tx.changes(&["unit:x".into()], 0, None, None, true, &mut |r| Ok(seen.push(r.id))).unwrap();
+        assert_eq!(seen, [A]);
         tx.release_savepoint().unwrap();
         assert!(stored(&conn, A).is_some());
+    }
+
+    #[test]
+    fn changes_are_visited_in_seq_order_across_scopes_up_to_the_limit() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        // Seven entities over three scopes, interleaved; the fourth becomes a tombstone.
+        let scopes = ["unit:a", "unit:b", "unit:c", "unit:a", "unit:c", "unit:b", "unit:a"];
+        let ids: Vec<Uuid> = (10..17).map(Uuid::from_u128).collect();
+        for (id, scope) in ids.iter().zip(scopes) {
+            tx.put_entity("news", *id, scope, &json("{\"n\":1}")).unwrap();
+        }
+        tx.delete_entity("news", ids[3]).unwrap();
+        let visit = |tx: &mut SqliteTx<'_>, scopes: &[&str], after: i64, limit: Option<u32>, live_only: bool| {
+            let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+            let mut seen = Vec::new();
+            tx.changes(&scopes, after, None, limit, live_only, &mut |r| {
+                assert_eq!((r.entity_type, r.deleted, r.data.is_some()), ("news", r.id == ids[3], r.id != ids[3]));
+                Ok(seen.push((r.seq, r.id)))
+            })
+            .unwrap();
+            assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in seq order: {seen:?}");
+            seen.into_iter().map(|(_, id)| ids.iter().position(|i| *i == id).unwrap()).collect::<Vec<_>>()
+        };
+        // A scope named twice gives its rows once; the tombstone (moved to the end) is a change.
+        assert_eq!(visit(&mut tx, &["unit:a", "unit:b", "unit:c", "unit:a"], 0, None, false), [0, 1, 2, 4, 5, 6, 3]);
+        assert_eq!(visit(&mut tx, &["unit:c", "unit:a"], 0, Some(3), false), [0, 2, 4]);
+        assert_eq!(visit(&mut tx, &["unit:a", "unit:b", "unit:c"], 0, None, true), [0, 1, 2, 4, 5, 6]);
+        let after = tx.get_entity("news", ids[2]).unwrap().unwrap().seq;
+        assert_eq!(visit(&mut tx, &["unit:b", "unit:a"], after, Some(2), false), [5, 6]);
+        assert_eq!(visit(&mut tx, &["unit:b"], 0, Some(0), false), Vec::<usize>::new());
+        assert_eq!(visit(&mut tx, &[], 0, None, false), Vec::<usize>::new());
     }
 
     #[test]
