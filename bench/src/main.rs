@@ -129,7 +129,7 @@ async fn run(args: Args) -> Result<()> {
     }
 
     // Hub on each store.
-    let mut snapshot = Vec::new();
+    let mut snapshots = Vec::new();
     let mut week_days_per_mutation = 30usize;
     let mut batch = 40usize;
     let mut stores: Vec<(String, String)> = Vec::new();
@@ -150,8 +150,8 @@ async fn run(args: Args) -> Result<()> {
     for (target, db) in &stores {
         match bench_hub(&args, &opts, &out, target, db, &mut report).await {
             Ok(Some((snap, days, b))) => {
-                if snapshot.is_empty() {
-                    snapshot = snap;
+                if snapshots.is_empty() {
+                    snapshots = snap;
                     week_days_per_mutation = days;
                     batch = b;
                 }
@@ -169,7 +169,7 @@ async fn run(args: Args) -> Result<()> {
         match (&args.pouchdb, &args.pouchdb_unavailable) {
             (Some(script), _) => {
                 if let Err(e) =
-                    bench_pouch(&opts, &out, script, &snapshot, week_days_per_mutation, batch, &mut report).await
+                    bench_pouch(&opts, &out, script, &snapshots, week_days_per_mutation, batch, &mut report).await
                 {
                     eprintln!("hub-bench: pouchdb-server: {e:#}");
                     report.skipped.push(format!("pouchdb-server: {e:#}"));
@@ -263,7 +263,7 @@ async fn seed(db: &str, spec: RosterSpec) -> Result<benchdata::Roster> {
     Ok(roster)
 }
 
-type HubOutcome = Option<(Vec<serde_json::Value>, usize, usize)>;
+type HubOutcome = Option<(Vec<Vec<serde_json::Value>>, usize, usize)>;
 
 async fn bench_hub(
     args: &Args,
@@ -342,7 +342,7 @@ async fn bench_hub(
         push(report, hub.attendance_day().await?);
     }
     // (5) initial syncs: the scope sets are stored by a first, untimed sync of each device.
-    let mut snapshot = Vec::new();
+    let mut snapshots = Vec::new();
     if run("initial") {
         for &i in &roster.history_guardians {
             let mut c = Conn::new(addr);
@@ -350,15 +350,16 @@ async fn bench_hub(
         }
         push(report, hub.initial_sync(1, "initial-sync").await?);
         push(report, hub.initial_sync(4, "initial-sync-parallel").await?);
-        if let Some(&i) = roster.history_guardians.first() {
-            snapshot = hub::snapshot(addr, &roster.guardians[i].token).await?;
+        // pouchdb-server replicates the same guardians' snapshots (one database each).
+        for &i in &roster.history_guardians {
+            snapshots.push(hub::snapshot(addr, &roster.guardians[i].token).await?);
         }
     }
     if run("login") {
         push(report, hub.login().await?);
     }
     if !run("durability") {
-        return Ok(Some((snapshot, days, batch)));
+        return Ok(Some((snapshots, days, batch)));
     }
 
     // Durable group commit: SIGKILL under load, then look for every acknowledged mutation.
@@ -390,7 +391,7 @@ async fn bench_hub(
         d.acknowledged, d.found, d.missing
     );
     report.durability.push(d);
-    Ok(Some((snapshot, days, batch)))
+    Ok(Some((snapshots, days, batch)))
 }
 
 /// Rows in the `mutations` table (SQLite only; `None` elsewhere).
@@ -423,7 +424,7 @@ async fn bench_pouch(
     opts: &Opts,
     out: &Path,
     script: &Path,
-    snapshot: &[serde_json::Value],
+    snapshots: &[Vec<serde_json::Value>],
     week_docs: usize,
     batch: usize,
     report: &mut Report,
@@ -447,11 +448,11 @@ async fn bench_pouch(
     push(report, p.bulk_docs_week(week_docs).await?);
     push(report, p.bulk_docs_1().await?);
     push(report, p.bulk_docs_batch(batch).await?);
-    if snapshot.is_empty() {
+    if snapshots.is_empty() {
         report.skipped.push("pouchdb-server initial sync: no Hub snapshot to replicate".into());
     } else {
-        push(report, p.changes_initial(snapshot, 1, "changes-initial").await?);
-        push(report, p.changes_initial(snapshot, 4, "changes-initial-parallel").await?);
+        push(report, p.changes_initial(snapshots, 1, "changes-initial").await?);
+        push(report, p.changes_initial(snapshots, 4, "changes-initial-parallel").await?);
     }
     if !proc_.alive() {
         bail!("pouchdb-server died during the run");

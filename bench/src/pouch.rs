@@ -215,29 +215,32 @@ impl Pouch<'_> {
         Ok(f)
     }
 
-    /// A guardian's first replication: `_changes?since=0&include_docs=true` in pages of 1000
-    /// on a database holding exactly the documents of a Hub guardian's snapshot.
-    pub async fn changes_initial(&self, snapshot: &[Value], conc: usize, scenario: &str) -> Result<Figure> {
-        let db = "family";
+    /// A guardian's first replication: `_changes?since=0&include_docs=true` in pages of 1000,
+    /// on one database per Hub guardian of the initial-sync scenario, each holding exactly
+    /// the documents of that guardian's snapshot, taken in turn like Hub's guardians.
+    pub async fn changes_initial(&self, snapshots: &[Vec<Value>], conc: usize, scenario: &str) -> Result<Figure> {
+        let dbs: Vec<String> = (0..snapshots.len()).map(|i| format!("family{i}")).collect();
         if scenario == "changes-initial" {
-            self.put_db(db).await?;
             let mut c = Conn::new(self.addr);
-            for chunk in snapshot.chunks(500) {
-                let docs: Vec<Value> = chunk
-                    .iter()
-                    .map(|ch| {
-                        let mut d = ch.get("data").cloned().unwrap_or_else(|| json!({}));
-                        let ty = ch.get("type").and_then(|t| t.as_str()).unwrap_or("x");
-                        let id = ch.get("id").and_then(|t| t.as_str()).unwrap_or("x");
-                        if let Some(o) = d.as_object_mut() {
-                            o.remove("id");
-                            o.insert("_id".into(), json!(format!("{ty}:{id}")));
-                            o.insert("type".into(), json!(ty));
-                        }
-                        d
-                    })
-                    .collect();
-                self.bulk(&mut c, db, docs).await?;
+            for (db, snapshot) in dbs.iter().zip(snapshots) {
+                self.put_db(db).await?;
+                for chunk in snapshot.chunks(500) {
+                    let docs: Vec<Value> = chunk
+                        .iter()
+                        .map(|ch| {
+                            let mut d = ch.get("data").cloned().unwrap_or_else(|| json!({}));
+                            let ty = ch.get("type").and_then(|t| t.as_str()).unwrap_or("x");
+                            let id = ch.get("id").and_then(|t| t.as_str()).unwrap_or("x");
+                            if let Some(o) = d.as_object_mut() {
+                                o.remove("id");
+                                o.insert("_id".into(), json!(format!("{ty}:{id}")));
+                                o.insert("type".into(), json!(ty));
+                            }
+                            d
+                        })
+                        .collect();
+                    self.bulk(&mut c, db, docs).await?;
+                }
             }
         }
         let (rec, secs) = run_workers(
@@ -245,15 +248,18 @@ impl Pouch<'_> {
             conc,
             self.opts.warmup,
             self.opts.measure,
-            |_| (),
-            |_, (), mut conn: Conn, mut rec: Recorder| async move {
-                while rec.running() {
+            |w| dbs.iter().skip(w).step_by(conc.max(1)).cloned().collect::<Vec<_>>(),
+            |_, mine: Vec<String>, mut conn: Conn, mut rec: Recorder| async move {
+                let mut i = 0;
+                while rec.running() && !mine.is_empty() {
+                    let db = &mine[i % mine.len()];
+                    i += 1;
                     let started = Instant::now();
                     let mut since = "0".to_string();
                     let mut n = 0u64;
                     let mut failed = None;
                     loop {
-                        let path = format!("/family/_changes?since={since}&include_docs=true&limit=1000");
+                        let path = format!("/{db}/_changes?since={since}&include_docs=true&limit=1000");
                         match conn.send(Method::GET, &path, None, None).await {
                             Ok(r) if r.status.is_success() => match serde_json::from_slice::<Changes>(&r.body) {
                                 Ok(ch) => {
@@ -295,8 +301,9 @@ impl Pouch<'_> {
         let mut f = Figure::from_recorder(TARGET, scenario, conc, secs, rec);
         f.items_label = "changes".into();
         f.note = format!(
-            "one row = one full replication of {} documents (the Hub guardian's snapshot), _changes in pages of 1000 with include_docs",
-            snapshot.len()
+            "{} databases, each the snapshot of one of Hub's initial-sync guardians ({:.0} documents on average); one row = one full replication, _changes in pages of 1000 with include_docs",
+            snapshots.len(),
+            snapshots.iter().map(Vec::len).sum::<usize>() as f64 / snapshots.len().max(1) as f64
         );
         Ok(f)
     }
