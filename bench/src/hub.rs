@@ -11,6 +11,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sync_server::benchdata::{stockholm, Device, Roster};
+use sync_server::rules::pull::DEFAULT_LIMIT;
 use uuid::Uuid;
 
 use crate::client::{run_workers, Conn, Recorder};
@@ -393,7 +394,7 @@ impl Hub<'_> {
         f.items_label = "changes".into();
         let syncs = f.requests.max(1);
         f.note = format!(
-            "{n} guardians (two children, a school year of data each); one row = one full sync: {:.0} changes in {:.1} pulls of ≤ 1000, server time summed over the pulls",
+            "{n} guardians (two children, a school year of data each); one row = one full sync: {:.0} changes in {:.1} pulls of ≤ {DEFAULT_LIMIT} (the server's default page), server time summed over the pulls",
             f.items as f64 / syncs as f64,
             pulls.load(std::sync::atomic::Ordering::Relaxed) as f64 / syncs as f64
         );

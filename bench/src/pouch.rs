@@ -12,6 +12,7 @@ use hyper::Method;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sync_server::rules::pull::DEFAULT_LIMIT;
 use uuid::Uuid;
 
 use crate::client::{run_workers, Conn, Recorder};
@@ -215,7 +216,8 @@ impl Pouch<'_> {
         Ok(f)
     }
 
-    /// A guardian's first replication: `_changes?since=0&include_docs=true` in pages of 1000,
+    /// A guardian's first replication: `_changes?since=0&include_docs=true` in pages of Hub's
+    /// default size ([`DEFAULT_LIMIT`]),
     /// on one database per Hub guardian of the initial-sync scenario, each holding exactly
     /// the documents of that guardian's snapshot, taken in turn like Hub's guardians.
     pub async fn changes_initial(&self, snapshots: &[Vec<Value>], conc: usize, scenario: &str) -> Result<Figure> {
@@ -259,14 +261,14 @@ impl Pouch<'_> {
                     let mut n = 0u64;
                     let mut failed = None;
                     loop {
-                        let path = format!("/{db}/_changes?since={since}&include_docs=true&limit=1000");
+                        let path = format!("/{db}/_changes?since={since}&include_docs=true&limit={DEFAULT_LIMIT}");
                         match conn.send(Method::GET, &path, None, None).await {
                             Ok(r) if r.status.is_success() => match serde_json::from_slice::<Changes>(&r.body) {
                                 Ok(ch) => {
                                     let got = ch.results.len();
                                     n += got as u64;
                                     since = seq_param(&ch.last_seq);
-                                    if got < 1000 {
+                                    if got < DEFAULT_LIMIT as usize {
                                         break;
                                     }
                                 }
@@ -301,7 +303,7 @@ impl Pouch<'_> {
         let mut f = Figure::from_recorder(TARGET, scenario, conc, secs, rec);
         f.items_label = "changes".into();
         f.note = format!(
-            "{} databases, each the snapshot of one of Hub's initial-sync guardians ({:.0} documents on average); one row = one full replication, _changes in pages of 1000 with include_docs",
+            "{} databases, each the snapshot of one of Hub's initial-sync guardians ({:.0} documents on average); one row = one full replication, _changes in pages of {DEFAULT_LIMIT} with include_docs",
             snapshots.len(),
             snapshots.iter().map(Vec::len).sum::<usize>() as f64 / snapshots.len().max(1) as f64
         );

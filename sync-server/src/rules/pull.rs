@@ -12,7 +12,11 @@ use uuid::Uuid;
 use super::scope;
 use crate::store::{ChangeRef, StoreError, StoreResult, Tx};
 
-pub const DEFAULT_LIMIT: u32 = 1000;
+/// Changes per page when the caller does not say. A guardian's first sync (two children, a
+/// school year: about 1,250 changes, 400 kB) fits one page, so it is one round trip on the
+/// phone's network instead of two; every page also costs the server a fixed part (the
+/// caller's scope, a seek per scope) of about 0.4 ms.
+pub const DEFAULT_LIMIT: u32 = 2000;
 pub const MAX_LIMIT: u32 = 5000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +64,7 @@ impl Changes {
     }
 
     /// Adds one change; `data` is JSON text (an upsert's entity).
-    pub fn push(&mut self, entity_type: &str, id: Uuid, op: ChangeOp, data: Option<&str>) -> StoreResult<()> {
+    pub fn push(&mut self, entity_type: &str, id: Uuid, op: ChangeOp, data: Option<&[u8]>) -> StoreResult<()> {
         let out = &mut self.json;
         if self.count > 0 {
             out.push(b',');
@@ -73,7 +77,7 @@ impl Changes {
         serde_json::to_writer(&mut *out, &op).map_err(unwritable)?;
         if let Some(data) = data {
             out.extend_from_slice(b",\"data\":");
-            out.extend_from_slice(data.as_bytes());
+            out.extend_from_slice(data);
         }
         out.push(b'}');
         self.count += 1;
@@ -201,7 +205,7 @@ mod tests {
         let id = Uuid::from_u128(7);
         let data = r#"{"id":"x","n":[1,2],"s":"å\"q"}"#.to_string();
         let mut changes = Changes::default();
-        changes.push("news", id, ChangeOp::Upsert, Some(&data)).unwrap();
+        changes.push("news", id, ChangeOp::Upsert, Some(data.as_bytes())).unwrap();
         changes.push("news", id, ChangeOp::Delete, None).unwrap();
         let page = PullPage {
             cursor: "v1.3.0123456789abcdef01234567\"".into(),

@@ -1076,7 +1076,7 @@ impl Tx for PgTx<'_> {
                 id: r.try_get(1).map_err(corrupt)?,
                 seq: r.try_get(3).map_err(corrupt)?,
                 deleted: r.try_get(4).map_err(corrupt)?,
-                data: r.try_get(5).map_err(corrupt)?,
+                data: r.try_get::<_, Option<&str>>(5).map_err(corrupt)?.map(str::as_bytes),
             })?;
         }
         Ok(())

@@ -530,7 +530,7 @@ fn change_ref<'r>(r: &'r rusqlite::Row<'_>, seq: i64) -> StoreResult<ChangeRef<'
         id: Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(format!("entity id {id:?}: {e}")))?,
         seq,
         deleted: r.get::<_, i64>(3)? != 0,
-        data: text(4)?,
+        data: r.get_ref(4)?.as_bytes_or_null().map_err(|e| StoreError::Corrupt(format!("entities column 4: {e}")))?,
     })
 }
 
