@@ -1465,6 +1465,41 @@ mod tests {
         assert_eq!(visit(&mut tx, &[], 0, None, false), Vec::<usize>::new());
     }
 
+    /// A first sync of 2,100 changes: a full page of the default size, then the rest, every
+    /// change exactly once and in seq order (R-ACC-7 paging; `DEFAULT_LIMIT`).
+    #[test]
+    fn a_first_sync_comes_in_pages_of_the_default_size_each_change_once() {
+        use crate::rules::pull::{pull, PullOutcome, PullPage, DEFAULT_LIMIT};
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let scopes = vec!["unit:x".to_string(), "unit:y".to_string()];
+        tx.put_scope_set(&crate::rules::scope::hash(&scopes), &scopes).unwrap();
+        let ids: Vec<Uuid> = (0..2100u128).map(|i| Uuid::from_u128(1000 + i)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            tx.put_entity("news", *id, &scopes[i % 3 / 2], &json(&format!("{{\"n\":{i}}}"))).unwrap();
+        }
+        let mut cursor: Option<String> = None;
+        let mut seen = Vec::new();
+        let mut pages = Vec::new();
+        loop {
+            let PullOutcome::Page { cursor: next, has_more, changes } =
+                pull(&mut tx, scopes.clone(), cursor.as_deref(), DEFAULT_LIMIT).unwrap()
+            else {
+                panic!("the scope set is stored and the cursor is fresh");
+            };
+            let page = PullPage { cursor: next.clone(), has_more, server_time: chrono::Utc::now(), changes };
+            let wire: domain::wire::PullResponse = serde_json::from_slice(&page.to_json().unwrap()).unwrap();
+            pages.push(wire.changes.len());
+            seen.extend(wire.changes.into_iter().map(|c| c.id));
+            cursor = Some(next);
+            if !has_more {
+                break;
+            }
+        }
+        assert_eq!(pages, [DEFAULT_LIMIT as usize, 2100 - DEFAULT_LIMIT as usize]);
+        assert_eq!(seen, ids, "every change once, in the order written");
+    }
+
     #[test]
     fn nested_frames_keep_their_own_writes() {
         let conn = db();
