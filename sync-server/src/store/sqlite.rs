@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/server-sqlite/0003_pin_unlocked_at.sql")),
 ];
 
+/// Scopes whose ranges [`Tx::changes`] reads side by side, each with a statement of its
+/// own (a guardian has about fifteen); a caller with more reads them in turn. Twice this
+/// many statements (with and without tombstones) stay well inside [`STATEMENT_CACHE`].
+const MERGE_SLOTS: usize = 32;
+
 /// Jobs the writer takes into one transaction at most.
 const MAX_GROUP: usize = 512;
 /// Read connections (one thread each), at least this many; more on machines with more cores.
@@ -724,12 +729,33 @@ impl Tx for SqliteTx<'_> {
         // cache keeps one per slot.
         let conn = self.conn()?;
         let (up_to, n) = (up_to.unwrap_or(i64::MAX), limit.map(i64::from).unwrap_or(-1));
+        let live = if live_only { "AND deleted = 0" } else { "" };
+        if unique.len() > MERGE_SLOTS {
+            // Staff, tablets and admins see every child of a unit: hundreds of scopes, more
+            // statements than the cache holds. Each range in turn with one statement, then
+            // sorted (what a first sync of a guardian did before).
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT {ENTITY_COLS} FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {live} ORDER BY seq LIMIT ?4"
+            ))?;
+            let mut rows = Vec::new();
+            for scope in unique {
+                for row in st.query_map(params![scope, after, up_to, n], entity_from_row)? {
+                    rows.push(row?);
+                }
+            }
+            rows.sort_unstable_by_key(|r| r.seq);
+            rows.truncate(limit.map_or(usize::MAX, |l| l as usize));
+            for r in &rows {
+                let data = r.data.as_deref().map(str::as_bytes);
+                visit(ChangeRef { entity_type: &r.entity_type, id: r.id, seq: r.seq, deleted: r.deleted, data })?;
+            }
+            return Ok(());
+        }
         let mut stmts = Vec::with_capacity(unique.len());
         for slot in 0..unique.len() {
             stmts.push(conn.prepare_cached(&format!(
-                "SELECT type, id, seq, deleted, data FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {} \
-                 ORDER BY seq LIMIT ?4 -- {slot}",
-                if live_only { "AND deleted = 0" } else { "" },
+                "SELECT type, id, seq, deleted, data FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {live} \
+                 ORDER BY seq LIMIT ?4 -- {slot}"
             ))?);
         }
         let mut ranges = Vec::with_capacity(stmts.len());
@@ -1463,6 +1489,39 @@ mod tests {
         assert_eq!(visit(&mut tx, &["unit:b", "unit:a"], after, Some(2), false), [5, 6]);
         assert_eq!(visit(&mut tx, &["unit:b"], 0, Some(0), false), Vec::<usize>::new());
         assert_eq!(visit(&mut tx, &[], 0, None, false), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_caller_with_more_scopes_than_merge_slots_gets_the_same_changes_in_the_same_order() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        let scopes: Vec<String> = (0..MERGE_SLOTS + 8).map(|i| format!("child:{i}")).collect();
+        // Three entities per scope, written round-robin so that every scope's rows interleave.
+        let mut written = Vec::new();
+        for round in 0..3u128 {
+            for (i, scope) in scopes.iter().enumerate() {
+                let id = Uuid::from_u128(10_000 + round * 1000 + i as u128);
+                tx.put_entity("news", id, scope, &json("{}")).unwrap();
+                written.push(id);
+            }
+        }
+        tx.delete_entity("news", written[5]).unwrap();
+        let tombstone = written.remove(5);
+        written.push(tombstone);
+        let visit = |tx: &mut SqliteTx<'_>, scopes: &[String], limit: Option<u32>, live_only: bool| {
+            let mut seen = Vec::new();
+            tx.changes(scopes, 0, None, limit, live_only, &mut |r| Ok(seen.push(r.id))).unwrap();
+            seen
+        };
+        // Read in turn (more scopes than slots) and merged (as many as the slots) alike.
+        assert_eq!(visit(&mut tx, &scopes, None, false), written);
+        assert_eq!(visit(&mut tx, &scopes, Some(50), false), written[..50]);
+        assert_eq!(visit(&mut tx, &scopes, None, true), written[..written.len() - 1]);
+        let few = &scopes[..MERGE_SLOTS];
+        let in_few: Vec<Uuid> =
+            written.iter().copied().filter(|id| (id.as_u128() % 1000) < MERGE_SLOTS as u128).collect();
+        assert_eq!(visit(&mut tx, few, None, false), in_few);
+        assert_eq!(visit(&mut tx, few, Some(40), false), in_few[..40]);
     }
 
     /// A first sync of 2,100 changes: a full page of the default size, then the rest, every
