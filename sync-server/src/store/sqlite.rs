@@ -31,9 +31,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Scopes whose ranges [`Tx::changes`] reads side by side, each with a statement of its
-/// own (a guardian has about fifteen); a caller with more reads them in turn. Twice this
-/// many statements (with and without tombstones) stay well inside [`STATEMENT_CACHE`].
-const MERGE_SLOTS: usize = 32;
+/// own: a guardian has a dozen scopes plus one per message thread (43 in the benchmark's
+/// families); a caller with more (staff, tablets, admins: every child of a unit) reads
+/// them in turn. Twice this many statements (with and without tombstones) stay well inside
+/// [`STATEMENT_CACHE`].
+const MERGE_SLOTS: usize = 64;
 
 /// Jobs the writer takes into one transaction at most.
 const MAX_GROUP: usize = 512;
@@ -41,8 +43,9 @@ const MAX_GROUP: usize = 512;
 const MIN_READERS: usize = 4;
 const MAX_READERS: usize = 16;
 /// Performance: rusqlite caches 16 prepared statements per connection by default, fewer than
-/// one push or pull uses, so statements were evicted and parsed again all the time.
-const STATEMENT_CACHE: usize = 256;
+/// one push or pull uses, so statements were evicted and parsed again all the time. Room
+/// for the pull's merge slots ([`MERGE_SLOTS`]) besides the rest.
+const STATEMENT_CACHE: usize = 512;
 /// Performance: WAL pages after which a commit copies the WAL back into the database file
 /// (SQLite's default is 1000, about 4 MiB). The writer thread does it, so it costs commit
 /// time; under a write rush the same hot pages (the sequence counter, index leaves) are
@@ -732,7 +735,7 @@ impl Tx for SqliteTx<'_> {
         let live = if live_only { "AND deleted = 0" } else { "" };
         if unique.len() > MERGE_SLOTS {
             // Staff, tablets and admins see every child of a unit: hundreds of scopes, more
-            // statements than the cache holds. Each range in turn with one statement, then
+            // statements than the cache should hold. Each range in turn with one statement, then
             // sorted (what a first sync of a guardian did before).
             let mut st = conn.prepare_cached(&format!(
                 "SELECT {ENTITY_COLS} FROM entities WHERE scope = ?1 AND seq > ?2 AND seq <= ?3 {live} ORDER BY seq LIMIT ?4"
