@@ -126,9 +126,22 @@ impl Session {
         self.call(reqwest::Method::POST, &format!("/element/{}/click", e.0), None).map(|_| ())
     }
 
+    /// Finds `css` and clicks it. A re-render can replace the node between the find and
+    /// the click (the driver answers "stale element" or "not interactable", and nothing
+    /// was clicked), so the element is found again and clicked until the 10 s deadline.
     pub fn click_css(&self, css: &str) -> Result<()> {
-        let e = self.wait(css)?;
-        self.click(&e).with_context(|| format!("click {css}"))
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.wait(css)?;
+            match self.click(&e) {
+                Ok(()) => return Ok(()),
+                Err(err) if Instant::now() < deadline => {
+                    eprintln!("click {css}: {err:#}; finding it again");
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+                Err(err) => return Err(err).with_context(|| format!("click {css}")),
+            }
+        }
     }
 
     pub fn clear(&self, e: &El) -> Result<()> {
