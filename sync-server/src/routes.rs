@@ -214,9 +214,10 @@ async fn push_handler(
     };
     // R-TIME-1: the rules use the server's clock when the mutation arrives.
     let now = state.now();
+    let parsed = push::parse_all(&req.mutations);
     let (results, stats) = state
         .store
-        .write(move |tx| push::push(tx, &pusher, now, req.client_id, &req.mutations))
+        .write(move |tx| push::push(tx, &pusher, now, req.client_id, &req.mutations, &parsed))
         .await?;
     state.metrics.mutations_applied.fetch_add(stats.applied, Ordering::Relaxed);
     state.metrics.mutations_rejected.fetch_add(stats.rejected, Ordering::Relaxed);

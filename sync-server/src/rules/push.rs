@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::access::{not_permitted, Actor};
 use super::{apply, pins, ApplyError, ApplyResult};
-use crate::store::{DeviceRow, StoreResult, Tx, UserRow};
+use crate::store::{DeviceRow, StoreError, StoreResult, Tx, UserRow};
 
 /// Counts for metrics.
 #[derive(Debug, Default, Clone, Copy)]
@@ -57,13 +57,27 @@ pub const DEVICE_MUTATIONS: [&str; 8] = [
     n::STAFF_PIN_ATTEMPT,
 ];
 
+/// Each mutation's arguments read into their typed form, or why they cannot be.
+///
+/// Performance: this needs nothing from the store, so the request's own task does it
+/// before the push queues for the single writer (a twentieth of the writer's time in the
+/// tablet rush).
+pub fn parse_all(mutations: &[MutationEnvelope]) -> Vec<Result<Mutation, RuleError>> {
+    mutations.iter().map(|env| Mutation::parse(&env.name, &env.args)).collect()
+}
+
+/// Applies a push's `mutations`, `parsed` being [`parse_all`] of them.
 pub fn push(
     tx: &mut dyn Tx,
     pusher: &Pusher,
     now: DateTime<Utc>,
     client_id: Uuid,
     mutations: &[MutationEnvelope],
+    parsed: &[Result<Mutation, RuleError>],
 ) -> StoreResult<(Vec<MutationResult>, PushStats)> {
+    if parsed.len() != mutations.len() {
+        return Err(StoreError::Database("a push's parsed mutations do not match it".into()));
+    }
     let mut results = Vec::with_capacity(mutations.len());
     let mut stats = PushStats::default();
     let owner = pusher.owner();
@@ -71,7 +85,7 @@ pub fn push(
     if mutations.len() > 1 {
         tx.prefetch_outcomes(&mutations.iter().map(|m| m.id).collect::<Vec<_>>())?;
     }
-    for env in mutations {
+    for (env, parsed) in mutations.iter().zip(parsed) {
         // A mutation sent again returns its first result and changes nothing, even when the
         // rule would reject it now (the lock has passed since).
         if let Some((first_owner, first)) = tx.mutation_outcome(env.id)? {
@@ -84,11 +98,11 @@ pub fn push(
             }
             continue;
         }
-        let result = match Mutation::parse(&env.name, &env.args) {
-            Err(err) => MutationResult::rejected(env.id, &err),
+        let result = match parsed {
+            Err(err) => MutationResult::rejected(env.id, err),
             Ok(m) => {
                 tx.savepoint()?;
-                match acting.apply(tx, env.actor, &m) {
+                match acting.apply(tx, env.actor, m) {
                     Ok(details) => {
                         tx.release_savepoint()?;
                         MutationResult::applied(env.id, details)
