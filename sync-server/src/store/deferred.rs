@@ -20,6 +20,8 @@
 //! Both stores run one writer at a time (SQLite's single writer, PostgreSQL's advisory
 //! write lock), so nothing can change what a pending write would have met in between.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use domain::wire::MutationResult;
 use serde_json::value::RawValue;
@@ -103,7 +105,30 @@ pub(crate) trait SavepointDb {
     fn release(&mut self, depth: usize) -> StoreResult<()>;
     /// `ROLLBACK TO` and `RELEASE`: undone and closed.
     fn rollback(&mut self, depth: usize) -> StoreResult<()>;
-    fn write(&mut self, writes: &[PendingWrite]) -> StoreResult<()>;
+    fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()>;
+}
+
+/// The writes of `writes` that decide how the database ends, in order: an entity write
+/// that a later put of the same entity replaces is left out. A put sets every column of the
+/// row (scope, sequence number, deleted, data), so the row ends the same; the left-out
+/// write's sequence number is never seen, a gap that a pull's range reads over. Writes
+/// before a delete stay (the delete only marks a row that exists).
+///
+/// Performance: a tablet that syncs a day at once marks each child arrived and then
+/// departed in one push, and a care week's repeats can write a day twice; each entity is
+/// then written once per group instead of once per mutation.
+fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
+    let mut put_later: HashSet<(&str, Uuid)> = HashSet::new();
+    let mut keep = vec![true; writes.len()];
+    for (i, w) in writes.iter().enumerate().rev() {
+        let Some(key) = w.key() else { continue };
+        if put_later.contains(&key) {
+            keep[i] = false;
+        } else if matches!(w, PendingWrite::Put { .. }) {
+            put_later.insert(key);
+        }
+    }
+    writes.iter().zip(keep).filter_map(|(w, k)| k.then_some(w)).collect()
 }
 
 /// A savepoint of a job or a mutation (`Tx::savepoint`).
@@ -152,7 +177,7 @@ impl Deferred {
             self.pending.push(w);
             Ok(())
         } else {
-            db.write(std::slice::from_ref(&w))
+            db.write(&[&w])
         }
     }
 
@@ -180,7 +205,7 @@ impl Deferred {
             db.open(i)?;
             self.frames[i].opened = true;
             let end = self.frames.get(i + 1).map_or(self.pending.len(), |f| f.pending_from);
-            db.write(&self.pending[self.frames[i].pending_from..end])?;
+            db.write(&coalesced(&self.pending[self.frames[i].pending_from..end]))?;
         }
         self.pending.clear();
         Ok(())
@@ -196,7 +221,7 @@ impl Deferred {
             return db.release(self.frames.len());
         }
         if !self.buffering() {
-            let written = db.write(&self.pending[frame.pending_from..]);
+            let written = db.write(&coalesced(&self.pending[frame.pending_from..]));
             self.pending.truncate(frame.pending_from);
             if written.is_err() && self.frames.is_empty() {
                 self.poisoned = true;
@@ -243,10 +268,78 @@ impl Deferred {
         self.frames.truncate(depth + 1);
         // Writes of closed frames that were waiting inside an opened one go in now.
         if !self.buffering() && !self.pending.is_empty() {
-            let written = db.write(&self.pending);
+            let written = db.write(&coalesced(&self.pending));
             self.pending.clear();
             written?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Uuid = Uuid::from_u128(0xa);
+    const B: Uuid = Uuid::from_u128(0xb);
+
+    fn put(id: Uuid, seq: i64) -> PendingWrite {
+        PendingWrite::Put { ty: "attendance".into(), id, scope: "child:x".into(), seq, data: "{}".into() }
+    }
+
+    fn delete(id: Uuid, seq: i64) -> PendingWrite {
+        PendingWrite::Delete { ty: "attendance".into(), id, scope: "child:x".into(), seq }
+    }
+
+    fn outcome(n: u128) -> PendingWrite {
+        PendingWrite::Outcome(Box::new(PendingOutcome {
+            id: Uuid::from_u128(n),
+            owner: Uuid::nil(),
+            client_id: Uuid::nil(),
+            name: "attendance.mark".into(),
+            result: "{}".into(),
+            at: DateTime::UNIX_EPOCH,
+        }))
+    }
+
+    /// (kind, id or outcome id, seq) of each write, to compare.
+    fn shape(writes: &[&PendingWrite]) -> Vec<(char, Uuid, i64)> {
+        writes
+            .iter()
+            .map(|w| match w {
+                PendingWrite::Put { id, seq, .. } => ('p', *id, *seq),
+                PendingWrite::Delete { id, seq, .. } => ('d', *id, *seq),
+                PendingWrite::Outcome(o) => ('o', o.id, 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_entity_put_again_later_in_the_group_is_written_once_with_its_last_put() {
+        // A tablet's day at once: arrived (seq 1, 2), then departed (seq 3, 4), each with
+        // its outcome.
+        let writes = [put(A, 1), outcome(1), put(B, 2), outcome(2), put(A, 3), outcome(3), put(B, 4), outcome(4)];
+        let kept = coalesced(&writes);
+        assert_eq!(
+            shape(&kept),
+            vec![
+                ('o', Uuid::from_u128(1), 0),
+                ('o', Uuid::from_u128(2), 0),
+                ('p', A, 3),
+                ('o', Uuid::from_u128(3), 0),
+                ('p', B, 4),
+                ('o', Uuid::from_u128(4), 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_writes_before_a_last_delete_stay_and_a_put_after_a_delete_replaces_both() {
+        // A put then a delete: the row must exist for the delete to mark it.
+        let writes = [put(A, 1), delete(A, 2)];
+        assert_eq!(shape(&coalesced(&writes)), vec![('p', A, 1), ('d', A, 2)]);
+        // Put, delete, put: the last put sets every column.
+        let writes = [put(A, 1), delete(A, 2), put(A, 3), put(B, 4)];
+        assert_eq!(shape(&coalesced(&writes)), vec![('p', A, 3), ('p', B, 4)]);
     }
 }

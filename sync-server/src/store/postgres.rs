@@ -897,12 +897,12 @@ impl SavepointDb for PgDb<'_> {
     fn rollback(&mut self, depth: usize) -> StoreResult<()> {
         self.0.batch(&format!("ROLLBACK TO f{depth}; RELEASE f{depth}"))
     }
-    fn write(&mut self, writes: &[PendingWrite]) -> StoreResult<()> {
+    fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()> {
         // Entity writes in order, consecutive puts of distinct entities as one statement (one
         // INSERT cannot update the same row twice); outcomes, another table, all at the end.
         let mut puts: Vec<(&str, Uuid, &str, i64, &str)> = Vec::new();
         for w in writes {
-            match w {
+            match *w {
                 PendingWrite::Put { ty, id, scope, seq, data } => {
                     if puts.iter().any(|p| p.0 == ty.as_str() && p.1 == *id) {
                         write_puts(self.0, &std::mem::take(&mut puts))?;
@@ -922,7 +922,7 @@ impl SavepointDb for PgDb<'_> {
         write_puts(self.0, &puts)?;
         let outcomes: Vec<&PendingOutcome> = writes
             .iter()
-            .filter_map(|w| match w {
+            .filter_map(|w| match *w {
                 PendingWrite::Outcome(o) => Some(&**o),
                 _ => None,
             })

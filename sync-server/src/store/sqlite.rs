@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
+use super::deferred::{Deferred, PendingWrite, SavepointDb};
 use super::{
     ChangeRef, ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats,
@@ -50,9 +50,11 @@ const STATEMENT_CACHE: usize = 512;
 /// (SQLite's default is 1000, about 4 MiB). The writer thread does it, so it costs commit
 /// time; under a write rush the same hot pages (the sequence counter, index leaves) are
 /// rewritten in every commit, and a longer interval copies each of them once instead of
-/// many times. At most about 40 MiB of WAL; durability does not depend on it (a commit is
-/// durable once its WAL frames are synced).
-const WAL_AUTOCHECKPOINT: u32 = 10_000;
+/// many times (10,000 → 40,000 pages: care weeks +15–20 % in A/B runs). At most about
+/// 160 MiB of WAL; durability does not depend on it (a commit is durable once its WAL
+/// frames are synced). A long WAL makes readers' page look-ups slower, so an idle writer
+/// copies it back at once (see [`checkpoint_when_idle`]).
+const WAL_AUTOCHECKPOINT: u32 = 40_000;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -246,6 +248,27 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Copies the WAL back into the database file while no job waits (the writer has been idle
+/// for `EXTERNAL_CHECK`); whether it is done until the next commit. A reader still on an
+/// older snapshot keeps part of it from being copied: the next idle moment tries again. A
+/// failure is logged once and left to the commits' own checkpoints.
+///
+/// Performance: after a write rush the WAL can hold up to [`WAL_AUTOCHECKPOINT`] pages, and
+/// every page a reader fetches is first looked up in it; copying it back while idle keeps
+/// that look-up short and takes the work out of the next rush's commits.
+fn checkpoint_when_idle(conn: &Connection) -> bool {
+    let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    });
+    match r {
+        Ok((busy, log, copied)) => busy == 0 && log == copied,
+        Err(e) => {
+            tracing::warn!(error = %e, "idle WAL checkpoint failed");
+            true
+        }
+    }
+}
+
 /// How often an idle writer looks for commits by other connections.
 const EXTERNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -264,6 +287,9 @@ fn writer_loop(
     // The roster and units as committed, kept between group commits (see `TxCache`).
     let mut kept = TxCache::default();
     let mut version = data_version(&conn);
+    // Whether the WAL may hold commits not yet copied back into the database file (at the
+    // start: a seeding, or the last run's).
+    let mut wal_behind = true;
     loop {
         let first = match rx.recv_timeout(EXTERNAL_CHECK) {
             Ok(m) => Some(m),
@@ -281,7 +307,12 @@ fn writer_loop(
             counters.generation.fetch_add(1, Ordering::SeqCst);
             counters.sessions.fetch_add(1, Ordering::SeqCst);
         }
-        let Some(first) = first else { continue };
+        let Some(first) = first else {
+            if wal_behind {
+                wal_behind = !checkpoint_when_idle(&conn);
+            }
+            continue;
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -319,6 +350,7 @@ fn writer_loop(
         match committed {
             Ok(()) => {
                 kept = cache.after_commit();
+                wal_behind = true;
                 let group = done.len() as u64;
                 // Before the replies and pokes: whoever learns of this commit sees the new
                 // generation.
@@ -442,35 +474,45 @@ impl SavepointDb for SqliteDb<'_> {
         exec(self.0, &format!("ROLLBACK TO f{depth}"))?;
         Ok(exec(self.0, &format!("RELEASE f{depth}"))?)
     }
-    fn write(&mut self, writes: &[PendingWrite]) -> StoreResult<()> {
+    fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()> {
+        // Each statement taken from the cache once for the whole group of writes.
+        let (mut put, mut outcome) = (None, None);
         for w in writes {
-            match w {
-                PendingWrite::Put { ty, id, scope, seq, data } => write_put(self.0, ty, *id, scope, *seq, data)?,
+            match *w {
+                PendingWrite::Put { ty, id, scope, seq, data } => {
+                    let st = match &mut put {
+                        Some(st) => st,
+                        None => put.insert(self.0.prepare_cached(PUT_ENTITY)?),
+                    };
+                    st.execute(params![ty, id.to_string(), scope, seq, data])?;
+                }
                 PendingWrite::Delete { ty, id, seq, .. } => write_delete(self.0, ty, *id, *seq)?,
-                PendingWrite::Outcome(o) => write_outcome(self.0, o)?,
+                PendingWrite::Outcome(o) => {
+                    let st = match &mut outcome {
+                        Some(st) => st,
+                        None => outcome.insert(self.0.prepare_cached(INSERT_OUTCOME)?),
+                    };
+                    st.execute(params![
+                        o.id.to_string(),
+                        o.owner.to_string(),
+                        o.client_id.to_string(),
+                        o.name,
+                        o.result,
+                        o.at.to_rfc3339()
+                    ])?;
+                }
             }
         }
         Ok(())
     }
 }
 
-fn write_outcome(db: &Connection, o: &PendingOutcome) -> StoreResult<()> {
-    db.prepare_cached(
-        "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![o.id.to_string(), o.owner.to_string(), o.client_id.to_string(), o.name, o.result, o.at.to_rfc3339()])?;
-    Ok(())
-}
+const INSERT_OUTCOME: &str =
+    "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-fn write_put(db: &Connection, ty: &str, id: Uuid, scope: &str, seq: i64, data: &str) -> StoreResult<()> {
-    db.prepare_cached(
-        "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
-         ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
-             deleted = 0, data = excluded.data",
-    )?
-    .execute(params![ty, id.to_string(), scope, seq, data])?;
-    Ok(())
-}
+const PUT_ENTITY: &str = "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
+     ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
+         deleted = 0, data = excluded.data";
 
 fn write_delete(db: &Connection, ty: &str, id: Uuid, seq: i64) -> StoreResult<()> {
     db.prepare_cached("UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2")?
@@ -1419,6 +1461,25 @@ mod tests {
     }
 
     #[test]
+    fn an_entity_created_and_deleted_in_one_job_ends_as_a_tombstone_and_put_again_as_the_last_put() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        tx.put_entity("news", A, "unit:x", &json(r#"{"a":1}"#)).unwrap();
+        assert!(tx.delete_entity("news", A).unwrap());
+        let b1 = tx.put_entity("news", B, "unit:x", &json(r#"{"b":1}"#)).unwrap();
+        assert!(tx.delete_entity("news", B).unwrap());
+        let b3 = tx.put_entity("news", B, "unit:y", &json(r#"{"b":3}"#)).unwrap();
+        tx.release_savepoint().unwrap();
+        assert_eq!(stored(&conn, A).map(|r| (r.1, r.2)), Some((true, None)), "the delete marks the new row");
+        assert_eq!(stored(&conn, B), Some((b3, false, Some(r#"{"b":3}"#.into()))));
+        assert_eq!(b3, b1 + 2);
+        let scope: String =
+            conn.query_row("SELECT scope FROM entities WHERE id = ?1", [B.to_string()], |r| r.get(0)).unwrap();
+        assert_eq!(scope, "unit:y");
+    }
+
+    #[test]
     fn a_delete_waits_with_the_writes_and_reads_as_a_tombstone() {
         let conn = db();
         let mut tx = SqliteTx::new(&conn);
@@ -1734,6 +1795,29 @@ mod tests {
         assert!(tx.child(CHILD).unwrap().is_some(), "seen inside its mutation");
         tx.rollback_savepoint().unwrap();
         assert_eq!(tx.child(CHILD).unwrap(), None, "gone with the rollback");
+    }
+
+    #[test]
+    fn an_idle_checkpoint_copies_the_committed_wal_into_the_database_file() {
+        let dir = std::env::temp_dir().join(format!("hub-idle-checkpoint-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hub.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)).unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (7);")
+            .unwrap();
+        // The database file alone (a copy without its WAL) has only what was copied back.
+        let file_alone = |name: &str| {
+            let copy = dir.join(name);
+            std::fs::copy(&path, &copy).unwrap();
+            let c = Connection::open(&copy).unwrap();
+            c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get::<_, i64>(0)).unwrap()
+        };
+        assert_eq!(file_alone("before.db"), 0, "the commit is only in the WAL");
+        assert!(checkpoint_when_idle(&conn), "no reader holds the WAL back");
+        assert_eq!(file_alone("after.db"), 1);
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
