@@ -115,8 +115,9 @@ pub(crate) trait SavepointDb {
 /// before a delete stay (the delete only marks a row that exists).
 ///
 /// Performance: a tablet that syncs a day at once marks each child arrived and then
-/// departed in one push, and a care week's repeats can write a day twice; each entity is
-/// then written once per group instead of once per mutation.
+/// departed in one push; each attendance row is then written once per push instead of
+/// once per mutation. (A job's writes go in when the job's own frame is released, so two
+/// pushes of one group still write the same row once each.)
 fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
     let mut put_later: HashSet<(&str, Uuid)> = HashSet::new();
     let mut keep = vec![true; writes.len()];
@@ -315,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn an_entity_put_again_later_in_the_group_is_written_once_with_its_last_put() {
+    fn an_entity_put_again_later_in_the_push_is_written_once_with_its_last_put() {
         // A tablet's day at once: arrived (seq 1, 2), then departed (seq 3, 4), each with
         // its outcome.
         let writes = [put(A, 1), outcome(1), put(B, 2), outcome(2), put(A, 3), outcome(3), put(B, 4), outcome(4)];

@@ -50,7 +50,7 @@ const STATEMENT_CACHE: usize = 512;
 /// (SQLite's default is 1000, about 4 MiB). The writer thread does it, so it costs commit
 /// time; under a write rush the same hot pages (the sequence counter, index leaves) are
 /// rewritten in every commit, and a longer interval copies each of them once instead of
-/// many times (10,000 → 40,000 pages: care weeks +15–20 % in A/B runs). At most about
+/// many times (10,000 → 40,000 pages: care weeks +10–20 % in A/B runs). At most about
 /// 160 MiB of WAL; durability does not depend on it (a commit is durable once its WAL
 /// frames are synced). A long WAL makes readers' page look-ups slower, so an idle writer
 /// copies it back at once (see [`checkpoint_when_idle`]).
@@ -475,7 +475,7 @@ impl SavepointDb for SqliteDb<'_> {
         Ok(exec(self.0, &format!("RELEASE f{depth}"))?)
     }
     fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()> {
-        // Each statement taken from the cache once for the whole group of writes.
+        // Each statement taken from the cache once for all the writes passed (a push's).
         let (mut put, mut outcome) = (None, None);
         for w in writes {
             match *w {
