@@ -154,7 +154,7 @@ struct Seeder<'a> {
 }
 
 impl Seeder<'_> {
-    fn save<T: serde::Serialize>(&mut self, ty: &str, id: Uuid, sc: &str, v: &T) -> StoreResult<()> {
+    fn save<T: serde::Serialize + Clone + Send + Sync + std::fmt::Debug + 'static>(&mut self, ty: &str, id: Uuid, sc: &str, v: &T) -> StoreResult<()> {
         entities::save(self.tx, ty, id, sc, v)?;
         self.entities += 1;
         Ok(())

@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::fmt::Debug;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -12,7 +13,14 @@ use domain::RejectCode;
 use super::ApplyResult;
 use crate::store::{StoreError, StoreResult, Tx};
 
-pub fn load<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> StoreResult<Option<T>> {
+pub fn load<T: DeserializeOwned + Clone + 'static>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> StoreResult<Option<T>> {
+    // Last written by `save` (in this transaction, or one the store kept it from): the
+    // value itself, not read and parsed again.
+    if let Some(v) = tx.typed_value(ty, id) {
+        if let Some(t) = v.as_any().downcast_ref::<T>() {
+            return Ok(Some(t.clone()));
+        }
+    }
     match tx.get_entity(ty, id)? {
         Some(row) if !row.deleted => match row.data {
             Some(d) => serde_json::from_str(&d)
@@ -32,13 +40,20 @@ pub fn load_all<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, scope: &str) -> 
         .collect()
 }
 
-pub fn save<T: Serialize>(tx: &mut dyn Tx, ty: &str, id: Uuid, scope: &str, value: &T) -> StoreResult<i64> {
-    let data = serde_json::value::to_raw_value(value).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
-    tx.put_entity(ty, id, scope, &data)
+/// Writes `value`; the store serialises it when the row is written (see
+/// [`Tx::put_entity_value`]).
+pub fn save<T: Serialize + Clone + Send + Sync + Debug + 'static>(
+    tx: &mut dyn Tx,
+    ty: &str,
+    id: Uuid,
+    scope: &str,
+    value: &T,
+) -> StoreResult<i64> {
+    tx.put_entity_value(ty, id, scope, Arc::new(value.clone()))
 }
 
 /// Loads an entity the rules need, or `not_found`.
-pub fn require<T: DeserializeOwned>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> ApplyResult<T> {
+pub fn require<T: DeserializeOwned + Clone + 'static>(tx: &mut dyn Tx, ty: &str, id: Uuid) -> ApplyResult<T> {
     load(tx, ty, id)?.ok_or_else(|| RuleError::new(RejectCode::NotFound, format!("no {ty} {id}")).into())
 }
 

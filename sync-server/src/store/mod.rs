@@ -177,6 +177,22 @@ pub struct EntityRow {
     pub data: Option<String>,
 }
 
+/// An entity as the rules hold it, kept typed by a transaction until its JSON is needed
+/// ([`Tx::put_entity_value`]).
+pub trait EntityValue: Any + Send + Sync + std::fmt::Debug {
+    fn to_json(&self) -> serde_json::Result<String>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: serde::Serialize + Any + Send + Sync + std::fmt::Debug> EntityValue for T {
+    fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// A row visited by [`Tx::changes`], borrowed from the store for the length of the visit.
 ///
 /// Performance: a first sync is about 1,250 rows, and copying each into an owned
@@ -205,6 +221,20 @@ pub trait Tx {
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>>;
     /// Writes the latest version with a new sequence number; returns it.
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64>;
+    /// [`Tx::put_entity`] of a typed value: the same row in the end, but a store may keep
+    /// the value and serialise it only when the row is written, so that [`Tx::pending_value`]
+    /// reads it back without parsing (and a put that a later one replaces is never
+    /// serialised).
+    fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
+        let json = value.to_json().map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
+        let data = RawValue::from_string(json).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
+        self.put_entity(ty, id, scope, &data)
+    }
+    /// The typed value of an entity whose latest write is a [`Tx::put_entity_value`] the
+    /// store still holds as such; `None` says to read it as a row.
+    fn typed_value(&self, _ty: &str, _id: Uuid) -> Option<Arc<dyn EntityValue>> {
+        None
+    }
     /// Turns the entity into a tombstone (kept so deltas carry the delete).
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool>;
     fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>>;
@@ -383,14 +413,20 @@ pub struct WriteStats {
 /// instance writes while it runs) and a read job sees one snapshot. Its store keeps only
 /// the roster and the units, not entities.
 ///
-/// The embedded SQLite's writer goes one step further and keeps the roster and the units
-/// from one group commit to the next ([`TxCache::after_commit`]): its thread is the only
-/// writer of the database, so after a commit they are the committed state until it writes
-/// them again. (The tablet rush read each child's roster row once per commit: a tenth of
-/// the writer's time.)
+/// The embedded SQLite's writer goes one step further and keeps the roster, the units and
+/// the entities it read or wrote from one group commit to the next
+/// ([`TxCache::after_commit`]): its thread is the only writer of the database, so after a
+/// commit they are the committed state until it writes them again. (The tablet rush read
+/// each child's roster row once per commit: a tenth of the writer's time; reading each
+/// attendance row back from the database and parsing it was another fifth.) Entities the
+/// rules wrote are kept as their typed value (`values`), so the next transaction's rules
+/// take that value without a read or a parse.
 #[derive(Default)]
 pub(crate) struct TxCache {
     pub(crate) entities: HashMap<(String, Uuid), Option<EntityRow>>,
+    /// Entities last written by [`Tx::put_entity_value`] in this transaction or (SQLite's
+    /// writer) one it kept from: the value as the rules saved it.
+    pub(crate) values: HashMap<(String, Uuid), Arc<dyn EntityValue>>,
     pub(crate) children: HashMap<Uuid, Option<ChildRow>>,
     pub(crate) staff_units: HashMap<Uuid, Vec<Uuid>>,
     pub(crate) guardians: HashMap<Uuid, Vec<Uuid>>,
@@ -403,11 +439,15 @@ pub(crate) struct TxCache {
 
 /// Roster rows and units a writer keeps between commits at most (then it starts again).
 const KEPT_AT_MOST: usize = 200_000;
+/// Entities the same, a few hundred bytes each (a day's attendance and care of 50,000
+/// children).
+const ENTITIES_KEPT_AT_MOST: usize = 100_000;
 
 impl TxCache {
     /// A savepoint of this transaction, or all of it, was rolled back.
     pub(crate) fn rolled_back(&mut self) {
         self.entities.clear();
+        self.values.clear();
         if self.wrote_roster_or_unit {
             self.units.clear();
             self.drop_roster();
@@ -415,7 +455,9 @@ impl TxCache {
     }
     /// `ty`/`id` is written.
     pub(crate) fn forget(&mut self, ty: &str, id: Uuid) {
-        self.entities.remove(&(ty.to_string(), id));
+        let key = (ty.to_string(), id);
+        self.entities.remove(&key);
+        self.values.remove(&key);
         if ty == UNIT_TYPE {
             self.units.remove(&id);
             self.wrote_roster_or_unit = true;
@@ -431,10 +473,18 @@ impl TxCache {
         self.staff_units.clear();
         self.guardians.clear();
     }
+    /// `value` is the latest write of `ty`/`id`.
+    pub(crate) fn wrote_value(&mut self, ty: &str, id: Uuid, value: Arc<dyn EntityValue>) {
+        self.forget(ty, id);
+        self.values.insert((ty.to_string(), id), value);
+    }
     /// What the only writer of a database keeps for its next transaction once this one has
-    /// committed: the roster and the units, now committed. Entities are not kept.
+    /// committed: the roster, the units and the entities, now committed.
     pub(crate) fn after_commit(mut self) -> TxCache {
-        self.entities.clear();
+        if self.entities.len() + self.values.len() > ENTITIES_KEPT_AT_MOST {
+            self.entities.clear();
+            self.values.clear();
+        }
         self.wrote_roster_or_unit = false;
         let kept = self.children.len() + self.staff_units.len() + self.guardians.len() + self.units.len();
         if kept > KEPT_AT_MOST {

@@ -78,7 +78,7 @@ use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
-    ChangeRef, ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
+    ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
 };
 
@@ -900,14 +900,14 @@ impl SavepointDb for PgDb<'_> {
     fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()> {
         // Entity writes in order, consecutive puts of distinct entities as one statement (one
         // INSERT cannot update the same row twice); outcomes, another table, all at the end.
-        let mut puts: Vec<(&str, Uuid, &str, i64, &str)> = Vec::new();
+        let mut puts: Vec<(&str, Uuid, &str, i64, Cow<'_, str>)> = Vec::new();
         for w in writes {
             match *w {
                 PendingWrite::Put { ty, id, scope, seq, data } => {
                     if puts.iter().any(|p| p.0 == ty.as_str() && p.1 == *id) {
                         write_puts(self.0, &std::mem::take(&mut puts))?;
                     }
-                    puts.push((ty, *id, scope, *seq, data));
+                    puts.push((ty, *id, scope, *seq, data.json()?));
                 }
                 PendingWrite::Delete { ty, id, seq, .. } => {
                     write_puts(self.0, &std::mem::take(&mut puts))?;
@@ -948,7 +948,7 @@ impl SavepointDb for PgDb<'_> {
 }
 
 /// Upserts entities (distinct) in one statement.
-fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, &str)]) -> StoreResult<()> {
+fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, Cow<'_, str>)]) -> StoreResult<()> {
     if puts.is_empty() {
         return Ok(());
     }
@@ -956,7 +956,7 @@ fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, &str)]) -> StoreR
     let ids: Vec<Uuid> = puts.iter().map(|p| p.1).collect();
     let scopes: Vec<&str> = puts.iter().map(|p| p.2).collect();
     let seqs: Vec<i64> = puts.iter().map(|p| p.3).collect();
-    let data: Vec<&str> = puts.iter().map(|p| p.4).collect();
+    let data: Vec<&str> = puts.iter().map(|p| &*p.4).collect();
     conn.execute(
         "INSERT INTO entities (type, id, scope, seq, deleted, data)
          SELECT t, i, s, q, false, d::json
@@ -1034,7 +1034,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
-        if let Some(row) = self.deferred.entity(ty, id) {
+        if let Some(row) = self.deferred.entity(ty, id)? {
             return Ok(row);
         }
         let row = self
@@ -1049,6 +1049,18 @@ impl Tx for PgTx<'_> {
         self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut PgDb(self.db))?;
         self.touch_scope(scope);
         Ok(seq)
+    }
+
+    fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
+        self.cache.forget(ty, id);
+        let seq = self.next_seq()?;
+        self.deferred.write(PendingWrite::put_value(ty, id, scope, seq, value), &mut PgDb(self.db))?;
+        self.touch_scope(scope);
+        Ok(seq)
+    }
+
+    fn typed_value(&self, ty: &str, id: Uuid) -> Option<Arc<dyn EntityValue>> {
+        self.deferred.value(ty, id)
     }
 
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {

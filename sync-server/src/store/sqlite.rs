@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingWrite, SavepointDb};
 use super::{
-    ChangeRef, ChildRow, DeviceRow, EntityRow, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
+    ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats,
 };
 
@@ -484,7 +484,7 @@ impl SavepointDb for SqliteDb<'_> {
                         Some(st) => st,
                         None => put.insert(self.0.prepare_cached(PUT_ENTITY)?),
                     };
-                    st.execute(params![ty, id.to_string(), scope, seq, data])?;
+                    st.execute(params![ty, id.to_string(), scope, seq, &*data.json()?])?;
                 }
                 PendingWrite::Delete { ty, id, seq, .. } => write_delete(self.0, ty, *id, *seq)?,
                 PendingWrite::Outcome(o) => {
@@ -706,7 +706,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>> {
-        if let Some(row) = self.deferred.entity(ty, id) {
+        if let Some(row) = self.deferred.entity(ty, id)? {
             return Ok(row);
         }
         let key = (ty.to_string(), id);
@@ -727,6 +727,20 @@ impl Tx for SqliteTx<'_> {
         self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut SqliteDb(self.db))?;
         self.touch_scope(scope);
         Ok(seq)
+    }
+
+    fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
+        let seq = self.next_seq()?;
+        self.deferred.write(PendingWrite::put_value(ty, id, scope, seq, value.clone()), &mut SqliteDb(self.db))?;
+        self.cache.wrote_value(ty, id, value);
+        self.touch_scope(scope);
+        Ok(seq)
+    }
+
+    fn typed_value(&self, ty: &str, id: Uuid) -> Option<Arc<dyn EntityValue>> {
+        // The cache has it while it is the latest write (any other write or a rollback
+        // forgets it), and the writer keeps it after the commit.
+        self.cache.values.get(&(ty.to_string(), id)).cloned()
     }
 
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool> {
@@ -1821,7 +1835,7 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_keeps_committed_roster_rows_and_units_but_no_entities() {
+    fn the_writer_keeps_committed_roster_rows_units_and_entities() {
         let conn = db();
         let mut tx = SqliteTx::new(&conn);
         tx.insert_unit(UNIT, "Solrosen").unwrap();
@@ -1838,7 +1852,7 @@ mod tests {
         exec(&conn, "COMMIT").unwrap();
         let cache = std::mem::take(&mut tx.cache).after_commit();
         assert!(cache.children.contains_key(&CHILD), "the committed child is kept");
-        assert!(cache.entities.is_empty(), "entities are not kept");
+        assert!(cache.entities.contains_key(&("news".to_string(), A)), "the committed entity is kept");
         drop(tx);
 
         // A rolled-back entity write leaves the roster cached; a rolled-back roster write
@@ -1855,5 +1869,57 @@ mod tests {
         tx.rollback_savepoint().unwrap();
         assert!(tx.cache.children.is_empty(), "a roster write was rolled back: nothing kept");
         assert_eq!(tx.child(OTHER).unwrap(), None);
+    }
+
+    /// A typed entity as the rules save one.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Mark {
+        n: u32,
+    }
+
+    fn typed(tx: &SqliteTx<'_>, id: Uuid) -> Option<Mark> {
+        tx.typed_value("news", id).and_then(|v| v.as_any().downcast_ref::<Mark>().cloned())
+    }
+
+    #[test]
+    fn a_typed_entity_is_stored_as_its_json_and_the_next_group_reads_the_value_back() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.savepoint().unwrap();
+        tx.put_entity_value("news", A, "unit:x", Arc::new(Mark { n: 1 })).unwrap();
+        assert_eq!(typed(&tx, A), Some(Mark { n: 1 }), "read back without a parse");
+        let row = tx.get_entity("news", A).unwrap().unwrap();
+        assert_eq!(row.data.as_deref(), Some(r#"{"n":1}"#), "a read as a row sees its JSON");
+        tx.put_entity_value("news", A, "unit:x", Arc::new(Mark { n: 2 })).unwrap();
+        tx.release_savepoint().unwrap();
+        assert_eq!(stored(&conn, A).map(|r| r.2), Some(Some(r#"{"n":2}"#.to_string())));
+        exec(&conn, "COMMIT").unwrap();
+        let cache = std::mem::take(&mut tx.cache).after_commit();
+        drop(tx);
+
+        exec(&conn, "BEGIN IMMEDIATE").unwrap();
+        let tx = SqliteTx::with_cache(&conn, cache);
+        assert_eq!(typed(&tx, A), Some(Mark { n: 2 }), "the writer keeps the committed value");
+    }
+
+    #[test]
+    fn a_rolled_back_or_overwritten_typed_entity_is_not_read_back() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.put_entity_value("news", A, "unit:x", Arc::new(Mark { n: 1 })).unwrap();
+        tx.savepoint().unwrap();
+        tx.put_entity_value("news", A, "unit:x", Arc::new(Mark { n: 2 })).unwrap();
+        tx.rollback_savepoint().unwrap();
+        assert_eq!(typed(&tx, A), None, "a rollback forgets every value");
+        let row = tx.get_entity("news", A).unwrap().unwrap();
+        assert_eq!(row.data.as_deref(), Some(r#"{"n":1}"#));
+
+        tx.put_entity_value("news", B, "unit:x", Arc::new(Mark { n: 3 })).unwrap();
+        tx.put_entity("news", B, "unit:x", &json(r#"{"n":4}"#)).unwrap();
+        assert_eq!(typed(&tx, B), None, "a later write as JSON replaces the value");
+        tx.put_entity_value("news", B, "unit:x", Arc::new(Mark { n: 5 })).unwrap();
+        tx.delete_entity("news", B).unwrap();
+        assert_eq!(typed(&tx, B), None, "so does a delete");
+        assert!(tx.get_entity("news", B).unwrap().unwrap().deleted);
     }
 }
