@@ -427,6 +427,11 @@ pub(crate) struct TxCache {
     /// Entities last written by [`Tx::put_entity_value`] in this transaction or (SQLite's
     /// writer) one it kept from: the value as the rules saved it.
     pub(crate) values: HashMap<(String, Uuid), Arc<dyn EntityValue>>,
+    /// SQLite: the rowid of an entity's row, learnt when it was read or written, so that a
+    /// put of it updates the row by rowid instead of an upsert that first looks the
+    /// (type, id) key up (half of the upsert's cost). The update also checks type and id,
+    /// so a rowid that no longer holds the entity only costs the upsert after it.
+    pub(crate) rowids: HashMap<(String, Uuid), i64>,
     pub(crate) children: HashMap<Uuid, Option<ChildRow>>,
     pub(crate) staff_units: HashMap<Uuid, Vec<Uuid>>,
     pub(crate) guardians: HashMap<Uuid, Vec<Uuid>>,
@@ -481,9 +486,10 @@ impl TxCache {
     /// What the only writer of a database keeps for its next transaction once this one has
     /// committed: the roster, the units and the entities, now committed.
     pub(crate) fn after_commit(mut self) -> TxCache {
-        if self.entities.len() + self.values.len() > ENTITIES_KEPT_AT_MOST {
+        if self.entities.len() + self.values.len() + self.rowids.len() > ENTITIES_KEPT_AT_MOST {
             self.entities.clear();
             self.values.clear();
+            self.rowids.clear();
         }
         self.wrote_roster_or_unit = false;
         let kept = self.children.len() + self.staff_units.len() + self.guardians.len() + self.units.len();

@@ -3,7 +3,7 @@
 //! small pool of read connections (WAL lets them read while the writer writes).
 
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -389,7 +389,7 @@ fn run_job(tx: &mut SqliteTx<'_>, job: Job) -> StoreResult<Box<dyn Any + Send>> 
         Ok(r) => r,
         Err(_) => Err(StoreError::Database("a job panicked; it was rolled back".into())),
     };
-    if let Err(e) = tx.deferred.close_above(depth, &mut SqliteDb(tx.db)) {
+    if let Err(e) = tx.deferred.close_above(depth, &mut SqliteDb(tx.db, &mut tx.cache.rowids)) {
         outcome = outcome.and(Err(e));
     }
     match outcome {
@@ -460,10 +460,11 @@ struct SqliteTx<'c> {
     deferred: Deferred,
 }
 
-/// The SQLite side of [`Deferred`].
-struct SqliteDb<'c>(&'c Connection);
+/// The SQLite side of [`Deferred`], with the rowids of entities it knows
+/// ([`TxCache::rowids`]).
+struct SqliteDb<'c, 'r>(&'c Connection, &'r mut HashMap<(String, Uuid), i64>);
 
-impl SavepointDb for SqliteDb<'_> {
+impl SavepointDb for SqliteDb<'_, '_> {
     fn open(&mut self, depth: usize) -> StoreResult<()> {
         Ok(exec(self.0, &format!("SAVEPOINT f{depth}"))?)
     }
@@ -476,15 +477,28 @@ impl SavepointDb for SqliteDb<'_> {
     }
     fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()> {
         // Each statement taken from the cache once for all the writes passed (a push's).
-        let (mut put, mut outcome) = (None, None);
+        let (mut put, mut update, mut outcome) = (None, None, None);
         for w in writes {
             match *w {
                 PendingWrite::Put { ty, id, scope, seq, data } => {
+                    let json = data.json()?;
+                    let key = (ty.clone(), *id);
+                    let id = id.to_string();
+                    if let Some(&rowid) = self.1.get(&key) {
+                        let st = match &mut update {
+                            Some(st) => st,
+                            None => update.insert(self.0.prepare_cached(UPDATE_ENTITY_BY_ROWID)?),
+                        };
+                        if st.execute(params![rowid, ty, id, scope, seq, &*json])? == 1 {
+                            continue;
+                        }
+                    }
                     let st = match &mut put {
                         Some(st) => st,
                         None => put.insert(self.0.prepare_cached(PUT_ENTITY)?),
                     };
-                    st.execute(params![ty, id.to_string(), scope, seq, &*data.json()?])?;
+                    let rowid: i64 = st.query_row(params![ty, id, scope, seq, &*json], |r| r.get(0))?;
+                    self.1.insert(key, rowid);
                 }
                 PendingWrite::Delete { ty, id, seq, .. } => write_delete(self.0, ty, *id, *seq)?,
                 PendingWrite::Outcome(o) => {
@@ -512,7 +526,13 @@ const INSERT_OUTCOME: &str =
 
 const PUT_ENTITY: &str = "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
      ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
-         deleted = 0, data = excluded.data";
+         deleted = 0, data = excluded.data
+     RETURNING rowid";
+
+/// [`PUT_ENTITY`] of an entity whose row is known: by rowid, and only if that row still
+/// holds the entity (otherwise it changes nothing and the upsert follows).
+const UPDATE_ENTITY_BY_ROWID: &str = "UPDATE entities SET scope = ?4, seq = ?5, deleted = 0, data = ?6
+     WHERE rowid = ?1 AND type = ?2 AND id = ?3";
 
 fn write_delete(db: &Connection, ty: &str, id: Uuid, seq: i64) -> StoreResult<()> {
     db.prepare_cached("UPDATE entities SET deleted = 1, data = NULL, seq = ?3 WHERE type = ?1 AND id = ?2")?
@@ -541,7 +561,7 @@ impl<'c> SqliteTx<'c> {
     /// The connection, for a statement that writes or reads `entities` by a query: the
     /// waiting writes go in first, each frame's inside its own savepoint (see [`Deferred`]).
     fn conn(&mut self) -> StoreResult<&'c Connection> {
-        self.deferred.materialize(&mut SqliteDb(self.db))?;
+        self.deferred.materialize(&mut SqliteDb(self.db, &mut self.cache.rowids))?;
         Ok(self.db)
     }
 }
@@ -697,11 +717,11 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn release_savepoint(&mut self) -> StoreResult<()> {
-        self.deferred.release(&mut SqliteDb(self.db))
+        self.deferred.release(&mut SqliteDb(self.db, &mut self.cache.rowids))
     }
     fn rollback_savepoint(&mut self) -> StoreResult<()> {
         self.cache.rolled_back();
-        self.seq = self.deferred.rollback(&mut SqliteDb(self.db))?;
+        self.seq = self.deferred.rollback(&mut SqliteDb(self.db, &mut self.cache.rowids))?;
         Ok(())
     }
 
@@ -715,8 +735,14 @@ impl Tx for SqliteTx<'_> {
         }
         let mut st = self
             .db
-            .prepare_cached("SELECT type, id, scope, seq, deleted, data FROM entities WHERE type = ?1 AND id = ?2")?;
-        let row = st.query_row(params![ty, id.to_string()], entity_from_row).optional()?;
+            .prepare_cached("SELECT type, id, scope, seq, deleted, data, rowid FROM entities WHERE type = ?1 AND id = ?2")?;
+        let found = st
+            .query_row(params![ty, id.to_string()], |r| Ok((entity_from_row(r)?, r.get::<_, i64>(6)?)))
+            .optional()?;
+        let row = found.map(|(row, rowid)| {
+            self.cache.rowids.insert(key.clone(), rowid);
+            row
+        });
         self.cache.entities.insert(key, row.clone());
         Ok(row)
     }
@@ -724,14 +750,14 @@ impl Tx for SqliteTx<'_> {
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
         self.cache.forget(ty, id);
         let seq = self.next_seq()?;
-        self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut SqliteDb(self.db))?;
+        self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut SqliteDb(self.db, &mut self.cache.rowids))?;
         self.touch_scope(scope);
         Ok(seq)
     }
 
     fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
         let seq = self.next_seq()?;
-        self.deferred.write(PendingWrite::put_value(ty, id, scope, seq, value.clone()), &mut SqliteDb(self.db))?;
+        self.deferred.write(PendingWrite::put_value(ty, id, scope, seq, value.clone()), &mut SqliteDb(self.db, &mut self.cache.rowids))?;
         self.cache.wrote_value(ty, id, value);
         self.touch_scope(scope);
         Ok(seq)
@@ -751,7 +777,7 @@ impl Tx for SqliteTx<'_> {
         }
         let seq = self.next_seq()?;
         let w = PendingWrite::Delete { ty: ty.to_string(), id, scope: row.scope.clone(), seq };
-        self.deferred.write(w, &mut SqliteDb(self.db))?;
+        self.deferred.write(w, &mut SqliteDb(self.db, &mut self.cache.rowids))?;
         self.touch_scope(&row.scope);
         Ok(true)
     }
@@ -1206,7 +1232,7 @@ impl Tx for SqliteTx<'_> {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let w = PendingWrite::outcome(id, user_id, client_id, name, result, at)?;
-        self.deferred.write(w, &mut SqliteDb(self.db))
+        self.deferred.write(w, &mut SqliteDb(self.db, &mut self.cache.rowids))
     }
 
     fn insert_device(&mut self, d: &DeviceRow, token_hash: &str) -> StoreResult<()> {
@@ -1422,6 +1448,7 @@ mod tests {
 
     const A: Uuid = Uuid::from_u128(1);
     const B: Uuid = Uuid::from_u128(2);
+    const C: Uuid = Uuid::from_u128(3);
 
     #[test]
     fn a_rolled_back_mutation_writes_nothing_and_gives_its_seq_back() {
@@ -1921,5 +1948,40 @@ mod tests {
         tx.delete_entity("news", B).unwrap();
         assert_eq!(typed(&tx, B), None, "so does a delete");
         assert!(tx.get_entity("news", B).unwrap().unwrap().deleted);
+    }
+
+    #[test]
+    fn a_put_of_a_known_entity_updates_its_row_and_a_stale_rowid_falls_back_to_the_upsert() {
+        let conn = db();
+        let mut tx = SqliteTx::new(&conn);
+        tx.put_entity("news", A, "unit:x", &json(r#"{"a":1}"#)).unwrap();
+        tx.put_entity("news", B, "unit:x", &json(r#"{"b":1}"#)).unwrap();
+        let key = |id| ("news".to_string(), id);
+        let (row_a, row_b) = (tx.cache.rowids[&key(A)], tx.cache.rowids[&key(B)]);
+        assert_ne!(row_a, row_b);
+
+        // Known: updated in place.
+        tx.put_entity("news", A, "unit:y", &json(r#"{"a":2}"#)).unwrap();
+        assert_eq!(stored(&conn, A).map(|r| r.2), Some(Some(r#"{"a":2}"#.to_string())));
+        assert_eq!(tx.cache.rowids[&key(A)], row_a);
+
+        // A rowid that holds another entity, or no row at all, changes nothing: the upsert
+        // writes the entity.
+        tx.cache.rowids.insert(key(A), row_b);
+        tx.put_entity("news", A, "unit:y", &json(r#"{"a":3}"#)).unwrap();
+        assert_eq!(stored(&conn, A).map(|r| r.2), Some(Some(r#"{"a":3}"#.to_string())));
+        assert_eq!(stored(&conn, B).map(|r| r.2), Some(Some(r#"{"b":1}"#.to_string())), "B untouched");
+        assert_eq!(tx.cache.rowids[&key(A)], row_a, "the right rowid learnt again");
+        tx.cache.rowids.insert(key(C), 999_999);
+        tx.put_entity("news", C, "unit:x", &json(r#"{"c":1}"#)).unwrap();
+        assert_eq!(stored(&conn, C).map(|r| r.2), Some(Some(r#"{"c":1}"#.to_string())));
+        let rows: i64 = conn.query_row("SELECT count(*) FROM entities", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 3);
+
+        // A read learns the rowid too.
+        tx.cache.rowids.clear();
+        tx.cache.entities.clear();
+        assert!(tx.get_entity("news", B).unwrap().is_some());
+        assert_eq!(tx.cache.rowids[&key(B)], row_b);
     }
 }
