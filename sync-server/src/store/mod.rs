@@ -222,7 +222,7 @@ pub trait Tx {
     /// Writes the latest version with a new sequence number; returns it.
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64>;
     /// [`Tx::put_entity`] of a typed value: the same row in the end, but a store may keep
-    /// the value and serialise it only when the row is written, so that [`Tx::pending_value`]
+    /// the value and serialise it only when the row is written, so that [`Tx::typed_value`]
     /// reads it back without parsing (and a put that a later one replaces is never
     /// serialised).
     fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
@@ -447,6 +447,8 @@ const KEPT_AT_MOST: usize = 200_000;
 /// Entities the same, a few hundred bytes each (a day's attendance and care of 50,000
 /// children).
 const ENTITIES_KEPT_AT_MOST: usize = 100_000;
+/// Rowids the same (about a hundred bytes each).
+const ROWIDS_KEPT_AT_MOST: usize = 200_000;
 
 impl TxCache {
     /// A savepoint of this transaction, or all of it, was rolled back.
@@ -486,9 +488,11 @@ impl TxCache {
     /// What the only writer of a database keeps for its next transaction once this one has
     /// committed: the roster, the units and the entities, now committed.
     pub(crate) fn after_commit(mut self) -> TxCache {
-        if self.entities.len() + self.values.len() + self.rowids.len() > ENTITIES_KEPT_AT_MOST {
+        if self.entities.len() + self.values.len() > ENTITIES_KEPT_AT_MOST {
             self.entities.clear();
             self.values.clear();
+        }
+        if self.rowids.len() > ROWIDS_KEPT_AT_MOST {
             self.rowids.clear();
         }
         self.wrote_roster_or_unit = false;
