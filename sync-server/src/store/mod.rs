@@ -221,20 +221,14 @@ pub trait Tx {
     fn get_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<Option<EntityRow>>;
     /// Writes the latest version with a new sequence number; returns it.
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64>;
-    /// [`Tx::put_entity`] of a typed value: the same row in the end, but a store may keep
-    /// the value and serialise it only when the row is written, so that [`Tx::typed_value`]
-    /// reads it back without parsing (and a put that a later one replaces is never
-    /// serialised).
-    fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
-        let json = value.to_json().map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
-        let data = RawValue::from_string(json).map_err(|e| StoreError::Corrupt(format!("{ty} {id}: {e}")))?;
-        self.put_entity(ty, id, scope, &data)
-    }
+    /// [`Tx::put_entity`] of a typed value: the same row in the end, but the store keeps
+    /// the value and serialises it only when the row is written, so that
+    /// [`Tx::typed_value`] reads it back without parsing (and a put that a later one
+    /// replaces is never serialised).
+    fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64>;
     /// The typed value of an entity whose latest write is a [`Tx::put_entity_value`] the
     /// store still holds as such; `None` says to read it as a row.
-    fn typed_value(&self, _ty: &str, _id: Uuid) -> Option<Arc<dyn EntityValue>> {
-        None
-    }
+    fn typed_value(&self, ty: &str, id: Uuid) -> Option<Arc<dyn EntityValue>>;
     /// Turns the entity into a tombstone (kept so deltas carry the delete).
     fn delete_entity(&mut self, ty: &str, id: Uuid) -> StoreResult<bool>;
     fn entities_in_scope(&mut self, ty: &str, scope: &str) -> StoreResult<Vec<EntityRow>>;

@@ -969,6 +969,21 @@ fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, Cow<'_, str>)]) -
 }
 
 impl<'c> PgTx<'c> {
+    /// A put of `ty`/`id` with the next sequence number, `write` being its pending write.
+    fn put_with(
+        &mut self,
+        ty: &str,
+        id: Uuid,
+        scope: &str,
+        write: impl FnOnce(i64) -> PendingWrite,
+    ) -> StoreResult<i64> {
+        self.cache.forget(ty, id);
+        let seq = self.next_seq()?;
+        self.deferred.write(write(seq), &mut PgDb(self.db))?;
+        self.touch_scope(scope);
+        Ok(seq)
+    }
+
     fn new(db: &'c mut Conn, write: bool) -> Self {
         PgTx {
             db,
@@ -1044,19 +1059,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_entity(&mut self, ty: &str, id: Uuid, scope: &str, data: &RawValue) -> StoreResult<i64> {
-        self.cache.forget(ty, id);
-        let seq = self.next_seq()?;
-        self.deferred.write(PendingWrite::put(ty, id, scope, seq, data), &mut PgDb(self.db))?;
-        self.touch_scope(scope);
-        Ok(seq)
+        self.put_with(ty, id, scope, |seq| PendingWrite::put(ty, id, scope, seq, data))
     }
 
     fn put_entity_value(&mut self, ty: &str, id: Uuid, scope: &str, value: Arc<dyn EntityValue>) -> StoreResult<i64> {
-        self.cache.forget(ty, id);
-        let seq = self.next_seq()?;
-        self.deferred.write(PendingWrite::put_value(ty, id, scope, seq, value), &mut PgDb(self.db))?;
-        self.touch_scope(scope);
-        Ok(seq)
+        self.put_with(ty, id, scope, |seq| PendingWrite::put_value(ty, id, scope, seq, value))
     }
 
     fn typed_value(&self, ty: &str, id: Uuid) -> Option<Arc<dyn EntityValue>> {
