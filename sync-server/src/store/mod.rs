@@ -8,6 +8,7 @@
 pub(crate) mod deferred;
 pub mod postgres;
 pub mod sqlite;
+mod wal_batch;
 
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap};

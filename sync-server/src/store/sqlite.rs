@@ -161,7 +161,14 @@ impl SqliteStore {
     /// announced on `pokes` with the scopes they touched.
     pub fn open(path: &str, pokes: broadcast::Sender<Arc<TouchedScopes>>) -> StoreResult<Self> {
         let memory = path == ":memory:";
-        let conn = Connection::open(path)?;
+        // The writer's WAL writes go through `wal_batch`, which relies on the
+        // `synchronous=FULL` set below (every commit syncs the WAL).
+        let conn = if memory {
+            Connection::open(path)?
+        } else {
+            super::wal_batch::register().map_err(StoreError::Database)?;
+            Connection::open_with_flags_and_vfs(path, OpenFlags::default(), super::wal_batch::VFS_NAME)?
+        };
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         if !memory {
             let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

@@ -1,0 +1,351 @@
+//! A thin VFS over SQLite's default one, for the writer's connection only: the WAL frames of
+//! a commit reach the kernel in a few large writes instead of two `pwrite`s per frame.
+//!
+//! Performance: SQLite writes each WAL frame as its 24-byte header and then its page, two
+//! system calls, each of which walks the page cache of the file for the one or two pages it
+//! touches. A group commit of the tablet rush writes about 1,500 frames; profiles of the
+//! writer thread showed `pwrite` at a sixth of its time, the copy itself a fifth of that.
+//!
+//! How it stays correct: every other call on the WAL file (read, sync, truncate, size,
+//! close, file control, lock, memory map) first hands the waiting bytes to the real file,
+//! and a write that does not continue the waiting bytes does too, so the file sees the same
+//! writes in the same order, only joined. Readers in other connections only read frames
+//! a commit made visible, and the writer makes a commit visible only after syncing the WAL
+//! (`synchronous=FULL`, which the store always sets; with it every commit syncs), by which
+//! time the bytes are in the file. A failed hand-over is the error of the call that caused
+//! it (the sync of a commit: the commit fails and is rolled back), as a failed `pwrite`
+//! would have been. Every other file (the database, journals) is the default VFS's own.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::OnceLock;
+
+use rusqlite::ffi;
+
+/// The name the writer's connection opens the database with.
+pub const VFS_NAME: &str = "hub-wal-batch";
+
+/// Bytes waiting at most before they are written (about a thousand frames).
+const WAITING_AT_MOST: usize = 4 << 20;
+
+/// Bytes handed to the default VFS in one write at most: its `xWrite` takes less than
+/// 128 KiB (SQLite itself never writes more than a frame at a time).
+const WRITE_AT_MOST: usize = 120 << 10;
+
+/// The WAL file as SQLite sees it: our methods, then the default VFS's file at `REAL_AT`.
+#[repr(C)]
+struct WalFile {
+    base: ffi::sqlite3_file,
+    real: *mut ffi::sqlite3_file,
+    /// Bytes written but not yet handed to `real`, starting at file offset `start`.
+    waiting: *mut Vec<u8>,
+    start: i64,
+}
+
+/// Where the default VFS's file lives inside the allocation SQLite makes for ours.
+const REAL_AT: usize = std::mem::size_of::<WalFile>().next_multiple_of(16);
+
+/// Registers the VFS once per process (not as the default); its error otherwise.
+pub fn register() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| unsafe { register_once() }).clone()
+}
+
+unsafe fn register_once() -> Result<(), String> {
+    let real = ffi::sqlite3_vfs_find(std::ptr::null());
+    if real.is_null() {
+        return Err("SQLite has no default VFS".into());
+    }
+    let name = CString::new(VFS_NAME).map_err(|e| e.to_string())?;
+    let mut vfs: ffi::sqlite3_vfs = *real;
+    vfs.szOsFile = c_int::try_from(REAL_AT).map_err(|e| e.to_string())? + (*real).szOsFile;
+    vfs.pNext = std::ptr::null_mut();
+    // Both live as long as the process: SQLite keeps pointers to them.
+    vfs.zName = name.into_raw();
+    vfs.pAppData = real.cast();
+    vfs.xOpen = Some(x_open);
+    vfs.xDelete = Some(x_delete);
+    vfs.xAccess = Some(x_access);
+    vfs.xFullPathname = Some(x_full_pathname);
+    let vfs = Box::into_raw(Box::new(vfs));
+    match ffi::sqlite3_vfs_register(vfs, 0) {
+        ffi::SQLITE_OK => Ok(()),
+        rc => Err(format!("cannot register the {VFS_NAME} VFS: SQLite error {rc}")),
+    }
+}
+
+unsafe fn real_vfs(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+    (*vfs).pAppData.cast()
+}
+
+unsafe extern "C" fn x_open(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    let real_vfs = real_vfs(vfs);
+    let Some(open) = (*real_vfs).xOpen else { return ffi::SQLITE_ERROR };
+    if flags & ffi::SQLITE_OPEN_WAL == 0 {
+        // Not the WAL: the default VFS's file in place of ours, its methods and all.
+        return open(real_vfs, name, file, flags, out_flags);
+    }
+    let wal = file.cast::<WalFile>();
+    let real = file.cast::<u8>().add(REAL_AT).cast::<ffi::sqlite3_file>();
+    let rc = open(real_vfs, name, real, flags, out_flags);
+    if rc != ffi::SQLITE_OK {
+        (*wal).base.pMethods = std::ptr::null();
+        return rc;
+    }
+    (*wal).real = real;
+    (*wal).waiting = Box::into_raw(Box::new(Vec::new()));
+    (*wal).start = 0;
+    (*wal).base.pMethods = &WAL_METHODS;
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_delete(vfs: *mut ffi::sqlite3_vfs, name: *const c_char, sync_dir: c_int) -> c_int {
+    let real = real_vfs(vfs);
+    (*real).xDelete.map_or(ffi::SQLITE_ERROR, |f| f(real, name, sync_dir))
+}
+
+unsafe extern "C" fn x_access(vfs: *mut ffi::sqlite3_vfs, name: *const c_char, flags: c_int, out: *mut c_int) -> c_int {
+    let real = real_vfs(vfs);
+    (*real).xAccess.map_or(ffi::SQLITE_ERROR, |f| f(real, name, flags, out))
+}
+
+unsafe extern "C" fn x_full_pathname(vfs: *mut ffi::sqlite3_vfs, name: *const c_char, n: c_int, out: *mut c_char) -> c_int {
+    let real = real_vfs(vfs);
+    (*real).xFullPathname.map_or(ffi::SQLITE_ERROR, |f| f(real, name, n, out))
+}
+
+static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 3,
+    xClose: Some(wal_close),
+    xRead: Some(wal_read),
+    xWrite: Some(wal_write),
+    xTruncate: Some(wal_truncate),
+    xSync: Some(wal_sync),
+    xFileSize: Some(wal_file_size),
+    xLock: Some(wal_lock),
+    xUnlock: Some(wal_unlock),
+    xCheckReservedLock: Some(wal_check_reserved_lock),
+    xFileControl: Some(wal_file_control),
+    xSectorSize: Some(wal_sector_size),
+    xDeviceCharacteristics: Some(wal_device_characteristics),
+    xShmMap: Some(wal_shm_map),
+    xShmLock: Some(wal_shm_lock),
+    xShmBarrier: Some(wal_shm_barrier),
+    xShmUnmap: Some(wal_shm_unmap),
+    xFetch: Some(wal_fetch),
+    xUnfetch: Some(wal_unfetch),
+};
+
+/// The default VFS's file and methods behind `file`.
+unsafe fn real(file: *mut ffi::sqlite3_file) -> (*mut ffi::sqlite3_file, &'static ffi::sqlite3_io_methods) {
+    let real = (*file.cast::<WalFile>()).real;
+    (real, &*(*real).pMethods)
+}
+
+/// Hands the waiting bytes to the real file.
+unsafe fn hand_over(file: *mut ffi::sqlite3_file) -> c_int {
+    let wal = file.cast::<WalFile>();
+    let waiting = &mut *(*wal).waiting;
+    let (real, m) = real(file);
+    let Some(write) = m.xWrite else { return ffi::SQLITE_IOERR_WRITE };
+    let mut rc = ffi::SQLITE_OK;
+    let mut offset = (*wal).start;
+    for chunk in waiting.chunks(WRITE_AT_MOST) {
+        // At most WRITE_AT_MOST, so the length fits.
+        rc = write(real, chunk.as_ptr().cast(), chunk.len() as c_int, offset);
+        if rc != ffi::SQLITE_OK {
+            break;
+        }
+        offset += chunk.len() as i64;
+    }
+    waiting.clear();
+    rc
+}
+
+unsafe extern "C" fn wal_write(file: *mut ffi::sqlite3_file, data: *const c_void, amt: c_int, offset: i64) -> c_int {
+    let wal = file.cast::<WalFile>();
+    let Ok(len) = usize::try_from(amt) else { return ffi::SQLITE_IOERR_WRITE };
+    let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
+    let waiting = &mut *(*wal).waiting;
+    let continues = !waiting.is_empty() && offset == (*wal).start + waiting.len() as i64;
+    if continues && waiting.len() + len <= WAITING_AT_MOST {
+        waiting.extend_from_slice(bytes);
+        return ffi::SQLITE_OK;
+    }
+    let rc = hand_over(file);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    if len >= WRITE_AT_MOST {
+        let (real, m) = real(file);
+        return m.xWrite.map_or(ffi::SQLITE_IOERR_WRITE, |w| w(real, data, amt, offset));
+    }
+    (*wal).start = offset;
+    (*(*wal).waiting).extend_from_slice(bytes);
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
+    let wal = file.cast::<WalFile>();
+    let handed = hand_over(file);
+    let (real, m) = real(file);
+    let closed = m.xClose.map_or(ffi::SQLITE_OK, |c| c(real));
+    drop(Box::from_raw((*wal).waiting));
+    (*wal).waiting = std::ptr::null_mut();
+    if handed != ffi::SQLITE_OK {
+        handed
+    } else {
+        closed
+    }
+}
+
+/// Forwards a call to the real file after handing the waiting bytes over.
+macro_rules! after_hand_over {
+    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* ), $missing:expr) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
+            let rc = hand_over(file);
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+            let (real, m) = real(file);
+            m.$method.map_or($missing, |f| f(real $(, $arg)*))
+        }
+    };
+}
+
+/// Forwards a call that does not touch the file's bytes.
+macro_rules! forward {
+    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty, $missing:expr) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
+            let (real, m) = real(file);
+            m.$method.map_or($missing, |f| f(real $(, $arg)*))
+        }
+    };
+}
+
+after_hand_over!(wal_read, xRead(data: *mut c_void, amt: c_int, offset: i64), ffi::SQLITE_IOERR_READ);
+after_hand_over!(wal_truncate, xTruncate(size: i64), ffi::SQLITE_IOERR_TRUNCATE);
+after_hand_over!(wal_sync, xSync(flags: c_int), ffi::SQLITE_IOERR_FSYNC);
+after_hand_over!(wal_file_size, xFileSize(size: *mut i64), ffi::SQLITE_IOERR_FSTAT);
+after_hand_over!(wal_lock, xLock(level: c_int), ffi::SQLITE_IOERR_LOCK);
+after_hand_over!(wal_unlock, xUnlock(level: c_int), ffi::SQLITE_IOERR_UNLOCK);
+after_hand_over!(wal_file_control, xFileControl(op: c_int, arg: *mut c_void), ffi::SQLITE_NOTFOUND);
+after_hand_over!(wal_fetch, xFetch(offset: i64, amt: c_int, out: *mut *mut c_void), ffi::SQLITE_IOERR);
+forward!(wal_check_reserved_lock, xCheckReservedLock(out: *mut c_int) -> c_int, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK);
+forward!(wal_sector_size, xSectorSize() -> c_int, 4096);
+forward!(wal_device_characteristics, xDeviceCharacteristics() -> c_int, 0);
+forward!(wal_shm_map, xShmMap(page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int, ffi::SQLITE_IOERR_SHMMAP);
+forward!(wal_shm_lock, xShmLock(offset: c_int, n: c_int, flags: c_int) -> c_int, ffi::SQLITE_IOERR_SHMLOCK);
+forward!(wal_shm_unmap, xShmUnmap(delete: c_int) -> c_int, ffi::SQLITE_OK);
+forward!(wal_unfetch, xUnfetch(offset: i64, page: *mut c_void) -> c_int, ffi::SQLITE_OK);
+
+unsafe extern "C" fn wal_shm_barrier(file: *mut ffi::sqlite3_file) {
+    let (real, m) = real(file);
+    if let Some(f) = m.xShmBarrier {
+        f(real);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{params, Connection, OpenFlags};
+
+    use super::*;
+
+    struct Db {
+        dir: std::path::PathBuf,
+        path: std::path::PathBuf,
+    }
+
+    impl Db {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("hub-wal-batch-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("t.db");
+            Db { dir, path }
+        }
+
+        /// A writer as the store opens it, with a page cache small enough that a large
+        /// transaction spills pages into the WAL before its commit.
+        fn writer(&self) -> Connection {
+            register().unwrap();
+            let conn = Connection::open_with_flags_and_vfs(&self.path, OpenFlags::default(), VFS_NAME).unwrap();
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+            conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA cache_size = 10;").unwrap();
+            conn
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn insert_round(w: &Connection, round: i64) {
+        for i in 0..500_i64 {
+            // Keys spread over the table, values of a few hundred bytes: many pages a round.
+            let key = ((round * 500 + i) * 7919) % 10_000;
+            w.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", params![key, format!("{round}:{i}:{}", "x".repeat(300))])
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn every_commit_through_the_batching_vfs_is_read_at_once_by_a_plain_connection_and_survives_reopening() {
+        let db = Db::new();
+        let w = db.writer();
+        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
+        let r = Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        for round in 0..20_i64 {
+            w.execute_batch("BEGIN IMMEDIATE").unwrap();
+            insert_round(&w, round);
+            // The transaction reads back what it spilled into the WAL.
+            let mine: i64 = w.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+            assert_eq!(mine, (round + 1) * 500);
+            w.execute_batch("COMMIT").unwrap();
+            let seen: i64 = r.query_row("SELECT count(*) FROM t WHERE v LIKE ?1", [format!("{round}:%")], |r| r.get(0)).unwrap();
+            assert_eq!(seen, 500, "round {round}");
+        }
+        drop((w, r));
+        let again = Connection::open(&db.path).unwrap();
+        let ok: String = again.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        let n: i64 = again.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 10_000);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_that_spilled_into_the_wal_leaves_nothing() {
+        let db = Db::new();
+        let w = db.writer();
+        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        insert_round(&w, 0);
+        w.execute_batch("COMMIT").unwrap();
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        insert_round(&w, 1);
+        w.execute_batch("ROLLBACK").unwrap();
+        // And a checkpoint copies the committed frames back into the database file.
+        w.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        insert_round(&w, 2);
+        drop(w);
+        let again = Connection::open(&db.path).unwrap();
+        let ok: String = again.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        let rounds: Vec<String> = again
+            .prepare("SELECT DISTINCT substr(v, 1, 1) FROM t ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rounds, ["0", "2"]);
+    }
+}
