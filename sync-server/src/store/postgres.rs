@@ -713,6 +713,23 @@ async fn generation_connect(
     Ok((client, statement))
 }
 
+/// A child and its groups in one row ([`child_from_row`]), for `Tx::child` and
+/// `prefetch_reads`.
+const CHILD_COLS: &str = "id, unit_id, class_id, student_user_id, personnummer,
+    ARRAY(SELECT group_id FROM child_groups WHERE child_id = children.id ORDER BY group_id)";
+
+/// A child and its groups, as `Tx::child` and `prefetch_reads` select them.
+fn child_from_row(r: &postgres::Row) -> StoreResult<ChildRow> {
+    Ok(ChildRow {
+        id: r.try_get(0).map_err(corrupt)?,
+        unit_id: r.try_get(1).map_err(corrupt)?,
+        class_id: r.try_get(2).map_err(corrupt)?,
+        student_user_id: r.try_get(3).map_err(corrupt)?,
+        personnummer: r.try_get(4).map_err(corrupt)?,
+        group_ids: r.try_get(5).map_err(corrupt)?,
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Listener
 
@@ -1052,6 +1069,11 @@ impl Tx for PgTx<'_> {
         if let Some(row) = self.deferred.entity(ty, id)? {
             return Ok(row);
         }
+        // Only what `prefetch_reads` fetched in this transaction; a write or rollback
+        // forgets it.
+        if let Some(row) = self.cache.entities.get(&(ty.to_string(), id)) {
+            return Ok(row.clone());
+        }
         let row = self
             .db
             .query_opt(&format!("SELECT {ENTITY_COLS} FROM entities WHERE type = $1 AND id = $2"), &[&ty, &id])?;
@@ -1305,23 +1327,8 @@ impl Tx for PgTx<'_> {
             return Ok(c.clone());
         }
         // The child and its groups in one round trip.
-        let row = self.db.query_opt(
-            "SELECT id, unit_id, class_id, student_user_id, personnummer,
-                    ARRAY(SELECT group_id FROM child_groups WHERE child_id = children.id ORDER BY group_id)
-             FROM children WHERE id = $1",
-            &[&id],
-        )?;
-        let child = match row {
-            None => None,
-            Some(r) => Some(ChildRow {
-                id: r.try_get(0).map_err(corrupt)?,
-                unit_id: r.try_get(1).map_err(corrupt)?,
-                class_id: r.try_get(2).map_err(corrupt)?,
-                student_user_id: r.try_get(3).map_err(corrupt)?,
-                personnummer: r.try_get(4).map_err(corrupt)?,
-                group_ids: r.try_get(5).map_err(corrupt)?,
-            }),
-        };
+        let row = self.db.query_opt(&format!("SELECT {CHILD_COLS} FROM children WHERE id = $1"), &[&id])?;
+        let child = row.as_ref().map(child_from_row).transpose()?;
         self.cache.children.insert(id, child.clone());
         Ok(child)
     }
@@ -1406,6 +1413,52 @@ impl Tx for PgTx<'_> {
         let user: Uuid = r.try_get(0).map_err(corrupt)?;
         let Json(result): Json<MutationResult> = r.try_get(1).map_err(corrupt)?;
         Ok(Some((user, result)))
+    }
+
+    fn prefetches_reads(&self) -> bool {
+        self.write
+    }
+
+    fn prefetch_reads(&mut self, ids: &[Uuid], entities: &[(&str, Uuid)]) -> StoreResult<()> {
+        // As `prefetch_outcomes`: only inside the write lock, where nothing changes but
+        // this transaction's own writes (which forget what they change).
+        if !self.write {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = ids.iter().copied().filter(|id| !self.cache.children.contains_key(id)).collect();
+        if !ids.is_empty() {
+            let rows = self.db.query(&format!("SELECT {CHILD_COLS} FROM children WHERE id = ANY($1)"), &[&ids])?;
+            for id in &ids {
+                self.cache.children.insert(*id, None);
+            }
+            for r in rows {
+                let child = child_from_row(&r)?;
+                self.cache.children.insert(child.id, Some(child));
+            }
+        }
+        let wanted: Vec<(&str, Uuid)> = entities
+            .iter()
+            .copied()
+            .filter(|(ty, id)| !self.cache.entities.contains_key(&(ty.to_string(), *id)))
+            .collect();
+        if !wanted.is_empty() {
+            let (types, ids): (Vec<&str>, Vec<Uuid>) = wanted.iter().copied().unzip();
+            let rows = self.db.query(
+                &format!(
+                    "SELECT {ENTITY_COLS} FROM entities
+                     WHERE (type, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
+                ),
+                &[&types, &ids],
+            )?;
+            for (ty, id) in &wanted {
+                self.cache.entities.insert((ty.to_string(), *id), None);
+            }
+            for r in rows {
+                let row = entity_from_row(&r)?;
+                self.cache.entities.insert((row.entity_type.clone(), row.id), Some(row));
+            }
+        }
+        Ok(())
     }
 
     fn prefetch_outcomes(&mut self, ids: &[Uuid]) -> StoreResult<()> {

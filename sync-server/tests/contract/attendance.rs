@@ -62,3 +62,43 @@ async fn r_staff_2_only_staff_of_the_unit_mark_attendance() {
     assert_rejected(&oskar.push_one("attendance.mark", mark(ids::oskar(), "arrived", "2026-11-25", "08:00:00")).await, RejectCode::NotPermitted);
     assert_applied(&johan.push_one("attendance.mark", mark(ids::oskar(), "arrived", "2026-11-25", "08:00:00")).await);
 }
+
+/// One push with several marks: the day records they read are fetched together first on
+/// PostgreSQL (`prefetch_reads`); the outcomes must be those of the marks one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_2_a_push_of_many_marks_gives_each_the_outcome_it_would_have_alone() {
+    let s = server().await;
+    s.set_local("2026-11-25", "16:00:00").await;
+    let lisa = s.login("lisa").await;
+    assert_applied(&lisa.push_one("attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "07:30:00")).await);
+    let m = |child, kind, time| (uuid::Uuid::new_v4(), "attendance.mark", mark(child, kind, "2026-11-25", time));
+    let r = lisa
+        .push(vec![
+            // Elsa's record exists already: the departure completes it.
+            m(ids::elsa(), "departed", "15:30:00"),
+            // Noah arrives and leaves in the same push.
+            m(ids::noah(), "arrived", "08:10:00"),
+            m(ids::noah(), "departed", "15:40:00"),
+            // Oskar is not of Lisa's unit; an unknown child is refused the same way.
+            m(ids::oskar(), "arrived", "08:00:00"),
+            m(uuid::Uuid::from_u128(42), "arrived", "08:00:00"),
+            // Yesterday's departure without an arrival.
+            (uuid::Uuid::new_v4(), "attendance.mark", mark(ids::noah(), "departed", "2026-11-24", "15:00:00")),
+        ])
+        .await;
+    assert_applied(&r.results[0]);
+    assert_applied(&r.results[1]);
+    assert_applied(&r.results[2]);
+    assert_rejected(&r.results[3], RejectCode::NotPermitted);
+    assert_rejected(&r.results[4], RejectCode::NotPermitted);
+    assert_rejected(&r.results[5], RejectCode::NoArrival);
+
+    // The unit's staff see both children's days.
+    let (_, snap) = lisa.snapshot().await;
+    for (child, arrived, departed) in [(ids::elsa(), "07:30:00", "15:30:00"), (ids::noah(), "08:10:00", "15:40:00")] {
+        let a: e::Attendance =
+            snap.get(e::ATTENDANCE_TYPE, e::attendance_id(child, day("2026-11-25"))).expect("attendance");
+        assert_eq!(a.arrived_at, Some(sthlm("2026-11-25", arrived)));
+        assert_eq!(a.departed_at, Some(sthlm("2026-11-25", departed)));
+    }
+}
