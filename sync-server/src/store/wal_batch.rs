@@ -3,13 +3,14 @@
 //!
 //! Performance: SQLite writes each WAL frame as its 24-byte header and then its page, two
 //! system calls, each of which walks the page cache of the file for the one or two pages it
-//! touches. A group commit of the tablet rush writes about 1,500 frames; profiles of the
-//! writer thread showed `pwrite` at a sixth of its time, the copy itself a fifth of that.
+//! touches. A group commit of the tablet rush writes over a thousand frames; profiles of
+//! the writer thread showed `pwrite` at a sixth of its time, the copy itself a fifth of
+//! that.
 //!
 //! How it stays correct: every other call on the WAL file (read, sync, truncate, size,
 //! close, file control, lock, memory map) first hands the waiting bytes to the real file,
 //! and a write that does not continue the waiting bytes does too, so the file sees the same
-//! writes in the same order, only joined. Readers in other connections only read frames
+//! bytes written in the same order, only joined into pieces of up to 120 KiB. Readers in other connections only read frames
 //! a commit made visible, and the writer makes a commit visible only after syncing the WAL
 //! (`synchronous=FULL`, which the store always sets; with it every commit syncs), by which
 //! time the bytes are in the file. A failed hand-over is the error of the call that caused
