@@ -90,6 +90,39 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, RuleError> {
         .ok_or_else(|| RuleError::invalid(format!("date {s:?} does not exist in the calendar")))
 }
 
+/// `date` written as `YYYY-MM-DD`, exactly as chrono's `%Y-%m-%d` writes it: the form of
+/// [`parse_date`], of every date on the wire and of the names day-record ids are hashed
+/// from.
+///
+/// Performance: chrono's `format` parses its pattern on every call; a care week writes
+/// some forty dates (its days and its plan) on the server's single writer thread.
+pub struct IsoDate(pub NaiveDate);
+
+impl std::fmt::Display for IsoDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
+        // Years outside 0–9999 (which `%Y` writes with a sign) through chrono.
+        let Ok(y @ 0..=9999) = u32::try_from(y) else {
+            return write!(f, "{}", self.0.format("%Y-%m-%d"));
+        };
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let b = [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ];
+        // Only ASCII digits and dashes.
+        f.write_str(std::str::from_utf8(&b).map_err(|_| std::fmt::Error)?)
+    }
+}
+
 /// The ISO weekday of `date`: 1 = Monday … 7 = Sunday (the numbering of the wire contract).
 pub fn iso_weekday(date: NaiveDate) -> u8 {
     // number_from_monday() is 1..=7.
@@ -140,6 +173,20 @@ mod tests {
     }
     fn d(s: &str) -> NaiveDate {
         parse_date(s).unwrap()
+    }
+
+    proptest! {
+        /// Dates on the wire and the names of day-record ids must not change: an
+        /// `IsoDate` is exactly what chrono's `%Y-%m-%d` writes, and reads back.
+        #[test]
+        fn an_iso_date_is_written_as_chrono_writes_it(days in -800_000i32..4_000_000) {
+            let date = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
+            let written = IsoDate(date).to_string();
+            prop_assert_eq!(&written, &date.format("%Y-%m-%d").to_string());
+            if (0..=9999).contains(&date.year()) {
+                prop_assert_eq!(parse_date(&written).unwrap(), date);
+            }
+        }
     }
 
     // R-TIME-1: the unit-local date, not the UTC date, decides.

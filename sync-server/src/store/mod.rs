@@ -469,10 +469,14 @@ impl TxCache {
     /// `ty`/`id` is written.
     pub(crate) fn forget(&mut self, ty: &str, id: Uuid) {
         let key = (ty.to_string(), id);
-        self.entities.remove(&key);
         self.values.remove(&key);
-        if ty == UNIT_TYPE {
-            self.units.remove(&id);
+        self.forget_read(&key);
+    }
+    /// `key` is written: what was read of it is no longer so.
+    fn forget_read(&mut self, key: &(String, Uuid)) {
+        self.entities.remove(key);
+        if key.0 == UNIT_TYPE {
+            self.units.remove(&key.1);
             self.wrote_roster_or_unit = true;
         }
     }
@@ -488,8 +492,10 @@ impl TxCache {
     }
     /// `value` is the latest write of `ty`/`id`.
     pub(crate) fn wrote_value(&mut self, ty: &str, id: Uuid, value: Arc<dyn EntityValue>) {
-        self.forget(ty, id);
-        self.values.insert((ty.to_string(), id), value);
+        let key = (ty.to_string(), id);
+        self.forget_read(&key);
+        // Replaces the value written before, if any (one look-up, one key made).
+        self.values.insert(key, value);
     }
     /// What the only writer of a database keeps for its next transaction once this one has
     /// committed: the roster, the units and the entities, now committed.

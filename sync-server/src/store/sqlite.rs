@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/server-sqlite/0001_init.sql")),
     (2, include_str!("../../../migrations/server-sqlite/0002_tablets.sql")),
     (3, include_str!("../../../migrations/server-sqlite/0003_pin_unlocked_at.sql")),
+    (4, include_str!("../../../migrations/server-sqlite/0004_drop_entities_seq.sql")),
 ];
 
 /// Scopes whose ranges [`Tx::changes`] reads side by side, each with a statement of its
@@ -186,9 +187,10 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<JobMsg>();
         let counters = Arc::new(WriteCounters::default());
         let writer_counters = counters.clone();
+        let checkpoints = if memory { None } else { Some(spawn_checkpointer(path)?) };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, pokes, &writer_counters))
+            .spawn(move || writer_loop(conn, rx, pokes, checkpoints, &writer_counters))
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         let readers = if memory {
             None
@@ -276,6 +278,45 @@ fn checkpoint_when_idle(conn: &Connection) -> bool {
     }
 }
 
+/// Pause of the background checkpointer after each checkpoint: commits in between are
+/// copied back together, each page once.
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts the background checkpointer: a thread with its own connection that copies the WAL
+/// back into the database file (`PRAGMA wal_checkpoint(PASSIVE)`) after commits, at most
+/// once per [`CHECKPOINT_PAUSE`]. The writer pokes it after every commit through the
+/// returned sender (of room one, so pokes coalesce); it stops when the writer drops it.
+///
+/// Performance: the writer's own checkpoints (`wal_autocheckpoint`) copied up to
+/// [`WAL_AUTOCHECKPOINT`] pages at a time inside a commit, a twelfth of the writer thread
+/// in the care-week rush. A passive checkpoint runs beside the writer without blocking it;
+/// what it has copied the writer's checkpoint skips, so when the WAL reaches
+/// `WAL_AUTOCHECKPOINT` the writer copies only the rest and the WAL starts over.
+/// Durability is unchanged: a commit is durable once its WAL frames are synced, and a
+/// checkpoint syncs the database file before it marks frames as copied.
+fn spawn_checkpointer(path: &str) -> StoreResult<mpsc::SyncSender<()>> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA synchronous=FULL")?;
+    let (tx, rx) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpointer".into())
+        .spawn(move || {
+            let mut warned = false;
+            while rx.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    if !warned {
+                        tracing::warn!(error = %e, "background WAL checkpoint failed; the writer's own checkpoints go on");
+                        warned = true;
+                    }
+                }
+                std::thread::sleep(CHECKPOINT_PAUSE);
+            }
+        })
+        .map_err(|e| StoreError::Database(format!("cannot start the checkpointer thread: {e}")))?;
+    Ok(tx)
+}
+
 /// How often an idle writer looks for commits by other connections.
 const EXTERNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -289,6 +330,7 @@ fn writer_loop(
     conn: Connection,
     rx: mpsc::Receiver<JobMsg>,
     pokes: broadcast::Sender<Arc<TouchedScopes>>,
+    checkpoints: Option<mpsc::SyncSender<()>>,
     counters: &WriteCounters,
 ) {
     // The roster and units as committed, kept between group commits (see `TxCache`).
@@ -358,6 +400,10 @@ fn writer_loop(
             Ok(()) => {
                 kept = cache.after_commit();
                 wal_behind = true;
+                if let Some(c) = &checkpoints {
+                    // Full: a poke is already waiting.
+                    let _ = c.try_send(());
+                }
                 let group = done.len() as u64;
                 // Before the replies and pokes: whoever learns of this commit sees the new
                 // generation.
@@ -502,9 +548,23 @@ impl SavepointDb for SqliteDb<'_, '_> {
                     }
                     let st = match &mut put {
                         Some(st) => st,
-                        None => put.insert(self.0.prepare_cached(PUT_ENTITY)?),
+                        None => put.insert(self.0.prepare_cached(INSERT_ENTITY)?),
                     };
-                    let rowid: i64 = st.query_row(params![ty, id, scope, seq, &*json], |r| r.get(0))?;
+                    let rowid = if st.execute(params![ty, id, scope, seq, &*json])? == 1 {
+                        self.0.last_insert_rowid()
+                    } else {
+                        // Already there, and its rowid not known: learnt, then updated by it.
+                        let rowid: i64 = self
+                            .0
+                            .prepare_cached("SELECT rowid FROM entities WHERE type = ?1 AND id = ?2")?
+                            .query_row(params![ty, id], |r| r.get(0))?;
+                        let st = match &mut update {
+                            Some(st) => st,
+                            None => update.insert(self.0.prepare_cached(UPDATE_ENTITY_BY_ROWID)?),
+                        };
+                        st.execute(params![rowid, ty, id, scope, seq, &*json])?;
+                        rowid
+                    };
                     self.1.insert(key, rowid);
                 }
                 PendingWrite::Delete { ty, id, seq, .. } => write_delete(self.0, ty, *id, *seq)?,
@@ -531,13 +591,18 @@ impl SavepointDb for SqliteDb<'_, '_> {
 const INSERT_OUTCOME: &str =
     "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-const PUT_ENTITY: &str = "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
-     ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
-         deleted = 0, data = excluded.data
-     RETURNING rowid";
+/// The first write of an entity: a new row, or nothing if the entity has one (then it is
+/// updated by [`UPDATE_ENTITY_BY_ROWID`]).
+///
+/// Performance: this was one upsert `… RETURNING rowid`. SQLite runs RETURNING as a
+/// trigger, and a statement with a trigger that may fail half-way keeps the original of
+/// every page it changes in a statement journal: a twentieth of the writer thread in the
+/// care-week rush. A plain single-row insert needs none.
+const INSERT_ENTITY: &str = "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)
+     ON CONFLICT (type, id) DO NOTHING";
 
-/// [`PUT_ENTITY`] of an entity whose row is known: by rowid, and only if that row still
-/// holds the entity (otherwise it changes nothing and the upsert follows).
+/// A write of an entity whose row is known: by rowid, and only if that row still holds the
+/// entity (otherwise it changes nothing and [`INSERT_ENTITY`] follows).
 const UPDATE_ENTITY_BY_ROWID: &str = "UPDATE entities SET scope = ?4, seq = ?5, deleted = 0, data = ?6
      WHERE rowid = ?1 AND type = ?2 AND id = ?3";
 
@@ -1869,6 +1934,45 @@ mod tests {
     }
 
     #[test]
+    fn the_background_checkpointer_copies_the_wal_into_the_database_file_beside_the_writer() {
+        let dir = std::env::temp_dir().join(format!("hub-background-checkpoint-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hub.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)).unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v INTEGER)").unwrap();
+        // What the database file alone (a copy without its WAL) holds; `None` while a copy
+        // caught the file half-written.
+        let file_alone = |name: &str| -> Option<i64> {
+            let copy = dir.join(name);
+            std::fs::copy(&path, &copy).ok()?;
+            let c = Connection::open(&copy).ok()?;
+            let n = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).ok();
+            drop(c);
+            let _ = std::fs::remove_file(&copy);
+            n
+        };
+        let poke = spawn_checkpointer(path.to_str().unwrap()).unwrap();
+        // The writer goes on committing (it never idles) while the checkpointer works.
+        let mut copied = None;
+        for i in 0..200 {
+            conn.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+            poke.try_send(()).ok();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if let Some(n) = file_alone("copy.db").filter(|&n| n > 0) {
+                copied = Some((i, n));
+                break;
+            }
+        }
+        let (i, n) = copied.expect("the committed rows reached the database file");
+        assert!(n <= i + 1, "never more than was committed");
+        assert_eq!(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), i + 1);
+        drop(poke);
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_writer_keeps_committed_roster_rows_units_and_entities() {
         let conn = db();
         let mut tx = SqliteTx::new(&conn);
@@ -1958,7 +2062,7 @@ mod tests {
     }
 
     #[test]
-    fn a_put_of_a_known_entity_updates_its_row_and_a_stale_rowid_falls_back_to_the_upsert() {
+    fn a_put_of_a_known_entity_updates_its_row_and_a_stale_or_unknown_rowid_is_looked_up() {
         let conn = db();
         let mut tx = SqliteTx::new(&conn);
         tx.put_entity("news", A, "unit:x", &json(r#"{"a":1}"#)).unwrap();
@@ -1972,8 +2076,8 @@ mod tests {
         assert_eq!(stored(&conn, A).map(|r| r.2), Some(Some(r#"{"a":2}"#.to_string())));
         assert_eq!(tx.cache.rowids[&key(A)], row_a);
 
-        // A rowid that holds another entity, or no row at all, changes nothing: the upsert
-        // writes the entity.
+        // A rowid that holds another entity, or no row at all, changes nothing: the entity
+        // is written by an insert, or by its rowid looked up.
         tx.cache.rowids.insert(key(A), row_b);
         tx.put_entity("news", A, "unit:y", &json(r#"{"a":3}"#)).unwrap();
         assert_eq!(stored(&conn, A).map(|r| r.2), Some(Some(r#"{"a":3}"#.to_string())));
@@ -1982,6 +2086,14 @@ mod tests {
         tx.cache.rowids.insert(key(C), 999_999);
         tx.put_entity("news", C, "unit:x", &json(r#"{"c":1}"#)).unwrap();
         assert_eq!(stored(&conn, C).map(|r| r.2), Some(Some(r#"{"c":1}"#.to_string())));
+        let rows: i64 = conn.query_row("SELECT count(*) FROM entities", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 3);
+
+        // An entity in the database whose rowid was never learnt: updated, not doubled.
+        tx.cache.rowids.clear();
+        tx.put_entity("news", B, "unit:y", &json(r#"{"b":2}"#)).unwrap();
+        assert_eq!(stored(&conn, B).map(|r| r.2), Some(Some(r#"{"b":2}"#.to_string())));
+        assert_eq!(tx.cache.rowids[&key(B)], row_b);
         let rows: i64 = conn.query_row("SELECT count(*) FROM entities", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 3);
 
