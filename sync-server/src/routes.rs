@@ -1,6 +1,7 @@
 //! The HTTP routes of the sync contract.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -215,10 +216,19 @@ async fn push_handler(
     // R-TIME-1: the rules use the server's clock when the mutation arrives.
     let now = state.now();
     let parsed = push::parse_all(&req.mutations);
+    // Performance: the push is shared with the writer's job rather than moved into it, so
+    // that it is freed here and not on the single writer thread (a fortieth of its time
+    // in the tablet rush went to freeing the mutations' arguments).
+    let input = Arc::new((req, parsed, pusher));
+    let job_input = input.clone();
     let (results, stats) = state
         .store
-        .write(move |tx| push::push(tx, &pusher, now, req.client_id, &req.mutations, &parsed))
+        .write(move |tx| {
+            let (req, parsed, pusher) = &*job_input;
+            push::push(tx, pusher, now, req.client_id, &req.mutations, parsed)
+        })
         .await?;
+    drop(input);
     state.metrics.mutations_applied.fetch_add(stats.applied, Ordering::Relaxed);
     state.metrics.mutations_rejected.fetch_add(stats.rejected, Ordering::Relaxed);
     state.metrics.mutations_replayed.fetch_add(stats.replayed, Ordering::Relaxed);
