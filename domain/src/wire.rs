@@ -353,11 +353,73 @@ pub struct MutationResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
+    pub details: Option<Details>,
 }
 
+/// What an applied mutation answers besides its status (the id of what it made, a care
+/// week's plan…): any JSON, kept as its text.
+///
+/// Performance: the server writes it once, into the stored outcome and the answer alike,
+/// straight from the rule's own types. As a `serde_json::Value` a care week's plan of some
+/// twenty days was first built as a tree of maps, then written out twice: a tenth of the
+/// server's single writer thread in the care-week rush. Reading one back goes through a
+/// `Value` (replays and clients, rarely), so it reads from any JSON source.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Details(Box<serde_json::value::RawValue>);
+
+impl Details {
+    /// `value` written as JSON.
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Details, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Details)
+    }
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+    /// The JSON read into a [`Value`].
+    pub fn value(&self) -> Value {
+        // Always valid JSON: a `RawValue` is checked when made.
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Details, D::Error> {
+        let v = Value::deserialize(d)?;
+        Details::new(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The same JSON, however it is spaced.
+impl PartialEq for Details {
+    fn eq(&self, other: &Details) -> bool {
+        self.get() == other.get() || self.value() == other.value()
+    }
+}
+
+impl std::fmt::Display for Details {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+/// Any JSON on the wire.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Details {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Object)
+            .description(Some("What the mutation answers besides its status; depends on the mutation"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Details {}
+
 impl MutationResult {
-    pub fn applied(id: Uuid, details: Option<Value>) -> Self {
+    pub fn applied(id: Uuid, details: Option<Details>) -> Self {
         MutationResult { id, status: MutationStatus::Applied, code: None, message: None, details }
     }
     pub fn rejected(id: Uuid, err: &RuleError) -> Self {
@@ -1073,6 +1135,25 @@ pub mod entity {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn details_are_written_once_as_json_and_read_back_from_text_or_a_value() {
+        #[derive(Serialize)]
+        struct Plan {
+            writes: Vec<&'static str>,
+        }
+        let r = MutationResult::applied(Uuid::nil(), Some(Details::new(&Plan { writes: vec!["2026-11-30"] }).unwrap()));
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.ends_with(r#""details":{"writes":["2026-11-30"]}}"#), "{text}");
+        let from_text: MutationResult = serde_json::from_str(&text).unwrap();
+        let from_value: MutationResult = serde_json::from_value(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(from_text, r);
+        assert_eq!(from_value, r);
+        assert_eq!(from_value.details.unwrap().value(), json!({ "writes": ["2026-11-30"] }));
+        let spaced: Details = serde_json::from_str(r#"{ "b": 1, "a": [ 2 ] }"#).unwrap();
+        assert_eq!(spaced, Details::new(&json!({ "a": [2], "b": 1 })).unwrap(), "the same JSON, however spaced");
+        assert_ne!(spaced, Details::new(&json!({ "a": [2], "b": 2 })).unwrap());
+    }
 
     #[test]
     fn mutation_round_trips_through_its_envelope() {

@@ -7,19 +7,19 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use domain::time::{local_date, parse_tz, Tz};
 use domain::wire::entity::{self as e, AbsenceStatus, NotificationCategory};
-use domain::wire::{self as w, Mutation, Role, UnitKind};
+use domain::wire::{self as w, Details, Mutation, Role, UnitKind};
 use domain::{absence, attendance, care, interval, personnummer, repeat, RejectCode, RuleError};
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::access::{self, not_permitted, Actor, Relation};
-use super::{entities, notify, scope, ApplyResult};
+use super::{details, entities, notify, scope, ApplyResult};
 use crate::store::{ChildRow, StoreResult, Tx};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const BODY_MAX_CHARS: usize = 10_000;
 
-pub fn apply(tx: &mut dyn Tx, actor: &Actor, m: &Mutation) -> ApplyResult<Option<Value>> {
+pub fn apply(tx: &mut dyn Tx, actor: &Actor, m: &Mutation) -> ApplyResult<Option<Details>> {
     match m {
         Mutation::AbsenceReport(a) => absence_report(tx, actor, a),
         Mutation::AbsenceConfirm(a) => absence_confirm(tx, actor, a),
@@ -62,7 +62,7 @@ fn check_text(what: &str, text: &str, max: usize) -> Result<(), RuleError> {
 
 // ---------------------------------------------------------------- absence (R-ABS-*)
 
-fn absence_report(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceReport) -> ApplyResult<Option<Value>> {
+fn absence_report(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceReport) -> ApplyResult<Option<Details>> {
     let (child, rel) = access::child_for(tx, actor, a.child_id)?;
     let unit = entities::unit(tx, child.unit_id)?;
     let tz = unit_tz(&unit)?;
@@ -123,7 +123,7 @@ fn absence_report(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceReport) -> Apply
         },
     };
     entities::save(tx, e::ABSENCE_TYPE, id, &scope::child(child.id), &merged)?;
-    Ok(Some(json!({ "absence_id": id })))
+    details(&json!({ "absence_id": id }))
 }
 
 /// R-ABS-3: lessons are chosen from the child's schedule of that weekday.
@@ -152,7 +152,7 @@ fn check_lessons(
     Ok(out.into_iter().collect())
 }
 
-fn absence_confirm(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceConfirm) -> ApplyResult<Option<Value>> {
+fn absence_confirm(tx: &mut dyn Tx, actor: &Actor, a: &w::AbsenceConfirm) -> ApplyResult<Option<Details>> {
     let Some(mut abs) = entities::load::<e::Absence>(tx, e::ABSENCE_TYPE, a.absence_id)? else {
         return Err(RuleError::new(RejectCode::NotFound, "no such absence").into());
     };
@@ -232,7 +232,7 @@ fn write_care_day(
     Ok(())
 }
 
-fn care_set_day(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetDay) -> ApplyResult<Option<Value>> {
+fn care_set_day(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetDay) -> ApplyResult<Option<Details>> {
     let (child, rel, unit) = care_editor(tx, actor, a.child_id)?;
     let tz = unit_tz(&unit)?;
     interval::validate_intervals(&a.intervals)?;
@@ -247,7 +247,7 @@ fn care_set_day(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetDay) -> ApplyResul
     Ok(None)
 }
 
-fn care_clear_day(tx: &mut dyn Tx, actor: &Actor, a: &w::CareClearDay) -> ApplyResult<Option<Value>> {
+fn care_clear_day(tx: &mut dyn Tx, actor: &Actor, a: &w::CareClearDay) -> ApplyResult<Option<Details>> {
     let (child, rel, unit) = care_editor(tx, actor, a.child_id)?;
     if !rel.is_staff() {
         care::check_guardian_edit(a.date, actor.now, unit_tz(&unit)?)?;
@@ -256,7 +256,7 @@ fn care_clear_day(tx: &mut dyn Tx, actor: &Actor, a: &w::CareClearDay) -> ApplyR
     Ok(None)
 }
 
-fn care_set_week(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetWeek) -> ApplyResult<Option<Value>> {
+fn care_set_week(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetWeek) -> ApplyResult<Option<Details>> {
     let (child, rel, unit) = care_editor(tx, actor, a.child_id)?;
     let tz = unit_tz(&unit)?;
     let plan = repeat::plan_week(
@@ -271,11 +271,10 @@ fn care_set_week(tx: &mut dyn Tx, actor: &Actor, a: &w::CareSetWeek) -> ApplyRes
     for day in &plan.writes {
         write_care_day(tx, actor, child.id, day.date, &day.intervals, day.comment.as_deref())?;
     }
-    let details = serde_json::to_value(&plan).map_err(|e| RuleError::invalid(e.to_string()))?;
-    Ok(Some(details))
+    details(&plan)
 }
 
-fn care_comment(tx: &mut dyn Tx, actor: &Actor, a: &w::CareComment) -> ApplyResult<Option<Value>> {
+fn care_comment(tx: &mut dyn Tx, actor: &Actor, a: &w::CareComment) -> ApplyResult<Option<Details>> {
     let (child, rel) = access::child_for(tx, actor, a.child_id)?;
     if rel == Relation::Themself {
         return Err(not_permitted("students do not comment on care days").into());
@@ -298,10 +297,10 @@ fn care_comment(tx: &mut dyn Tx, actor: &Actor, a: &w::CareComment) -> ApplyResu
         new_for_staff: !rel.is_staff(),
     };
     entities::save(tx, e::CARE_COMMENT_TYPE, c.id, &scope::care(child.id), &c)?;
-    Ok(Some(json!({ "comment_id": c.id })))
+    details(&json!({ "comment_id": c.id }))
 }
 
-fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> ApplyResult<Option<Value>> {
+fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> ApplyResult<Option<Details>> {
     let child = access::staff_child(tx, actor, a.child_id)?;
     let comments: Vec<e::CareComment> = entities::load_all(tx, e::CARE_COMMENT_TYPE, &scope::care(child.id))?;
     for mut c in comments.into_iter().filter(|c| c.date == a.date && c.new_for_staff) {
@@ -352,7 +351,7 @@ pub fn prefetch(tx: &mut dyn Tx, parsed: &[Result<Mutation, domain::RuleError>])
     tx.prefetch_reads(&[], &records)
 }
 
-fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> ApplyResult<Option<Value>> {
+fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> ApplyResult<Option<Details>> {
     let child = access::staff_child(tx, actor, a.child_id)?;
     attendance::check_attendance_time(a.at, actor.now)?;
     let (date, id) = attendance_day(tx, &child, a.at)?;
@@ -376,7 +375,16 @@ fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> App
     }
     rec.updated_by = actor.user.id;
     entities::save(tx, e::ATTENDANCE_TYPE, id, &scope::care(child.id), &rec)?;
-    Ok(Some(json!({ "attendance_id": id, "date": date.to_string() })))
+    details(&MarkDetails { attendance_id: id, date })
+}
+
+/// The details of an attendance mark. (Performance: written straight from here, not
+/// through a `json!` map, once per mark in a tablet's push.)
+#[derive(serde::Serialize)]
+struct MarkDetails {
+    attendance_id: Uuid,
+    #[serde(with = "w::date")]
+    date: NaiveDate,
 }
 
 // ---------------------------------------------------------------- messages (R-MSG-*)
@@ -413,7 +421,7 @@ fn allowed_recipients(tx: &mut dyn Tx, actor: &Actor) -> ApplyResult<BTreeSet<Uu
     Ok(out)
 }
 
-fn message_send(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageSend) -> ApplyResult<Option<Value>> {
+fn message_send(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageSend) -> ApplyResult<Option<Details>> {
     check_text("the message", &a.body, BODY_MAX_CHARS)?;
     let thread_id = match a.thread_id {
         Some(thread_id) => {
@@ -491,7 +499,7 @@ fn message_send(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageSend) -> ApplyResu
             }
         }
     }
-    Ok(Some(json!({ "thread_id": thread_id, "message_id": msg.id })))
+    details(&json!({ "thread_id": thread_id, "message_id": msg.id }))
 }
 
 fn mark_read(tx: &mut dyn Tx, actor: &Actor, thread_id: Uuid) -> ApplyResult<()> {
@@ -505,7 +513,7 @@ pub fn thread_read_id(user_id: Uuid, thread_id: Uuid) -> Uuid {
     Uuid::new_v5(&user_id, thread_id.as_bytes())
 }
 
-fn message_read(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageRead) -> ApplyResult<Option<Value>> {
+fn message_read(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageRead) -> ApplyResult<Option<Details>> {
     if !tx.thread_participants(a.thread_id)?.contains(&actor.user.id) {
         return Err(RuleError::new(RejectCode::NotFound, "no such thread among yours").into());
     }
@@ -515,7 +523,7 @@ fn message_read(tx: &mut dyn Tx, actor: &Actor, a: &w::MessageRead) -> ApplyResu
 
 // ---------------------------------------------------------------- talks (R-TALK-*)
 
-fn talk_book(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkBook) -> ApplyResult<Option<Value>> {
+fn talk_book(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkBook) -> ApplyResult<Option<Details>> {
     let (child, rel) = access::child_for(tx, actor, a.child_id)?;
     if rel != Relation::Guardian {
         return Err(not_permitted("guardians book development talks").into());
@@ -559,10 +567,10 @@ fn talk_book(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkBook) -> ApplyResult<Opt
         booked_at: actor.now,
     };
     entities::save(tx, e::TALK_BOOKING_TYPE, booking.id, &scope::talks_child(child.id), &booking)?;
-    Ok(Some(json!({ "booking_id": booking.id })))
+    details(&json!({ "booking_id": booking.id }))
 }
 
-fn talk_cancel(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkCancel) -> ApplyResult<Option<Value>> {
+fn talk_cancel(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkCancel) -> ApplyResult<Option<Details>> {
     let Some(booking) = entities::load::<e::TalkBooking>(tx, e::TALK_BOOKING_TYPE, a.booking_id)? else {
         return Err(RuleError::new(RejectCode::NotFound, "no such booking").into());
     };
@@ -578,12 +586,12 @@ fn talk_cancel(tx: &mut dyn Tx, actor: &Actor, a: &w::TalkCancel) -> ApplyResult
         entities::save(tx, e::TALK_SLOT_TYPE, slot.id, &scope::talks_group(slot.group_id), &slot)?;
     }
     // R-TALK-3: the app offers to message the teacher.
-    Ok(Some(json!({ "teacher_id": teacher })))
+    details(&json!({ "teacher_id": teacher }))
 }
 
 // ---------------------------------------------------------------- notifications
 
-fn notification_read(tx: &mut dyn Tx, actor: &Actor, a: &w::NotificationRead) -> ApplyResult<Option<Value>> {
+fn notification_read(tx: &mut dyn Tx, actor: &Actor, a: &w::NotificationRead) -> ApplyResult<Option<Details>> {
     let own = scope::user(actor.user.id);
     let mut unknown = Vec::new();
     for id in &a.ids {
@@ -601,5 +609,8 @@ fn notification_read(tx: &mut dyn Tx, actor: &Actor, a: &w::NotificationRead) ->
             _ => unknown.push(*id),
         }
     }
-    Ok((!unknown.is_empty()).then(|| json!({ "unknown": unknown })))
+    if unknown.is_empty() {
+        return Ok(None);
+    }
+    details(&json!({ "unknown": unknown }))
 }

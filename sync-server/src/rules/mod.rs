@@ -27,6 +27,14 @@ pub enum ApplyError {
 
 pub type ApplyResult<T> = Result<T, ApplyError>;
 
+/// A rule's answer to an applied mutation: `value` as the mutation's `details`.
+pub fn details<T: serde::Serialize + ?Sized>(value: &T) -> ApplyResult<Option<domain::wire::Details>> {
+    match domain::wire::Details::new(value) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(StoreError::Database(format!("cannot write a mutation's details: {e}")).into()),
+    }
+}
+
 /// A rule's answer as the result of a write job, so that the job commits even when the
 /// answer is a rejection (a wrong pairing code must stay counted); storage failures still
 /// fail the job.

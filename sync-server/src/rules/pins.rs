@@ -11,12 +11,12 @@
 use chrono::{DateTime, Utc};
 use domain::pin::PinVerifier;
 use domain::wire::entity::{TabletStaff, TABLET_STAFF_TYPE};
-use domain::wire::{PinAttempt, Role};
-use serde_json::{json, Value};
+use domain::wire::{Details, PinAttempt, Role};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::access::not_permitted;
-use super::{entities, scope, ApplyResult};
+use super::{details, entities, scope, ApplyResult};
 use crate::store::{StaffPin, StoreResult, Tx};
 
 /// Writes the `tablet_staff` entity of `user_id` in each of their units where it differs
@@ -94,12 +94,12 @@ pub fn after_password_sign_in(tx: &mut dyn Tx, user_id: Uuid, now: DateTime<Utc>
 /// member's PIN (R-STAFF-3: five wrong in a row lock it everywhere), unless it was made (`at`)
 /// before the last password unlock. `details` report the resulting state; without a PIN
 /// (removed since) there is nothing to count.
-pub fn record_attempt(tx: &mut dyn Tx, unit_id: Uuid, a: &PinAttempt) -> ApplyResult<Option<Value>> {
+pub fn record_attempt(tx: &mut dyn Tx, unit_id: Uuid, a: &PinAttempt) -> ApplyResult<Option<Details>> {
     if !tx.staff_units(a.user_id)?.contains(&unit_id) {
         return Err(not_permitted("the PIN of a staff member of another unit").into());
     }
     let Some(mut pin) = tx.staff_pin(a.user_id)? else {
-        return Ok(Some(json!({ "pin_set": false })));
+        return details(&json!({ "pin_set": false }));
     };
     let next = pin.state.after_attempt(a.ok, a.at);
     if next != pin.state {
@@ -107,10 +107,10 @@ pub fn record_attempt(tx: &mut dyn Tx, unit_id: Uuid, a: &PinAttempt) -> ApplyRe
         tx.put_staff_pin(a.user_id, &pin)?;
         mirror(tx, a.user_id)?;
     }
-    Ok(Some(json!({
+    details(&json!({
         "pin_set": true,
         "failures": next.failures,
         "locked": next.locked,
         "attempts_left": next.attempts_left(),
-    })))
+    }))
 }

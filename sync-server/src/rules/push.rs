@@ -149,7 +149,7 @@ impl<'p> Acting<'p> {
         }
     }
 
-    fn apply(&mut self, tx: &mut dyn Tx, claimed: Option<Uuid>, m: &Mutation) -> ApplyResult<Option<serde_json::Value>> {
+    fn apply(&mut self, tx: &mut dyn Tx, claimed: Option<Uuid>, m: &Mutation) -> ApplyResult<Option<domain::wire::Details>> {
         match self {
             Acting::User(actor) => {
                 if claimed.is_some_and(|a| a != actor.user.id) {

@@ -1961,6 +1961,22 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_writer_thread_runs_at_a_higher_priority_when_it_may() {
+        // SAFETY: plain system calls about the calling thread.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        let (before, after, may) = std::thread::spawn(move || {
+            let before = nice();
+            raise_priority();
+            (before, nice(), unsafe { libc::geteuid() } == 0)
+        })
+        .join()
+        .unwrap();
+        // Root (as in CI and the benchmark) may; others keep the priority they had.
+        assert_eq!(after, if may { WRITER_NICE } else { before });
+    }
+
     #[test]
     fn the_background_checkpointer_copies_the_wal_into_the_database_file_beside_the_writer() {
         let dir = std::env::temp_dir().join(format!("hub-background-checkpoint-{}", Uuid::new_v4()));

@@ -114,7 +114,7 @@ async fn r_abs_3_lessons_of_that_weekday_for_a_school_child() {
         .push_one("absence.report", json!({ "child_id": ids::oskar(), "date": "2026-11-25", "lessons": chosen }))
         .await;
     assert_applied(&r);
-    assert_eq!(r.details.as_ref().unwrap()["absence_id"], e::absence_id(ids::oskar(), day("2026-11-25")).to_string());
+    assert_eq!(r.details.as_ref().unwrap().value()["absence_id"], e::absence_id(ids::oskar(), day("2026-11-25")).to_string());
 
     // A lesson of another weekday, or one that does not exist, is not in that day's schedule.
     let r = anna
@@ -210,7 +210,7 @@ async fn staff_confirm_a_reported_absence_and_the_family_is_notified() {
     let johan = s.login("johan").await;
     let r = anna.push_one("absence.report", json!({ "child_id": ids::elsa(), "date": "2026-11-25", "comment": "Feber" })).await;
     assert_applied(&r);
-    let absence_id: Uuid = serde_json::from_value(r.details.unwrap()["absence_id"].clone()).unwrap();
+    let absence_id: Uuid = serde_json::from_value(r.details.unwrap().value()["absence_id"].clone()).unwrap();
     assert_eq!(absence_id, e::absence_id(ids::elsa(), day("2026-11-25")));
     let (cursor, _) = anna.pull_all().await;
     let (erik_cursor, _) = erik.pull_all().await;

@@ -18,7 +18,7 @@ async fn r_staff_2_arrival_then_departure_recorded_on_the_day_it_happened() {
     let lisa = s.login("lisa").await;
     let r = lisa.push_one("attendance.mark", mark(ids::elsa(), "arrived", "2026-11-25", "07:42:00")).await;
     assert_applied(&r);
-    let details = r.details.unwrap();
+    let details = r.details.unwrap().value();
     assert_eq!(details["date"], "2026-11-25");
     assert_eq!(details["attendance_id"], e::attendance_id(ids::elsa(), day("2026-11-25")).to_string());
     assert_applied(&lisa.push_one("attendance.mark", mark(ids::elsa(), "departed", "2026-11-25", "15:55:00")).await);
@@ -35,7 +35,7 @@ async fn r_staff_2_arrival_then_departure_recorded_on_the_day_it_happened() {
     s.set_local("2026-11-26", "08:00:00").await;
     let r = lisa.push_one("attendance.mark", mark(ids::noah(), "arrived", "2026-11-25", "00:30:00")).await;
     assert_applied(&r);
-    assert_eq!(r.details.unwrap()["date"], "2026-11-25", "00:30 local is still 25 November (23:30 UTC the day before)");
+    assert_eq!(r.details.unwrap().value()["date"], "2026-11-25", "00:30 local is still 25 November (23:30 UTC the day before)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -286,7 +286,7 @@ async fn r_care_5_repeat_every_two_weeks_writes_only_the_matching_weeks() {
         )
         .await;
     assert_applied(&r);
-    let details = r.details.expect("set_week lists what it wrote and skipped");
+    let details = r.details.expect("set_week lists what it wrote and skipped").value();
     let covered: Vec<NaiveDate> = ["2027-02-01", "2027-02-15", "2027-03-01", "2027-03-15"]
         .into_iter()
         .flat_map(|m| (0..5).map(move |i| day(m) + Duration::days(i)))
@@ -349,7 +349,7 @@ async fn r_care_5_set_week_across_christmas_skips_the_holidays() {
         )
         .await;
     assert_applied(&r);
-    let details = r.details.unwrap();
+    let details = r.details.unwrap().value();
     let week: Vec<NaiveDate> = (0..14).map(|i| monday + Duration::days(i)).collect();
     let is_closed = |d: &NaiveDate| closed.contains(d) || d.weekday().number_from_monday() > 5;
     assert_eq!(dates_of(&details, "writes"), week.iter().copied().filter(|d| !is_closed(d)).collect::<Vec<_>>());
@@ -394,7 +394,7 @@ async fn r_care_4_week_start_must_be_an_unlocked_monday() {
         .push_one("care.set_week", json!({ "child_id": ids::elsa(), "week_start": "2026-11-30", "days": days, "repeat": { "every_weeks": 1, "until": "2026-12-08" } }))
         .await;
     assert_applied(&r);
-    let written = dates_of(r.details.as_ref().unwrap(), "writes");
+    let written = dates_of(&r.details.as_ref().unwrap().value(), "writes");
     let want: Vec<NaiveDate> =
         ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08"].map(day).to_vec();
     let closed = solrosen_closed(&anna).await;
@@ -427,7 +427,7 @@ async fn r_care_6_a_guardians_comment_is_new_for_staff_until_one_opens_it() {
     let lisa = s.login("lisa").await;
     let r = anna.push_one("care.comment", json!({ "child_id": ids::elsa(), "date": "2026-11-26", "text": "Morfar hämtar" })).await;
     assert_applied(&r);
-    let comment_id: Uuid = serde_json::from_value(r.details.unwrap()["comment_id"].clone()).unwrap();
+    let comment_id: Uuid = serde_json::from_value(r.details.unwrap().value()["comment_id"].clone()).unwrap();
 
     let (cursor, r) = lisa.snapshot().await;
     let c: e::CareComment = r.get(e::CARE_COMMENT_TYPE, comment_id).expect("Lisa sees the comment");
@@ -508,7 +508,7 @@ async fn r_care_5_repeats_stop_at_the_52_week_horizon_and_until_is_inclusive() {
         )
         .await;
     assert_applied(&r);
-    let d = r.details.unwrap();
+    let d = r.details.unwrap().value();
     let mut all = dates_of(&d, "writes");
     all.extend(dates_of(&d, "skipped"));
     all.sort();
@@ -524,7 +524,7 @@ async fn r_care_5_repeats_stop_at_the_52_week_horizon_and_until_is_inclusive() {
         )
         .await;
     assert_applied(&r);
-    let d = r.details.unwrap();
+    let d = r.details.unwrap().value();
     let mut all = dates_of(&d, "writes");
     all.extend(dates_of(&d, "skipped"));
     all.sort();

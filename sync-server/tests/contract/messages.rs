@@ -27,7 +27,7 @@ async fn r_msg_1_a_guardian_writes_to_staff_and_staff_reply_in_the_thread() {
         )
         .await;
     assert_applied(&r);
-    let details = r.details.unwrap();
+    let details = r.details.unwrap().value();
     let thread_id: Uuid = serde_json::from_value(details["thread_id"].clone()).unwrap();
     let message_id: Uuid = serde_json::from_value(details["message_id"].clone()).unwrap();
 

@@ -208,7 +208,7 @@ async fn same_mutation_id_pushed_to_both_instances_applies_once() {
         let sent: Vec<e::Message> =
             upserts::<e::Message>(&changes, e::MESSAGE_TYPE).into_iter().filter(|m| m.body == body).collect();
         assert_eq!(sent.len(), 1, "round {round}: the message exists once");
-        let details = results[0].details.as_ref().expect("details");
+        let details = results[0].details.as_ref().expect("details").value();
         assert_eq!(details["message_id"], json!(sent[0].id));
     }
 }
@@ -295,7 +295,7 @@ async fn r_talk_2_bookings_of_one_slot_on_two_instances_exactly_one_wins() {
         // Both children now hold a booking in this round, or the loser books the next slot:
         // free the winner's booking so the next round is a fresh race.
         let winner = if winner_child == ids::elsa() { &anna_a } else { &maria_b };
-        let booking_id: Value = winners[0].1.details.as_ref().expect("details")["booking_id"].clone();
+        let booking_id: Value = winners[0].1.details.as_ref().expect("details").value()["booking_id"].clone();
         assert_applied(&winner.push_one("talk.cancel", json!({ "booking_id": booking_id })).await);
     }
 }

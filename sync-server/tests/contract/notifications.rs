@@ -28,7 +28,7 @@ async fn r_not_1_the_demo_rings_the_bell_and_reading_clears_it() {
     let r = anna.push_one("notification.read", json!({ "ids": [first, eriks, unknown] })).await;
     assert_applied(&r);
     // Someone else's notification or none at all is reported, never touched.
-    let mut listed: Vec<Uuid> = serde_json::from_value(r.details.unwrap()["unknown"].clone()).unwrap();
+    let mut listed: Vec<Uuid> = serde_json::from_value(r.details.unwrap().value()["unknown"].clone()).unwrap();
     listed.sort();
     let mut want = vec![eriks, unknown];
     want.sort();

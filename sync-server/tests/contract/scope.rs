@@ -26,7 +26,7 @@ async fn busy_family(anna: &Client, erik: &Client, lisa: &Client, johan: &Client
     assert_applied(&erik.push_one("care.set_day", set_day_args(ids::oskar(), "2026-11-26", &[("13:30", "17:00")])).await);
     let r = anna.push_one("absence.report", json!({ "child_id": ids::elsa(), "date": "2026-11-25", "comment": "Förkyld" })).await;
     assert_applied(&r);
-    let absence_id = r.details.unwrap()["absence_id"].clone();
+    let absence_id = r.details.unwrap().value()["absence_id"].clone();
     assert_applied(&anna.push_one("absence.report", json!({ "child_id": ids::oskar(), "date": "2026-11-26" })).await);
     assert_applied(&anna.push_one("care.comment", json!({ "child_id": ids::elsa(), "date": "2026-11-26", "text": "Morfar hämtar" })).await);
     assert_applied(&lisa.push_one("absence.confirm", json!({ "absence_id": absence_id })).await);
@@ -102,7 +102,7 @@ async fn r_acc_7_maria_cannot_write_about_elsa() {
     let maria = s.login("maria").await;
     let anna = s.login("anna").await;
     let r = anna.push_one("absence.report", json!({ "child_id": ids::elsa(), "date": "2026-11-25" })).await;
-    let absence_id = r.details.unwrap()["absence_id"].clone();
+    let absence_id = r.details.unwrap().value()["absence_id"].clone();
     let (anna_cursor, _) = anna.pull_all().await;
     for (name, args) in [
         ("care.set_day", set_day_args(ids::elsa(), "2026-11-26", &[("08:00", "16:00")])),

@@ -398,8 +398,8 @@ async fn r_staff_3_four_wrong_pins_then_a_right_one_reset_the_count() {
     for i in 1..=4u32 {
         let r = tablet.pin_attempt(lisa.id(), false, now).await;
         assert_applied(&r);
-        assert_eq!(r.details.as_ref().unwrap()["failures"], i);
-        assert_eq!(r.details.as_ref().unwrap()["attempts_left"], 5 - i);
+        assert_eq!(r.details.as_ref().unwrap().value()["failures"], i);
+        assert_eq!(r.details.as_ref().unwrap().value()["attempts_left"], 5 - i);
     }
     assert_eq!(
         pin_state_on(&tablet, ids::solrosen(), lisa.id()).await,
@@ -407,7 +407,7 @@ async fn r_staff_3_four_wrong_pins_then_a_right_one_reset_the_count() {
     );
     let r = tablet.pin_attempt(lisa.id(), true, now).await;
     assert_applied(&r);
-    assert_eq!(r.details.unwrap()["locked"], false);
+    assert_eq!(r.details.unwrap().value()["locked"], false);
     assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, unlocked_at(now));
 }
 
@@ -424,7 +424,7 @@ async fn r_staff_3_five_wrong_pins_in_a_row_lock_the_pin_on_every_tablet() {
     assert!(a.push_envelopes(batch).await.results.iter().all(|r| r.status == MutationStatus::Applied));
     assert_applied(&b.pin_attempt(lisa.id(), false, now).await);
     let fifth = b.pin_attempt(lisa.id(), false, now).await;
-    assert_eq!(fifth.details.unwrap()["locked"], true);
+    assert_eq!(fifth.details.unwrap().value()["locked"], true);
     for t in [&a, &b] {
         assert_eq!(
             pin_state_on(t, ids::solrosen(), lisa.id()).await,
@@ -435,7 +435,7 @@ async fn r_staff_3_five_wrong_pins_in_a_row_lock_the_pin_on_every_tablet() {
     // changes nothing).
     let r = a.pin_attempt(lisa.id(), true, now).await;
     assert_applied(&r);
-    assert_eq!(r.details.unwrap()["locked"], true);
+    assert_eq!(r.details.unwrap().value()["locked"], true);
     assert!(pin_state_on(&a, ids::solrosen(), lisa.id()).await.locked);
 }
 
@@ -500,11 +500,11 @@ async fn r_staff_3_wrong_pins_made_before_a_password_sign_in_and_pushed_after_it
     let pushed = tablet.push_envelopes(offline).await;
     for r in &pushed.results {
         assert_applied(r);
-        assert_eq!(r.details.as_ref().unwrap()["failures"], 0, "made before the sign-in: {r:?}");
+        assert_eq!(r.details.as_ref().unwrap().value()["failures"], 0, "made before the sign-in: {r:?}");
     }
     let fifth = tablet.pin_attempt(lisa.id(), false, signed_in + Minutes::minutes(1)).await;
     assert_applied(&fifth);
-    let d = fifth.details.unwrap();
+    let d = fifth.details.unwrap().value();
     assert_eq!((d["locked"].clone(), d["attempts_left"].clone()), (json!(false), json!(4)));
     assert_eq!(
         pin_state_on(&tablet, ids::solrosen(), lisa.id()).await,
@@ -531,7 +531,7 @@ async fn r_staff_3_wrong_pins_made_before_a_pin_change_do_not_count_against_the_
     assert_eq!(pin_state_on(&tablet, ids::solrosen(), lisa.id()).await, unlocked_at(changed), "the new PIN is not locked");
     // Wrong PINs after the change count as ever.
     let later = tablet.pin_attempt(lisa.id(), false, changed + Minutes::minutes(1)).await;
-    assert_eq!(later.details.expect("details")["attempts_left"], 4);
+    assert_eq!(later.details.expect("details").value()["attempts_left"], 4);
 }
 
 // R-STAFF-3: nor do they re-lock a PIN the password has just unlocked, and a right PIN made
@@ -556,7 +556,7 @@ async fn r_staff_3_wrong_pins_made_before_a_password_unlock_do_not_lock_the_pin_
     }
     assert_applied(&a.push_envelopes(offline_attempts(lisa.id(), true, &[before(6)])).await.results[0]);
     let fifth = b.pin_attempt(lisa.id(), false, unlocked + Minutes::minutes(5)).await;
-    assert_eq!(fifth.details.unwrap()["locked"], true, "the late right PIN did not break the run");
+    assert_eq!(fifth.details.unwrap().value()["locked"], true, "the late right PIN did not break the run");
 }
 
 // R-STAFF-3: attempts made after the sign-in count as before, however late they arrive.
@@ -572,7 +572,7 @@ async fn r_staff_3_five_wrong_pins_made_after_a_password_sign_in_lock_the_pin() 
     s.set_local("2026-11-25", "15:00:00").await;
     let pushed = tablet.push_envelopes(offline).await;
     assert!(pushed.results.iter().all(|r| r.status == MutationStatus::Applied));
-    assert_eq!(pushed.results[4].details.as_ref().unwrap()["locked"], true);
+    assert_eq!(pushed.results[4].details.as_ref().unwrap().value()["locked"], true);
     assert_eq!(
         pin_state_on(&tablet, ids::solrosen(), lisa.id()).await,
         PinState { failures: 5, locked: true, unlocked_at: Some(signed_in) }
@@ -737,7 +737,7 @@ async fn r_staff_2_attendance_rules_hold_on_a_tablet_and_late_marks_keep_their_t
     let res = tablet.push_envelopes(day_marks).await;
     for r in &res.results {
         assert_applied(r);
-        assert_eq!(r.details.as_ref().unwrap()["date"], "2026-11-25");
+        assert_eq!(r.details.as_ref().unwrap().value()["date"], "2026-11-25");
     }
     let (_, r) = tablet.snapshot().await;
     let a: e::Attendance = r.get(e::ATTENDANCE_TYPE, e::attendance_id(ids::elsa(), day("2026-11-25"))).unwrap();

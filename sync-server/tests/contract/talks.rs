@@ -56,7 +56,7 @@ async fn r_talk_2_two_guardians_book_the_same_slot_at_once_exactly_one_wins() {
     let loser = results.iter().find(|r| r.status == MutationStatus::Rejected).expect("one loses");
     assert_rejected(loser, RejectCode::SlotTaken);
     let winner_child = if results[0].status == MutationStatus::Applied { ids::elsa() } else { ids::noah() };
-    let booking_id: Uuid = serde_json::from_value(applied[0].details.as_ref().unwrap()["booking_id"].clone()).unwrap();
+    let booking_id: Uuid = serde_json::from_value(applied[0].details.as_ref().unwrap().value()["booking_id"].clone()).unwrap();
 
     // Both families see the slot taken; only the winner's family sees the booking.
     for c in [&anna, &maria] {
@@ -115,7 +115,7 @@ async fn r_talk_3_cancel_frees_the_slot_and_names_the_teacher() {
     let slot = ids::solrosen_slot(6);
     let r = anna.push_one("talk.book", book_args(slot, ids::elsa())).await;
     assert_applied(&r);
-    let booking_id: Uuid = serde_json::from_value(r.details.unwrap()["booking_id"].clone()).unwrap();
+    let booking_id: Uuid = serde_json::from_value(r.details.unwrap().value()["booking_id"].clone()).unwrap();
     assert_rejected(&maria.push_one("talk.book", book_args(slot, ids::noah())).await, RejectCode::SlotTaken);
     // Maria cannot cancel Anna's booking.
     assert_rejected(&maria.push_one("talk.cancel", json!({ "booking_id": booking_id })).await, RejectCode::NotPermitted);
@@ -123,7 +123,7 @@ async fn r_talk_3_cancel_frees_the_slot_and_names_the_teacher() {
     let (cursor, _) = anna.pull_all().await;
     let r = anna.push_one("talk.cancel", json!({ "booking_id": booking_id })).await;
     assert_applied(&r);
-    assert_eq!(r.details.unwrap()["teacher_id"], ids::user("lisa").to_string());
+    assert_eq!(r.details.unwrap().value()["teacher_id"], ids::user("lisa").to_string());
 
     let (_, delta) = anna.delta(&cursor).await;
     let slots = upserts::<e::TalkSlot>(&delta, e::TALK_SLOT_TYPE);
