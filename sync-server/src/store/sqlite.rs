@@ -345,6 +345,9 @@ fn spawn_checkpointer(path: &str) -> StoreResult<mpsc::SyncSender<()>> {
     Ok(tx)
 }
 
+/// Mutation ids [`Tx::prefetch_outcomes`] asks for in one statement at most.
+const OUTCOMES_PER_STATEMENT: usize = 250;
+
 /// How often an idle writer looks for commits by other connections.
 const EXTERNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -539,6 +542,10 @@ struct SqliteTx<'c> {
     wrote_sessions: bool,
     /// The open savepoints of jobs and mutations and their waiting writes.
     deferred: Deferred,
+    /// Outcomes of a push's mutation ids read at once ([`Tx::prefetch_outcomes`]): the
+    /// owner and result text, or none. Exact for the rest of the transaction: outcomes are
+    /// only ever added, and storing one drops its entry here.
+    outcomes: HashMap<Uuid, Option<(String, String)>>,
 }
 
 /// The SQLite side of [`Deferred`], with the rowids of entities it knows
@@ -655,6 +662,7 @@ impl<'c> SqliteTx<'c> {
             seq_dirty: false,
             wrote_sessions: false,
             deferred: Deferred::default(),
+            outcomes: HashMap::new(),
         }
     }
 
@@ -1302,16 +1310,39 @@ impl Tx for SqliteTx<'_> {
         uuids(self.db, "SELECT thread_id FROM thread_participants WHERE user_id = ?1 ORDER BY thread_id", user_id)
     }
 
+    /// Performance: one statement for a push's ids instead of one per mutation (a tablet
+    /// pushes forty marks at once), and SQLite visits the index in key order.
+    fn prefetch_outcomes(&mut self, ids: &[Uuid]) -> StoreResult<()> {
+        // In chunks: a statement takes a bounded number of parameters.
+        for chunk in ids.chunks(OUTCOMES_PER_STATEMENT) {
+            let sql = format!("SELECT id, user_id, result FROM mutations WHERE id IN ({})", in_list(chunk.len()));
+            let mut st = self.db.prepare_cached(&sql)?;
+            let mut rows = st.query(rusqlite::params_from_iter(chunk.iter().map(Uuid::to_string)))?;
+            for id in chunk {
+                self.outcomes.insert(*id, None);
+            }
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                self.outcomes.insert(id, Some((r.get(1)?, r.get(2)?)));
+            }
+        }
+        Ok(())
+    }
+
     fn mutation_outcome(&mut self, id: Uuid) -> StoreResult<Option<(Uuid, MutationResult)>> {
         if let Some((owner, result)) = self.deferred.outcome(id) {
             let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             return Ok(Some((owner, result)));
         }
-        let row: Option<(String, String)> = self
-            .db
-            .prepare_cached("SELECT user_id, result FROM mutations WHERE id = ?1")?
-            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let row: Option<(String, String)> = match self.outcomes.get(&id) {
+            Some(known) => known.clone(),
+            None => self
+                .db
+                .prepare_cached("SELECT user_id, result FROM mutations WHERE id = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        };
         match row {
             Some((user, result)) => {
                 let user = Uuid::parse_str(&user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -1331,6 +1362,7 @@ impl Tx for SqliteTx<'_> {
         result: &MutationResult,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        self.outcomes.remove(&id);
         let w = PendingWrite::outcome(id, user_id, client_id, name, result, at)?;
         self.deferred.write(w, &mut SqliteDb(self.db, &mut self.cache.rowids))
     }
@@ -1842,6 +1874,35 @@ mod tests {
         let n: i64 = conn.query_row("SELECT count(*) FROM mutations WHERE id = ?1", [m1.to_string()], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
         assert_eq!(tx.mutation_outcome(m1).unwrap(), Some((owner, outcome(m1))));
+    }
+
+    #[test]
+    fn outcomes_read_ahead_for_a_push_answer_as_the_table_would() {
+        let conn = db();
+        let (known, fresh, owner) = (Uuid::from_u128(10), Uuid::from_u128(11), Uuid::from_u128(20));
+        let mut tx = SqliteTx::new(&conn);
+        tx.store_mutation_outcome(known, owner, owner, "news.post", &outcome(known), Utc::now()).unwrap();
+        drop(tx);
+        let mut tx = SqliteTx::new(&conn);
+        // More ids than one statement takes.
+        let mut ids: Vec<Uuid> = (1000..1000 + OUTCOMES_PER_STATEMENT as u128).map(Uuid::from_u128).collect();
+        ids.extend([fresh, known]);
+        tx.prefetch_outcomes(&ids).unwrap();
+        assert_eq!(tx.outcomes.len(), ids.len());
+        assert_eq!(tx.mutation_outcome(known).unwrap(), Some((owner, outcome(known))));
+        assert_eq!(tx.mutation_outcome(fresh).unwrap(), None);
+
+        // Stored in a mutation that is then rolled back: none again.
+        tx.savepoint().unwrap();
+        tx.store_mutation_outcome(fresh, owner, owner, "news.post", &outcome(fresh), Utc::now()).unwrap();
+        assert_eq!(tx.mutation_outcome(fresh).unwrap(), Some((owner, outcome(fresh))));
+        tx.rollback_savepoint().unwrap();
+        assert_eq!(tx.mutation_outcome(fresh).unwrap(), None);
+        // Stored for good (outside any mutation: written at once).
+        tx.store_mutation_outcome(fresh, owner, owner, "news.post", &outcome(fresh), Utc::now()).unwrap();
+        let n: i64 = conn.query_row("SELECT count(*) FROM mutations", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(tx.mutation_outcome(fresh).unwrap(), Some((owner, outcome(fresh))));
     }
 
     #[test]
