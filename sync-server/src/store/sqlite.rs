@@ -1999,15 +1999,22 @@ mod tests {
         assert_eq!(tx.child(CHILD).unwrap(), None, "gone with the rollback");
     }
 
-    #[test]
-    fn an_idle_checkpoint_copies_the_committed_wal_into_the_database_file() {
-        let dir = std::env::temp_dir().join(format!("hub-idle-checkpoint-{}", Uuid::new_v4()));
+    /// A database file in WAL mode in a fresh directory, never checkpointed by itself, with
+    /// a table `t`: the directory, the file and the connection.
+    fn wal_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("hub-{name}-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("hub.db");
         let conn = Connection::open(&path).unwrap();
         conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)).unwrap();
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (7);")
-            .unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v INTEGER)").unwrap();
+        (dir, path, conn)
+    }
+
+    #[test]
+    fn an_idle_checkpoint_copies_the_committed_wal_into_the_database_file() {
+        let (dir, path, conn) = wal_db("idle-checkpoint");
+        conn.execute_batch("INSERT INTO t VALUES (7)").unwrap();
         // The database file alone (a copy without its WAL) has only what was copied back.
         let file_alone = |name: &str| {
             let copy = dir.join(name);
@@ -2040,12 +2047,7 @@ mod tests {
 
     #[test]
     fn the_background_checkpointer_copies_the_wal_into_the_database_file_beside_the_writer() {
-        let dir = std::env::temp_dir().join(format!("hub-background-checkpoint-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hub.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)).unwrap();
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v INTEGER)").unwrap();
+        let (dir, path, conn) = wal_db("background-checkpoint");
         // What the database file alone (a copy without its WAL) holds; `None` while a copy
         // caught the file half-written.
         let file_alone = |name: &str| -> Option<i64> {
