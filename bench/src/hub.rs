@@ -162,17 +162,6 @@ impl Hub<'_> {
             f.write_jobs = Some(a.0 - b.0);
             f.commits = Some(a.1 - b.1);
             f.largest_group = Some(a.2);
-            if a.1 > b.1 {
-                let per = (a.0 - b.0) as f64 / (a.1 - b.1) as f64;
-                let sep = if f.note.is_empty() { "" } else { "; " };
-                f.note = format!(
-                    "{}{sep}group commit: {} write jobs in {} commits ({per:.1} per commit, largest group so far {})",
-                    f.note,
-                    a.0 - b.0,
-                    a.1 - b.1,
-                    a.2
-                );
-            }
         }
         f
     }
@@ -233,10 +222,10 @@ impl Hub<'_> {
                                 }
                                 mine[k].1 = p.cursor;
                             }
-                            Err(e) => rec.error(started, e),
+                            Err(e) => rec.error(e),
                         },
-                        Ok(r) => rec.error(started, format!("pull answered {}", r.status)),
-                        Err(e) => rec.error(started, e),
+                        Ok(r) => rec.error(format!("pull answered {}", r.status)),
+                        Err(e) => rec.error(e),
                     }
                 }
                 rec
@@ -286,11 +275,11 @@ impl Hub<'_> {
                     let started = Instant::now();
                     match conn.post_json("/v1/sync/push", Some(&d.token), &body).await {
                         Ok(r) if r.status.is_success() => {
-                            if rec.counts(started) {
+                            if rec.counts() {
                                 rec.record(started, r.server_ms);
                                 match count_push(&mut rec, &r.body, keep_ids) {
                                     Ok(days) => rec.items += days,
-                                    Err(e) => rec.error(started, e),
+                                    Err(e) => rec.error(e),
                                 }
                             } else if keep_ids {
                                 // Outside the measured window still counts as acknowledged.
@@ -299,9 +288,9 @@ impl Hub<'_> {
                                 rec.acked.extend(scratch.acked);
                             }
                         }
-                        Ok(r) => rec.error(started, format!("push answered {}", r.status)),
+                        Ok(r) => rec.error(format!("push answered {}", r.status)),
                         Err(e) => {
-                            rec.error(started, e);
+                            rec.error(e);
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                     }
@@ -396,7 +385,7 @@ impl Hub<'_> {
                                     pulls.fetch_add(u64::from(p), std::sync::atomic::Ordering::Relaxed);
                                 }
                             }
-                            Err(e) => rec.error(started, e),
+                            Err(e) => rec.error(e),
                         }
                     }
                     rec
@@ -437,8 +426,8 @@ impl Hub<'_> {
                         Ok(r) if r.status.is_success() => {
                             rec.record(started, r.server_ms);
                         }
-                        Ok(r) => rec.error(started, format!("login answered {}", r.status)),
-                        Err(e) => rec.error(started, e),
+                        Ok(r) => rec.error(format!("login answered {}", r.status)),
+                        Err(e) => rec.error(e),
                     }
                 }
                 rec

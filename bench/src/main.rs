@@ -71,12 +71,16 @@ pub struct Args {
     /// Concurrent connections for pushes.
     #[arg(long, default_value_t = 128)]
     write_concurrency: usize,
-    /// Measured seconds per scenario.
-    #[arg(long, default_value_t = 6.0)]
+    /// Measured seconds per round of a scenario.
+    #[arg(long, default_value_t = 3.0)]
     seconds: f64,
-    /// Warm-up seconds per scenario (not counted).
-    #[arg(long, default_value_t = 1.0)]
+    /// Warm-up seconds before each round (not counted).
+    #[arg(long, default_value_t = 0.5)]
     warmup: f64,
+    /// Rounds of each scenario that has a pouchdb-server equivalent, each followed by a
+    /// round of that job (see `paired`).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Guardian devices in the no-change pull scenario.
     #[arg(long, default_value_t = 2000)]
     pull_devices: usize,
@@ -94,6 +98,7 @@ pub struct Opts {
     pub write_concurrency: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    pub rounds: usize,
 }
 
 fn sibling(name: &str) -> Result<PathBuf> {
@@ -114,6 +119,7 @@ async fn run(args: Args) -> Result<()> {
         write_concurrency: args.write_concurrency,
         warmup: Duration::from_secs_f64(args.warmup),
         measure: Duration::from_secs_f64(args.seconds),
+        rounds: args.rounds.max(1),
     };
     let want = |t: &str| args.only.as_deref().is_none_or(|o| o.split(',').any(|x| x.trim() == t));
     let mut report = Report { machine: procs::machine(), ..Report::default() };
@@ -128,10 +134,26 @@ async fn run(args: Args) -> Result<()> {
         }
     }
 
+    // pouchdb-server first: each Hub scenario's rounds alternate with its job's.
+    let mut pouch_proc = None;
+    if want("pouchdb") {
+        match (&args.pouchdb, &args.pouchdb_unavailable) {
+            (Some(script), _) => match start_pouch(&out, script).await {
+                Ok(p) => pouch_proc = Some(p),
+                Err(e) => {
+                    eprintln!("hub-bench: pouchdb-server: {e:#}");
+                    report.skipped.push(format!("pouchdb-server: {e:#}"));
+                }
+            },
+            (None, Some(why)) => report.skipped.push(format!("pouchdb-server: {why}")),
+            (None, None) => report.skipped.push("pouchdb-server: no --pouchdb script given".into()),
+        }
+    }
+    let pouch = pouch_proc.as_ref().map(|(_, addr)| pouch::Pouch::new(*addr, &opts));
+    let pouch_pid = pouch_proc.as_ref().and_then(|(p, _)| p.pid());
+    let mut side = Side { pouch: pouch.as_ref(), pid: pouch_pid, snapshots: Vec::new(), figures: Vec::new(), error: None };
+
     // Hub on each store.
-    let mut snapshots = Vec::new();
-    let mut week_days_per_mutation = 30usize;
-    let mut batch = 40usize;
     let mut stores: Vec<(String, String)> = Vec::new();
     if want("sqlite") {
         let path = out.join("hub-sqlite.db");
@@ -148,36 +170,32 @@ async fn run(args: Args) -> Result<()> {
         }
     }
     for (target, db) in &stores {
-        match bench_hub(&args, &opts, &out, target, db, &mut report).await {
-            Ok(Some((snap, days, b))) => {
-                if snapshots.is_empty() {
-                    snapshots = snap;
-                    week_days_per_mutation = days;
-                    batch = b;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                eprintln!("hub-bench: {target}: {e:#}");
-                report.skipped.push(format!("{target}: {e:#}"));
-            }
+        if let Err(e) = bench_hub(&args, &opts, &out, target, db, &mut report, &mut side).await {
+            eprintln!("hub-bench: {target}: {e:#}");
+            report.skipped.push(format!("{target}: {e:#}"));
         }
     }
 
-    // The pouchdb-server reference.
-    if want("pouchdb") {
-        match (&args.pouchdb, &args.pouchdb_unavailable) {
-            (Some(script), _) => {
-                if let Err(e) =
-                    bench_pouch(&opts, &out, script, &snapshots, week_days_per_mutation, batch, &mut report).await
-                {
-                    eprintln!("hub-bench: pouchdb-server: {e:#}");
-                    report.skipped.push(format!("pouchdb-server: {e:#}"));
-                }
+    // pouchdb-server on its own when no Hub target ran.
+    if stores.is_empty() {
+        if let Some(p) = side.pouch {
+            if let Err(e) = pouch_alone(p, &opts, &mut report).await {
+                eprintln!("hub-bench: pouchdb-server: {e:#}");
+                report.skipped.push(format!("pouchdb-server: {e:#}"));
             }
-            (None, Some(why)) => report.skipped.push(format!("pouchdb-server: {why}")),
-            (None, None) => report.skipped.push("pouchdb-server: no --pouchdb script given".into()),
         }
+    }
+    if let Some(e) = side.error.take() {
+        report.skipped.push(format!("pouchdb-server: {e:#}"));
+    }
+    for f in std::mem::take(&mut side.figures) {
+        report.figures.push(f);
+    }
+    if let Some((mut p, _)) = pouch_proc {
+        if !p.alive() {
+            report.skipped.push("pouchdb-server died during the run".into());
+        }
+        p.kill();
     }
 
     report.machine.load_after = procs::load_average();
@@ -191,6 +209,11 @@ async fn run(args: Args) -> Result<()> {
 }
 
 fn push(report: &mut Report, f: Figure) {
+    print_figure(&f);
+    report.figures.push(f);
+}
+
+fn print_figure(f: &Figure) {
     println!(
         "  {:<15} {:<24} {:>9.0} req/s {:>9.0} mut/s  p50 {:>7.2} ms  p99 {:>7.2} ms  server {:>5.0} µs/req, client {:>4.0} µs/req{}",
         f.target,
@@ -210,7 +233,6 @@ fn push(report: &mut Report, f: Figure) {
             f.server_threads_us_per_req.iter().map(|(k, v)| format!("{k} {:.1}", per(*v))).collect();
         println!("      server CPU µs per {unit} by thread: {}", list.join(", "));
     }
-    report.figures.push(f);
 }
 
 async fn hello(args: &Args, opts: &Opts, out: &Path) -> Result<Figure> {
@@ -237,8 +259,8 @@ async fn hello(args: &Args, opts: &Opts, out: &Path) -> Result<Figure> {
                     Ok(r) if r.status.is_success() => {
                         rec.record(started, None);
                     }
-                    Ok(r) => rec.error(started, format!("answered {}", r.status)),
-                    Err(e) => rec.error(started, e),
+                    Ok(r) => rec.error(format!("answered {}", r.status)),
+                    Err(e) => rec.error(e),
                 }
             }
             rec
@@ -263,7 +285,83 @@ async fn seed(db: &str, spec: RosterSpec) -> Result<benchdata::Roster> {
     Ok(roster)
 }
 
-type HubOutcome = Option<(Vec<Vec<serde_json::Value>>, usize, usize)>;
+/// pouchdb-server beside the Hub targets: its jobs run in the rounds of Hub's scenarios.
+struct Side<'p, 'o> {
+    pouch: Option<&'p pouch::Pouch<'o>>,
+    pid: Option<u32>,
+    /// The initial-sync guardians' snapshots (from the first Hub target), one database each.
+    snapshots: Vec<Vec<serde_json::Value>>,
+    /// Its figures, each beside the Hub target it alternated with.
+    figures: Vec<Figure>,
+    /// Why it stopped, if it failed: none of its jobs runs after that.
+    error: Option<anyhow::Error>,
+}
+
+fn measure_cpu_of(pid: Option<u32>) {
+    client::SERVER_PID.store(pid.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How long a round waits at most for the machine to be quiet after the other target's.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
+
+/// Runs a Hub scenario in `opts.rounds` rounds, each followed at once by a round of the
+/// pouchdb-server job that does the same work (`pouch_round`, given Hub's round; `None`
+/// when there is no reference), and keeps both figures, each summed over its rounds.
+///
+/// Why: the two share a machine whose speed drifts by a third from one minute to the
+/// next (other virtual machines on the host). Measured minutes apart, as they once were,
+/// the same code's ratios moved by a factor of 1.8 between runs; alternated, each
+/// ratio compares the two under the same conditions, and the rounds show its spread.
+/// Between the two the machine is let settle ([`client::settle`]), so neither's
+/// background work runs in the other's window.
+async fn paired(
+    report: &mut Report,
+    side: &mut Side<'_, '_>,
+    target: &str,
+    hub_pid: Option<u32>,
+    rounds: usize,
+    mut hub_round: impl AsyncFnMut() -> Result<Figure>,
+    mut pouch_round: impl AsyncFnMut(&pouch::Pouch<'_>, &Figure) -> Result<Figure>,
+) -> Result<()> {
+    let mut hub: Option<Figure> = None;
+    let mut reference: Option<Figure> = None;
+    for _ in 0..rounds.max(1) {
+        measure_cpu_of(hub_pid);
+        let h = hub_round().await?;
+        if let (Some(p), None) = (side.pouch, &side.error) {
+            client::settle(SETTLE_AT_MOST).await;
+            measure_cpu_of(side.pid);
+            let r = pouch_round(p, &h).await;
+            client::settle(SETTLE_AT_MOST).await;
+            measure_cpu_of(hub_pid);
+            match r {
+                Ok(mut f) => {
+                    f.beside = Some(target.to_string());
+                    match reference.as_mut() {
+                        Some(all) => all.add_round(f),
+                        None => reference = Some(f),
+                    }
+                }
+                Err(e) => {
+                    eprintln!("hub-bench: pouchdb-server: {e:#}");
+                    side.error = Some(e);
+                }
+            }
+        }
+        match hub.as_mut() {
+            Some(all) => all.add_round(h),
+            None => hub = Some(h),
+        }
+    }
+    if let Some(h) = hub {
+        push(report, h);
+    }
+    if let Some(r) = reference {
+        print_figure(&r);
+        side.figures.push(r);
+    }
+    Ok(())
+}
 
 async fn bench_hub(
     args: &Args,
@@ -272,7 +370,8 @@ async fn bench_hub(
     target: &str,
     db: &str,
     report: &mut Report,
-) -> Result<HubOutcome> {
+    side: &mut Side<'_, '_>,
+) -> Result<()> {
     let spec = RosterSpec { children: args.children, ..RosterSpec::default() };
     let t = Instant::now();
     let roster = Arc::new(seed(db, spec.clone()).await.context("seeding the roster")?);
@@ -307,6 +406,8 @@ async fn bench_hub(
     let addr = free_addr()?;
     let mut server = start_server(addr)?;
     server.measure_cpu();
+    let pid = server.pid();
+    let rounds = opts.rounds;
     wait_ready(addr, "/healthz", Duration::from_secs(60)).await.context("the sync server did not start")?;
     let hub = hub::Hub { target: target.into(), addr, roster: roster.clone(), opts };
     // The roster's tokens were issued at the benchmark's calendar, not today's.
@@ -323,43 +424,69 @@ async fn bench_hub(
             cursors.len(),
             t.elapsed().as_secs_f64()
         );
-        push(report, hub.pull_no_change(cursors).await?);
+        paired(
+            report,
+            side,
+            target,
+            pid,
+            rounds,
+            async || hub.pull_no_change(cursors.clone()).await,
+            async |p, _| p.changes_no_change(1000).await,
+        )
+        .await?;
     }
     // (3) Sunday evening, then (2) Tuesday morning, (4) Tuesday evening: in calendar order.
-    let mut days = 30;
     if run("care") {
-        let care = hub.care_week_rush().await?;
-        if care.applied > 0 {
-            days = (care.items as f64 / care.applied as f64).round() as usize;
-        }
-        push(report, care);
+        // pouchdb-server writes as many documents per request as Hub wrote care days per
+        // mutation in its first round.
+        let mut days: Option<usize> = None;
+        paired(report, side, target, pid, rounds, async || hub.care_week_rush().await, async |p, h| {
+            let per = *days.get_or_insert_with(|| {
+                if h.applied > 0 { ((h.items as f64 / h.applied as f64).round() as usize).max(1) } else { 30 }
+            });
+            p.bulk_docs_week(per).await
+        })
+        .await?;
     }
     if run("absence") {
-        push(report, hub.absence_rush().await?);
+        paired(report, side, target, pid, rounds, async || hub.absence_rush().await, async |p, _| {
+            p.bulk_docs_1().await
+        })
+        .await?;
     }
     let batch = roster.tablets.first().map(|d| d.children.len() * 2).unwrap_or(40);
     if run("attendance") {
-        push(report, hub.attendance_day().await?);
+        paired(report, side, target, pid, rounds, async || hub.attendance_day().await, async |p, _| {
+            p.bulk_docs_batch(batch).await
+        })
+        .await?;
     }
     // (5) initial syncs: the scope sets are stored by a first, untimed sync of each device.
-    let mut snapshots = Vec::new();
     if run("initial") {
         for &i in &roster.history_guardians {
             let mut c = Conn::new(addr);
             hub::full_sync(&mut c, &roster.guardians[i].token, None).await?;
         }
-        push(report, hub.initial_sync(1, "initial-sync").await?);
-        push(report, hub.initial_sync(4, "initial-sync-parallel").await?);
-        // pouchdb-server replicates the same guardians' snapshots (one database each).
-        for &i in &roster.history_guardians {
-            snapshots.push(hub::snapshot(addr, &roster.guardians[i].token).await?);
+        // pouchdb-server replicates the first Hub target's guardians (one database each).
+        if side.pouch.is_some() && side.snapshots.is_empty() {
+            for &i in &roster.history_guardians {
+                side.snapshots.push(hub::snapshot(addr, &roster.guardians[i].token).await?);
+            }
         }
+        let snapshots = std::mem::take(&mut side.snapshots);
+        for (conc, scenario, job) in [(1, "initial-sync", "changes-initial"), (4, "initial-sync-parallel", "changes-initial-parallel")] {
+            paired(report, side, target, pid, rounds, async || hub.initial_sync(conc, scenario).await, async |p, _| {
+                p.changes_initial(&snapshots, conc, job).await
+            })
+            .await?;
+        }
+        side.snapshots = snapshots;
     }
     if run("login") {
         push(report, hub.login().await?);
     }
     if !run("durability") {
-        return Ok(Some((snapshots, days, batch)));
+        return Ok(());
     }
 
     // Durable group commit: SIGKILL under load, then look for every acknowledged mutation.
@@ -391,7 +518,7 @@ async fn bench_hub(
         d.acknowledged, d.found, d.missing
     );
     report.durability.push(d);
-    Ok(Some((snapshots, days, batch)))
+    Ok(())
 }
 
 /// Rows in the `mutations` table (SQLite only; `None` elsewhere).
@@ -420,15 +547,8 @@ async fn verify_acked(db: &str, ids: Vec<uuid::Uuid>) -> Result<u64> {
     Ok(found)
 }
 
-async fn bench_pouch(
-    opts: &Opts,
-    out: &Path,
-    script: &Path,
-    snapshots: &[Vec<serde_json::Value>],
-    week_docs: usize,
-    batch: usize,
-    report: &mut Report,
-) -> Result<()> {
+/// Starts pouchdb-server in memory; the process and its address.
+async fn start_pouch(out: &Path, script: &Path) -> Result<(Proc, std::net::SocketAddr)> {
     let dir = out.join("pouchdb-run");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -437,26 +557,38 @@ async fn bench_pouch(
     cmd.arg(script)
         .args(["--in-memory", "--port", &addr.port().to_string(), "--host", "127.0.0.1", "--no-stdout-logs"])
         .current_dir(&dir);
-    let mut proc_ = Proc::spawn("pouchdb-server", cmd, &out.join("pouchdb-server.log"))?;
-    proc_.measure_cpu();
+    let proc_ = Proc::spawn("pouchdb-server", cmd, &out.join("pouchdb-server.log"))?;
     if let Err(e) = wait_ready(addr, "/", Duration::from_secs(30)).await {
         let log = std::fs::read_to_string(out.join("pouchdb-server.log")).unwrap_or_default();
         bail!("{e}; its log ends: {}", log.lines().rev().take(5).collect::<Vec<_>>().join(" | "));
     }
-    let p = pouch::Pouch { addr, opts };
-    push(report, p.changes_no_change(1000).await?);
-    push(report, p.bulk_docs_week(week_docs).await?);
-    push(report, p.bulk_docs_1().await?);
-    push(report, p.bulk_docs_batch(batch).await?);
-    if snapshots.is_empty() {
-        report.skipped.push("pouchdb-server initial sync: no Hub snapshot to replicate".into());
-    } else {
-        push(report, p.changes_initial(snapshots, 1, "changes-initial").await?);
-        push(report, p.changes_initial(snapshots, 4, "changes-initial-parallel").await?);
+    Ok((proc_, addr))
+}
+
+/// pouchdb-server's jobs without Hub beside them (`--only pouchdb`), in as many rounds.
+async fn pouch_alone(p: &pouch::Pouch<'_>, opts: &Opts, report: &mut Report) -> Result<()> {
+    let rounds = |f: Figure, mut more: Vec<Figure>| {
+        let mut all = f;
+        for m in more.drain(..) {
+            all.add_round(m);
+        }
+        all
+    };
+    let n = opts.rounds.max(1);
+    macro_rules! job {
+        ($e:expr) => {{
+            let first = $e;
+            let mut more = Vec::new();
+            for _ in 1..n {
+                more.push($e);
+            }
+            push(report, rounds(first, more));
+        }};
     }
-    if !proc_.alive() {
-        bail!("pouchdb-server died during the run");
-    }
-    proc_.kill();
+    job!(p.changes_no_change(1000).await?);
+    job!(p.bulk_docs_week(30).await?);
+    job!(p.bulk_docs_1().await?);
+    job!(p.bulk_docs_batch(40).await?);
+    report.skipped.push("pouchdb-server initial sync: no Hub snapshot to replicate".into());
     Ok(())
 }

@@ -30,6 +30,8 @@ struct Changes {
 pub struct Pouch<'a> {
     pub addr: SocketAddr,
     pub opts: &'a Opts,
+    /// Databases made so far: a job runs in several rounds and fills its database once.
+    made: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 fn seq_param(v: &Value) -> String {
@@ -82,7 +84,24 @@ fn care_day_doc(k: usize) -> Value {
     })
 }
 
-impl Pouch<'_> {
+impl<'a> Pouch<'a> {
+    pub fn new(addr: SocketAddr, opts: &'a Opts) -> Self {
+        Pouch { addr, opts, made: Default::default() }
+    }
+
+    /// Makes database `name` unless this run already has; whether it was made now.
+    async fn new_db(&self, name: &str) -> Result<bool> {
+        let made = self.made.lock().map(|m| m.contains(name)).unwrap_or(false);
+        if made {
+            return Ok(false);
+        }
+        self.put_db(name).await?;
+        if let Ok(mut m) = self.made.lock() {
+            m.insert(name.to_string());
+        }
+        Ok(true)
+    }
+
     async fn put_db(&self, name: &str) -> Result<()> {
         let mut c = Conn::new(self.addr);
         let r = c.send(Method::PUT, &format!("/{name}"), None, None).await?;
@@ -111,7 +130,7 @@ impl Pouch<'_> {
     /// `_bulk_docs` with `per_request` new documents in each request.
     async fn push_job(&self, scenario: &str, per_request: usize, make: fn(usize) -> Value) -> Result<Figure> {
         let db = format!("push-{}", scenario.replace('_', "-"));
-        self.put_db(&db).await?;
+        self.new_db(&db).await?;
         let conc = if per_request == 1 { self.opts.write_concurrency } else { self.opts.write_concurrency.min(64) };
         let db = Arc::new(db);
         let (rec, secs) = run_workers(
@@ -141,12 +160,12 @@ impl Pouch<'_> {
                                             }
                                         }
                                     }
-                                    Err(e) => rec.error(started, e),
+                                    Err(e) => rec.error(e),
                                 }
                             }
                         }
-                        Ok(r) => rec.error(started, format!("_bulk_docs answered {}", r.status)),
-                        Err(e) => rec.error(started, e),
+                        Ok(r) => rec.error(format!("_bulk_docs answered {}", r.status)),
+                        Err(e) => rec.error(e),
                     }
                 }
                 rec
@@ -173,9 +192,8 @@ impl Pouch<'_> {
     /// `_changes?since=<head>` on a database of `docs` documents: nothing new.
     pub async fn changes_no_change(&self, docs: usize) -> Result<Figure> {
         let db = "pull";
-        self.put_db(db).await?;
         let mut c = Conn::new(self.addr);
-        let mut left = docs;
+        let mut left = if self.new_db(db).await? { docs } else { 0 };
         while left > 0 {
             let n = left.min(500);
             self.bulk(&mut c, db, (0..n).map(|_| absence_doc()).collect()).await?;
@@ -200,10 +218,10 @@ impl Pouch<'_> {
                                     rec.items += ch.results.len() as u64;
                                 }
                             }
-                            Err(e) => rec.error(started, e),
+                            Err(e) => rec.error(e),
                         },
-                        Ok(r) => rec.error(started, format!("_changes answered {}", r.status)),
-                        Err(e) => rec.error(started, e),
+                        Ok(r) => rec.error(format!("_changes answered {}", r.status)),
+                        Err(e) => rec.error(e),
                     }
                 }
                 rec
@@ -222,10 +240,9 @@ impl Pouch<'_> {
     /// the documents of that guardian's snapshot, taken in turn like Hub's guardians.
     pub async fn changes_initial(&self, snapshots: &[Vec<Value>], conc: usize, scenario: &str) -> Result<Figure> {
         let dbs: Vec<String> = (0..snapshots.len()).map(|i| format!("family{i}")).collect();
-        if scenario == "changes-initial" {
-            let mut c = Conn::new(self.addr);
-            for (db, snapshot) in dbs.iter().zip(snapshots) {
-                self.put_db(db).await?;
+        let mut c = Conn::new(self.addr);
+        for (db, snapshot) in dbs.iter().zip(snapshots) {
+            if self.new_db(db).await? {
                 for chunk in snapshot.chunks(500) {
                     let docs: Vec<Value> = chunk
                         .iter()
@@ -293,7 +310,7 @@ impl Pouch<'_> {
                                 rec.items += n;
                             }
                         }
-                        Some(e) => rec.error(started, e),
+                        Some(e) => rec.error(e),
                     }
                 }
                 rec

@@ -42,6 +42,25 @@ pub struct Figure {
     pub server_threads_us_per_req: std::collections::BTreeMap<String, f64>,
     pub note: String,
     pub first_error: Option<String>,
+    /// pouchdb-server only: the Hub target whose rounds it alternated with.
+    pub beside: Option<String>,
+    /// Each round's own figures, in the order they ran (see [`Figure::add_round`]).
+    pub rounds: Vec<Round>,
+    /// Every latency of every round (microseconds), for the percentiles of the whole.
+    #[serde(skip)]
+    latencies_us: Vec<u32>,
+    #[serde(skip)]
+    server_us: Vec<u32>,
+}
+
+/// One round of a scenario: what the ratios per round are made of.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Round {
+    pub seconds: f64,
+    pub req_per_s: f64,
+    pub mutations_per_s: f64,
+    pub items_per_s: f64,
+    pub p50_ms: f64,
 }
 
 impl Figure {
@@ -49,7 +68,7 @@ impl Figure {
         r.latencies_us.sort_unstable();
         r.server_us.sort_unstable();
         let server = |p| (!r.server_us.is_empty()).then(|| percentile_ms(&r.server_us, p));
-        Figure {
+        let mut f = Figure {
             target: target.into(),
             scenario: scenario.into(),
             concurrency,
@@ -78,7 +97,96 @@ impl Figure {
                 .collect(),
             first_error: r.first_error,
             ..Figure::default()
+        };
+        f.rounds.push(f.round());
+        f.latencies_us = r.latencies_us;
+        f.server_us = r.server_us;
+        f
+    }
+
+    /// The target as the table shows it: pouchdb-server says which Hub target it ran beside.
+    pub fn label(&self) -> String {
+        match &self.beside {
+            Some(b) => format!("{} (beside {b})", self.target),
+            None => self.target.clone(),
         }
+    }
+
+    fn round(&self) -> Round {
+        Round {
+            seconds: self.seconds,
+            req_per_s: self.req_per_s,
+            mutations_per_s: self.mutations_per_s,
+            items_per_s: self.items_per_s,
+            p50_ms: self.p50_ms,
+        }
+    }
+
+    /// Adds the next round of the same scenario on the same target: counts, CPU and group
+    /// commit summed, latencies pooled, rates over the summed measured time. Each round's
+    /// own figures stay in [`Figure::rounds`].
+    pub fn add_round(&mut self, next: Figure) {
+        let cpu = |per_req: Option<f64>, reqs: u64| per_req.map(|c| c * reqs as f64);
+        let sum = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        let server_cpu = sum(cpu(self.server_cpu_us_per_req, self.requests), cpu(next.server_cpu_us_per_req, next.requests));
+        let client_cpu = sum(cpu(self.client_cpu_us_per_req, self.requests), cpu(next.client_cpu_us_per_req, next.requests));
+        let mut threads: std::collections::BTreeMap<String, f64> =
+            self.server_threads_us_per_req.iter().map(|(k, v)| (k.clone(), v * self.requests as f64)).collect();
+        for (k, v) in &next.server_threads_us_per_req {
+            *threads.entry(k.clone()).or_insert(0.0) += v * next.requests as f64;
+        }
+        self.seconds += next.seconds;
+        self.requests += next.requests;
+        self.errors += next.errors;
+        self.applied += next.applied;
+        self.rejected += next.rejected;
+        self.items += next.items;
+        self.req_per_s = self.requests as f64 / self.seconds;
+        self.mutations_per_s = self.applied as f64 / self.seconds;
+        self.items_per_s = self.items as f64 / self.seconds;
+        self.latencies_us.extend(&next.latencies_us);
+        self.latencies_us.sort_unstable();
+        self.server_us.extend(&next.server_us);
+        self.server_us.sort_unstable();
+        self.p50_ms = percentile_ms(&self.latencies_us, 50.0);
+        self.p95_ms = percentile_ms(&self.latencies_us, 95.0);
+        self.p99_ms = percentile_ms(&self.latencies_us, 99.0);
+        let server = |p| (!self.server_us.is_empty()).then(|| percentile_ms(&self.server_us, p));
+        (self.server_p50_ms, self.server_p95_ms, self.server_p99_ms) = (server(50.0), server(95.0), server(99.0));
+        let per_req = |total: Option<f64>| total.filter(|_| self.requests > 0).map(|c| c / self.requests as f64);
+        self.server_cpu_us_per_req = per_req(server_cpu);
+        self.client_cpu_us_per_req = per_req(client_cpu);
+        self.server_threads_us_per_req = threads.into_iter().map(|(k, v)| (k, v / self.requests.max(1) as f64)).collect();
+        self.write_jobs = sum(self.write_jobs.map(|n| n as f64), next.write_jobs.map(|n| n as f64)).map(|n| n as u64);
+        self.commits = sum(self.commits.map(|n| n as f64), next.commits.map(|n| n as f64)).map(|n| n as u64);
+        self.largest_group = self.largest_group.max(next.largest_group);
+        if self.first_error.is_none() {
+            self.first_error = next.first_error;
+        }
+        self.rounds.extend(next.rounds);
+    }
+
+    /// The note of the row: the scenario's own, then group commit when the server said.
+    pub fn full_note(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.note.is_empty() {
+            parts.push(self.note.clone());
+        }
+        if let (Some(jobs), Some(commits)) = (self.write_jobs, self.commits.filter(|c| *c > 0)) {
+            parts.push(format!(
+                "group commit: {jobs} write jobs in {commits} commits ({:.1} per commit, largest group so far {})",
+                jobs as f64 / commits as f64,
+                self.largest_group.unwrap_or(0)
+            ));
+        }
+        if self.rounds.len() > 1 {
+            let secs: Vec<String> = self.rounds.iter().map(|r| format!("{:.0}", r.req_per_s)).collect();
+            parts.push(format!("{} rounds of {:.1} s, req/s per round {}", self.rounds.len(), self.rounds[0].seconds, secs.join(", ")));
+        }
+        parts.join("; ")
     }
 }
 
@@ -134,6 +242,16 @@ pub fn pouch_equivalent(scenario: &str) -> Option<(&'static str, Compare)> {
     })
 }
 
+/// Hub's figure over pouchdb-server's, compared `how`.
+fn compare(how: Compare, hub: &Round, pouch: &Round) -> f64 {
+    match how {
+        Compare::Requests => hub.req_per_s / pouch.req_per_s,
+        Compare::Writes => hub.mutations_per_s / pouch.mutations_per_s,
+        Compare::Items => hub.items_per_s / pouch.mutations_per_s,
+        Compare::Time => pouch.p50_ms / hub.p50_ms,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Compare {
     /// requests per second
@@ -151,6 +269,16 @@ impl Report {
         self.figures.iter().find(|f| f.target == target && f.scenario == scenario)
     }
 
+    /// The pouchdb-server figure of `job` that ran beside `target`, or else any of it.
+    fn find_pouch(&self, job: &str, target: &str) -> Option<&Figure> {
+        let of_job = |f: &&Figure| f.target == "pouchdb-server" && f.scenario == job;
+        self.figures
+            .iter()
+            .filter(of_job)
+            .find(|f| f.beside.as_deref() == Some(target))
+            .or_else(|| self.figures.iter().find(of_job))
+    }
+
     pub fn hello(&self) -> Option<&Figure> {
         self.find("axum-hello", "hello")
     }
@@ -165,14 +293,22 @@ impl Report {
             return None;
         }
         let (job, how) = pouch_equivalent(&f.scenario)?;
-        let p = self.find("pouchdb-server", job)?;
-        let r = match how {
-            Compare::Requests => f.req_per_s / p.req_per_s,
-            Compare::Writes => f.mutations_per_s / p.mutations_per_s,
-            Compare::Items => f.items_per_s / p.mutations_per_s,
-            Compare::Time => p.p50_ms / f.p50_ms,
-        };
+        let p = self.find_pouch(job, &f.target)?;
+        let r = compare(how, &f.round(), &p.round());
         r.is_finite().then_some(r)
+    }
+
+    /// The ratio of each round to the pouchdb-server round that ran right after it.
+    pub fn vs_pouch_rounds(&self, f: &Figure) -> Vec<f64> {
+        if !f.target.starts_with("hub-") {
+            return Vec::new();
+        }
+        let Some((job, how)) = pouch_equivalent(&f.scenario) else { return Vec::new() };
+        let Some(p) = self.find_pouch(job, &f.target).filter(|p| p.beside.as_deref() == Some(f.target.as_str()))
+        else {
+            return Vec::new();
+        };
+        f.rounds.iter().zip(&p.rounds).map(|(a, b)| compare(how, a, b)).filter(|r| r.is_finite()).collect()
     }
 
     pub fn markdown(&self) -> String {
@@ -207,7 +343,7 @@ impl Report {
             if f.requests == 0 {
                 o.push_str(&format!(
                     "| {} | {} | {} | no request completed in the {:.0} s window | | | | | | | | | | {} err |\n",
-                    f.target, f.scenario, f.concurrency, f.seconds, f.errors
+                    f.label(), f.scenario, f.concurrency, f.seconds, f.errors
                 ));
                 continue;
             }
@@ -216,7 +352,7 @@ impl Report {
             let cpu = f.server_cpu_us_per_req.map(|c| format!("{c:.0}")).unwrap_or_default();
             o.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {cpu} | {} | {} | {} |\n",
-                f.target,
+                f.label(),
                 f.scenario,
                 f.concurrency,
                 fmt_num(f.req_per_s),
@@ -232,11 +368,11 @@ impl Report {
             ));
         }
         let notes: Vec<&Figure> =
-            self.figures.iter().filter(|f| !f.note.is_empty() || f.first_error.is_some()).collect();
+            self.figures.iter().filter(|f| !f.full_note().is_empty() || f.first_error.is_some()).collect();
         if !notes.is_empty() {
             o.push_str("\nNotes per row:\n\n");
             for f in notes {
-                o.push_str(&format!("- {} / {}: {}", f.target, f.scenario, f.note));
+                o.push_str(&format!("- {} / {}: {}", f.label(), f.scenario, f.full_note()));
                 if let Some(e) = &f.first_error {
                     o.push_str(&format!(" (first error: {e})"));
                 }
@@ -327,7 +463,20 @@ impl Report {
                 .filter_map(|f| self.vs_pouch(f).map(|r| (f.scenario.clone(), r)))
                 .collect();
             if !ratios.is_empty() {
-                let list = ratios.iter().map(|(s, r)| format!("{s} {r:.1}×")).collect::<Vec<_>>().join(", ");
+                let list = ratios
+                    .iter()
+                    .map(|(s, r)| {
+                        let per: Vec<f64> = self
+                            .find(t, s)
+                            .map(|f| self.vs_pouch_rounds(f))
+                            .unwrap_or_default();
+                        match (per.iter().copied().reduce(f64::min), per.iter().copied().reduce(f64::max)) {
+                            (Some(lo), Some(hi)) if per.len() > 1 => format!("{s} {r:.1}× (rounds {lo:.1}–{hi:.1}×)"),
+                            _ => format!("{s} {r:.1}×"),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let all = ratios.iter().all(|(_, r)| *r >= 10.0);
                 out.push(format!(
                     "{t}: vs pouchdb-server {list} (target ≥ 10×): {}",
@@ -362,5 +511,59 @@ pub fn fmt_num(x: f64) -> String {
         format!("-{out}")
     } else {
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round: `requests` in `seconds`, each applying `per` mutations, all answered in `ms`.
+    fn round(target: &str, scenario: &str, seconds: f64, requests: u64, per: u64, ms: u32) -> Figure {
+        let mut r = Recorder::default();
+        r.requests = requests;
+        r.applied = requests * per;
+        r.latencies_us = vec![ms * 1000; requests as usize];
+        r.server_cpu_s = Some(requests as f64 * 100e-6);
+        Figure::from_recorder(target, scenario, 64, seconds, r)
+    }
+
+    #[test]
+    fn rounds_add_up_to_one_figure_over_their_summed_time() {
+        let mut f = round("hub-sqlite", "attendance-day", 3.0, 300, 40, 10);
+        f.write_jobs = Some(300);
+        f.commits = Some(10);
+        let mut g = round("hub-sqlite", "attendance-day", 3.0, 600, 40, 30);
+        g.write_jobs = Some(600);
+        g.commits = Some(20);
+        f.add_round(g);
+        assert_eq!((f.requests, f.applied, f.seconds), (900, 36_000, 6.0));
+        assert_eq!(f.req_per_s, 150.0);
+        assert_eq!(f.mutations_per_s, 6_000.0);
+        // Latencies pooled: two thirds of the requests took 30 ms.
+        assert_eq!((f.p50_ms, f.p99_ms), (30.0, 30.0));
+        assert_eq!(f.server_cpu_us_per_req.map(|c| c.round()), Some(100.0));
+        assert_eq!((f.write_jobs, f.commits), (Some(900), Some(30)));
+        let per_round: Vec<f64> = f.rounds.iter().map(|r| r.req_per_s).collect();
+        assert_eq!(per_round, vec![100.0, 200.0]);
+        assert!(f.full_note().contains("group commit: 900 write jobs in 30 commits (30.0 per commit"));
+        assert!(f.full_note().contains("2 rounds of 3.0 s, req/s per round 100, 200"));
+    }
+
+    #[test]
+    fn each_round_is_compared_with_the_pouchdb_round_beside_it() {
+        let mut hub = round("hub-sqlite", "attendance-day", 3.0, 300, 40, 10);
+        hub.add_round(round("hub-sqlite", "attendance-day", 3.0, 600, 40, 10));
+        let mut pouch = round("pouchdb-server", "bulk-docs-batch", 3.0, 30, 40, 200);
+        pouch.add_round(round("pouchdb-server", "bulk-docs-batch", 3.0, 30, 40, 200));
+        pouch.beside = Some("hub-sqlite".into());
+        // Another target's reference is not taken when this one's is there.
+        let mut other = round("pouchdb-server", "bulk-docs-batch", 3.0, 3, 40, 200);
+        other.beside = Some("hub-postgres".into());
+        let report = Report { figures: vec![hub.clone(), other, pouch], ..Report::default() };
+        assert_eq!(report.vs_pouch(&hub), Some(15.0));
+        assert_eq!(report.vs_pouch_rounds(&hub), vec![10.0, 20.0]);
+        let targets = report.targets().join("\n");
+        assert!(targets.contains("attendance-day 15.0× (rounds 10.0–20.0×)"), "{targets}");
     }
 }
