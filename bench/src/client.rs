@@ -138,6 +138,11 @@ pub fn thread_cpu_seconds(pid: u32) -> std::collections::BTreeMap<String, f64> {
 /// The process under test, whose CPU time the runs measure (0: none).
 pub static SERVER_PID: AtomicU32 = AtomicU32::new(0);
 
+/// Makes `pid` the process whose CPU time the next runs measure (`None`: none).
+pub fn measure_cpu_of(pid: Option<u32>) {
+    SERVER_PID.store(pid.unwrap_or(0), Ordering::Relaxed);
+}
+
 /// CPU seconds (user + system) of a process so far, from /proc.
 pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let path = match pid {

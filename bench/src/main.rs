@@ -179,6 +179,7 @@ async fn run(args: Args) -> Result<()> {
     // pouchdb-server on its own when no Hub target ran.
     if stores.is_empty() {
         if let Some(p) = side.pouch {
+            client::measure_cpu_of(side.pid);
             if let Err(e) = pouch_alone(p, &opts, &mut report).await {
                 eprintln!("hub-bench: pouchdb-server: {e:#}");
                 report.skipped.push(format!("pouchdb-server: {e:#}"));
@@ -297,16 +298,12 @@ struct Side<'p, 'o> {
     error: Option<anyhow::Error>,
 }
 
-fn measure_cpu_of(pid: Option<u32>) {
-    client::SERVER_PID.store(pid.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
-}
-
 /// How long a round waits at most for the machine to be quiet after the other target's.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 
-/// Runs a Hub scenario in `opts.rounds` rounds, each followed at once by a round of the
-/// pouchdb-server job that does the same work (`pouch_round`, given Hub's round; `None`
-/// when there is no reference), and keeps both figures, each summed over its rounds.
+/// Runs a Hub scenario in `rounds` rounds, each followed by a round of the pouchdb-server
+/// job that does the same work (`pouch_round`, given Hub's round; while pouchdb-server is
+/// up and has not failed), and keeps both figures, each summed over its rounds.
 ///
 /// Why: the two share a machine whose speed drifts by a third from one minute to the
 /// next (other virtual machines on the host). Measured minutes apart, as they once were,
@@ -326,14 +323,14 @@ async fn paired(
     let mut hub: Option<Figure> = None;
     let mut reference: Option<Figure> = None;
     for _ in 0..rounds.max(1) {
-        measure_cpu_of(hub_pid);
+        client::measure_cpu_of(hub_pid);
         let h = hub_round().await?;
         if let (Some(p), None) = (side.pouch, &side.error) {
             client::settle(SETTLE_AT_MOST).await;
-            measure_cpu_of(side.pid);
+            client::measure_cpu_of(side.pid);
             let r = pouch_round(p, &h).await;
             client::settle(SETTLE_AT_MOST).await;
-            measure_cpu_of(hub_pid);
+            client::measure_cpu_of(hub_pid);
             match r {
                 Ok(mut f) => {
                     f.beside = Some(target.to_string());
@@ -567,28 +564,18 @@ async fn start_pouch(out: &Path, script: &Path) -> Result<(Proc, std::net::Socke
 
 /// pouchdb-server's jobs without Hub beside them (`--only pouchdb`), in as many rounds.
 async fn pouch_alone(p: &pouch::Pouch<'_>, opts: &Opts, report: &mut Report) -> Result<()> {
-    let rounds = |f: Figure, mut more: Vec<Figure>| {
-        let mut all = f;
-        for m in more.drain(..) {
-            all.add_round(m);
+    async fn rounds(n: usize, mut run: impl AsyncFnMut() -> Result<Figure>) -> Result<Figure> {
+        let mut all = run().await?;
+        for _ in 1..n {
+            all.add_round(run().await?);
         }
-        all
-    };
-    let n = opts.rounds.max(1);
-    macro_rules! job {
-        ($e:expr) => {{
-            let first = $e;
-            let mut more = Vec::new();
-            for _ in 1..n {
-                more.push($e);
-            }
-            push(report, rounds(first, more));
-        }};
+        Ok(all)
     }
-    job!(p.changes_no_change(1000).await?);
-    job!(p.bulk_docs_week(30).await?);
-    job!(p.bulk_docs_1().await?);
-    job!(p.bulk_docs_batch(40).await?);
+    let n = opts.rounds;
+    push(report, rounds(n, async || p.changes_no_change(1000).await).await?);
+    push(report, rounds(n, async || p.bulk_docs_week(30).await).await?);
+    push(report, rounds(n, async || p.bulk_docs_1().await).await?);
+    push(report, rounds(n, async || p.bulk_docs_batch(40).await).await?);
     report.skipped.push("pouchdb-server initial sync: no Hub snapshot to replicate".into());
     Ok(())
 }

@@ -34,7 +34,7 @@ impl Proc {
 
     /// Makes this process the one whose CPU time the runs measure.
     pub fn measure_cpu(&self) {
-        crate::client::SERVER_PID.store(self.pid().unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        crate::client::measure_cpu_of(self.pid());
     }
 
     /// SIGKILL: no chance to flush or finish anything.
