@@ -276,15 +276,15 @@ fn machine_jiffies() -> Option<(u64, u64)> {
 }
 
 /// Waits until the machine is quiet (under a tenth of its CPUs busy over two 100 ms
-/// windows in a row) or `at_most` has passed; the seconds waited.
+/// windows in a row) or `at_most` has passed.
 ///
 /// Between the rounds of two targets, so that what one leaves running after its window
 /// (SQLite's checkpoint of the WAL, PostgreSQL's writers, Node's garbage collector) does
 /// not land in the other's window.
-pub async fn settle(at_most: Duration) -> f64 {
+pub async fn settle(at_most: Duration) {
     let started = Instant::now();
     let mut quiet = 0;
-    let Some(mut last) = machine_jiffies() else { return 0.0 };
+    let Some(mut last) = machine_jiffies() else { return };
     while started.elapsed() < at_most && quiet < 2 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let Some(now) = machine_jiffies() else { break };
@@ -292,7 +292,6 @@ pub async fn settle(at_most: Duration) -> f64 {
         quiet = if total > 0 && busy * 10 < total { quiet + 1 } else { 0 };
         last = now;
     }
-    started.elapsed().as_secs_f64()
 }
 
 /// p in 0..=100 of a latency list, in milliseconds.

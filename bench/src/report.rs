@@ -64,10 +64,7 @@ pub struct Round {
 }
 
 impl Figure {
-    pub fn from_recorder(target: &str, scenario: &str, concurrency: usize, seconds: f64, mut r: Recorder) -> Figure {
-        r.latencies_us.sort_unstable();
-        r.server_us.sort_unstable();
-        let server = |p| (!r.server_us.is_empty()).then(|| percentile_ms(&r.server_us, p));
+    pub fn from_recorder(target: &str, scenario: &str, concurrency: usize, seconds: f64, r: Recorder) -> Figure {
         let mut f = Figure {
             target: target.into(),
             scenario: scenario.into(),
@@ -75,18 +72,9 @@ impl Figure {
             seconds,
             requests: r.requests,
             errors: r.errors,
-            req_per_s: r.requests as f64 / seconds,
             applied: r.applied,
             rejected: r.rejected,
-            mutations_per_s: r.applied as f64 / seconds,
             items: r.items,
-            items_per_s: r.items as f64 / seconds,
-            p50_ms: percentile_ms(&r.latencies_us, 50.0),
-            p95_ms: percentile_ms(&r.latencies_us, 95.0),
-            p99_ms: percentile_ms(&r.latencies_us, 99.0),
-            server_p50_ms: server(50.0),
-            server_p95_ms: server(95.0),
-            server_p99_ms: server(99.0),
             server_cpu_us_per_req: r.server_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
             client_cpu_us_per_req: r.client_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
             server_threads_us_per_req: r
@@ -96,12 +84,27 @@ impl Figure {
                 .map(|(k, s)| (k.clone(), s * 1e6 / r.requests as f64))
                 .collect(),
             first_error: r.first_error,
+            latencies_us: r.latencies_us,
+            server_us: r.server_us,
             ..Figure::default()
         };
+        f.derive();
         f.rounds.push(f.round());
-        f.latencies_us = r.latencies_us;
-        f.server_us = r.server_us;
         f
+    }
+
+    /// Rates and percentiles from the counts, measured time and latencies.
+    fn derive(&mut self) {
+        self.req_per_s = self.requests as f64 / self.seconds;
+        self.mutations_per_s = self.applied as f64 / self.seconds;
+        self.items_per_s = self.items as f64 / self.seconds;
+        self.latencies_us.sort_unstable();
+        self.server_us.sort_unstable();
+        self.p50_ms = percentile_ms(&self.latencies_us, 50.0);
+        self.p95_ms = percentile_ms(&self.latencies_us, 95.0);
+        self.p99_ms = percentile_ms(&self.latencies_us, 99.0);
+        let server = |p| (!self.server_us.is_empty()).then(|| percentile_ms(&self.server_us, p));
+        (self.server_p50_ms, self.server_p95_ms, self.server_p99_ms) = (server(50.0), server(95.0), server(99.0));
     }
 
     /// The target as the table shows it: pouchdb-server says which Hub target it ran beside.
@@ -144,24 +147,16 @@ impl Figure {
         self.applied += next.applied;
         self.rejected += next.rejected;
         self.items += next.items;
-        self.req_per_s = self.requests as f64 / self.seconds;
-        self.mutations_per_s = self.applied as f64 / self.seconds;
-        self.items_per_s = self.items as f64 / self.seconds;
         self.latencies_us.extend(&next.latencies_us);
-        self.latencies_us.sort_unstable();
         self.server_us.extend(&next.server_us);
-        self.server_us.sort_unstable();
-        self.p50_ms = percentile_ms(&self.latencies_us, 50.0);
-        self.p95_ms = percentile_ms(&self.latencies_us, 95.0);
-        self.p99_ms = percentile_ms(&self.latencies_us, 99.0);
-        let server = |p| (!self.server_us.is_empty()).then(|| percentile_ms(&self.server_us, p));
-        (self.server_p50_ms, self.server_p95_ms, self.server_p99_ms) = (server(50.0), server(95.0), server(99.0));
+        self.derive();
         let per_req = |total: Option<f64>| total.filter(|_| self.requests > 0).map(|c| c / self.requests as f64);
         self.server_cpu_us_per_req = per_req(server_cpu);
         self.client_cpu_us_per_req = per_req(client_cpu);
         self.server_threads_us_per_req = threads.into_iter().map(|(k, v)| (k, v / self.requests.max(1) as f64)).collect();
-        self.write_jobs = sum(self.write_jobs.map(|n| n as f64), next.write_jobs.map(|n| n as f64)).map(|n| n as u64);
-        self.commits = sum(self.commits.map(|n| n as f64), next.commits.map(|n| n as f64)).map(|n| n as u64);
+        let count = |a: Option<u64>, b: Option<u64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
+        self.write_jobs = count(self.write_jobs, next.write_jobs);
+        self.commits = count(self.commits, next.commits);
         self.largest_group = self.largest_group.max(next.largest_group);
         if self.first_error.is_none() {
             self.first_error = next.first_error;
