@@ -6,9 +6,11 @@
 //! store, a release `sync-server --dev-clock` on it, and the scenarios of simulated devices:
 //! no-change pulls, the morning absence rush, the Sunday-evening care-week rush, staff
 //! tablets syncing a day of attendance, initial syncs of guardians with a school year of
-//! data, a few sign-ins, and the durable-group-commit check (SIGKILL under load). Then
-//! pouchdb-server 4.2.0 in memory doing the same jobs. Figures go to `<out>/latest.md` and
-//! `<out>/latest.json`. Figures, never assertions.
+//! data, a few sign-ins, and the durable-group-commit check (SIGKILL under load).
+//! pouchdb-server 4.2.0 in memory does the same jobs in rounds alternating with Hub's
+//! ([`paired`]), and the no-change pulls alternate with rounds of the hello-world too, so
+//! each ratio compares two figures taken under the same conditions. Figures go to
+//! `<out>/latest.md` and `<out>/latest.json`. Figures, never assertions.
 
 /// The sync server's allocator, so the reference and the client are not handicapped.
 #[global_allocator]
@@ -126,10 +128,20 @@ async fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     println!("hub-bench: {} cores, {}, load {}", report.machine.nproc, report.machine.cpu, report.machine.load_before);
 
-    // The HTTP ceiling.
+    // The HTTP ceiling, kept up: the no-change pulls' rounds alternate with its rounds.
+    let mut hello_srv = None;
     if want("hello") {
-        match hello(&args, &opts, &out).await {
-            Ok(f) => push(&mut report, f),
+        let first = async || -> Result<(Hello, Figure)> {
+            let h = start_hello(&args, &out).await?;
+            client::measure_cpu_of(h.proc_.pid());
+            let f = hello_round(h.addr, &opts).await?;
+            Ok((h, f))
+        };
+        match first().await {
+            Ok((h, f)) => {
+                push(&mut report, f);
+                hello_srv = Some(h);
+            }
             Err(e) => report.skipped.push(format!("axum hello-world: {e:#}")),
         }
     }
@@ -151,7 +163,15 @@ async fn run(args: Args) -> Result<()> {
     }
     let pouch = pouch_proc.as_ref().map(|(_, addr)| pouch::Pouch::new(*addr, &opts));
     let pouch_pid = pouch_proc.as_ref().and_then(|(p, _)| p.pid());
-    let mut side = Side { pouch: pouch.as_ref(), pid: pouch_pid, snapshots: Vec::new(), figures: Vec::new(), error: None };
+    let mut side = Side {
+        pouch: pouch.as_ref(),
+        pid: pouch_pid,
+        hello: hello_srv.as_ref().map(|h| (h.addr, h.proc_.pid())),
+        hello_error: None,
+        snapshots: Vec::new(),
+        figures: Vec::new(),
+        error: None,
+    };
 
     // Hub on each store.
     let mut stores: Vec<(String, String)> = Vec::new();
@@ -188,6 +208,9 @@ async fn run(args: Args) -> Result<()> {
     }
     if let Some(e) = side.error.take() {
         report.skipped.push(format!("pouchdb-server: {e:#}"));
+    }
+    if let Some(e) = side.hello_error.take() {
+        report.skipped.push(format!("axum hello-world beside the pulls: {e:#}"));
     }
     for f in std::mem::take(&mut side.figures) {
         report.figures.push(f);
@@ -236,7 +259,13 @@ fn print_figure(f: &Figure) {
     }
 }
 
-async fn hello(args: &Args, opts: &Opts, out: &Path) -> Result<Figure> {
+/// The axum hello-world server, up for the whole run.
+struct Hello {
+    proc_: Proc,
+    addr: std::net::SocketAddr,
+}
+
+async fn start_hello(args: &Args, out: &Path) -> Result<Hello> {
     let bin = match &args.hello_bin {
         Some(b) => b.clone(),
         None => sibling("hub-bench-hello")?,
@@ -245,8 +274,12 @@ async fn hello(args: &Args, opts: &Opts, out: &Path) -> Result<Figure> {
     let mut cmd = Command::new(&bin);
     cmd.arg("--listen").arg(addr.to_string());
     let proc_ = Proc::spawn("hello", cmd, &out.join("hello.log"))?;
-    proc_.measure_cpu();
     wait_ready(addr, "/", Duration::from_secs(10)).await?;
+    Ok(Hello { proc_, addr })
+}
+
+/// One round of GET / on the hello-world at `addr` (its CPU measured by the caller).
+async fn hello_round(addr: std::net::SocketAddr, opts: &Opts) -> Result<Figure> {
     let (rec, secs) = run_workers(
         addr,
         opts.concurrency,
@@ -286,10 +319,15 @@ async fn seed(db: &str, spec: RosterSpec) -> Result<benchdata::Roster> {
     Ok(roster)
 }
 
-/// pouchdb-server beside the Hub targets: its jobs run in the rounds of Hub's scenarios.
+/// The reference points beside the Hub targets: pouchdb-server's jobs run in the rounds of
+/// Hub's scenarios, and the hello-world's in the rounds of the no-change pulls.
 struct Side<'p, 'o> {
     pouch: Option<&'p pouch::Pouch<'o>>,
     pid: Option<u32>,
+    /// The hello-world's address and process, while it answers.
+    hello: Option<(std::net::SocketAddr, Option<u32>)>,
+    /// Why its rounds beside the pulls stopped, if they failed.
+    hello_error: Option<anyhow::Error>,
     /// The initial-sync guardians' snapshots (from the first Hub target), one database each.
     snapshots: Vec<Vec<serde_json::Value>>,
     /// Its figures, each beside the Hub target it alternated with.
@@ -311,20 +349,43 @@ const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 /// ratio compares the two under the same conditions, and the rounds show its spread.
 /// Between the two the machine is let settle ([`client::settle`]), so neither's
 /// background work runs in the other's window.
+///
+/// With `hello` (the no-change pulls, whose target is a share of the HTTP ceiling), a
+/// round of the hello-world runs after each Hub round too, for the same reason.
+#[allow(clippy::too_many_arguments)]
 async fn paired(
     report: &mut Report,
     side: &mut Side<'_, '_>,
     target: &str,
     hub_pid: Option<u32>,
     rounds: usize,
+    hello: Option<&Opts>,
     mut hub_round: impl AsyncFnMut() -> Result<Figure>,
     mut pouch_round: impl AsyncFnMut(&pouch::Pouch<'_>, &Figure) -> Result<Figure>,
 ) -> Result<()> {
     let mut hub: Option<Figure> = None;
     let mut reference: Option<Figure> = None;
+    let mut ceiling: Option<Figure> = None;
     for _ in 0..rounds.max(1) {
         client::measure_cpu_of(hub_pid);
         let h = hub_round().await?;
+        if let (Some(opts), Some((addr, pid)), None) = (hello, side.hello, &side.hello_error) {
+            client::settle(SETTLE_AT_MOST).await;
+            client::measure_cpu_of(pid);
+            let r = hello_round(addr, opts).await;
+            client::settle(SETTLE_AT_MOST).await;
+            client::measure_cpu_of(hub_pid);
+            match r {
+                Ok(mut f) => {
+                    f.beside = Some(target.to_string());
+                    add_round(&mut ceiling, f);
+                }
+                Err(e) => {
+                    eprintln!("hub-bench: axum hello-world: {e:#}");
+                    side.hello_error = Some(e);
+                }
+            }
+        }
         if let (Some(p), None) = (side.pouch, &side.error) {
             client::settle(SETTLE_AT_MOST).await;
             client::measure_cpu_of(side.pid);
@@ -334,10 +395,7 @@ async fn paired(
             match r {
                 Ok(mut f) => {
                     f.beside = Some(target.to_string());
-                    match reference.as_mut() {
-                        Some(all) => all.add_round(f),
-                        None => reference = Some(f),
-                    }
+                    add_round(&mut reference, f);
                 }
                 Err(e) => {
                     eprintln!("hub-bench: pouchdb-server: {e:#}");
@@ -345,19 +403,24 @@ async fn paired(
                 }
             }
         }
-        match hub.as_mut() {
-            Some(all) => all.add_round(h),
-            None => hub = Some(h),
-        }
+        add_round(&mut hub, h);
     }
     if let Some(h) = hub {
         push(report, h);
     }
-    if let Some(r) = reference {
+    for r in [ceiling, reference].into_iter().flatten() {
         print_figure(&r);
         side.figures.push(r);
     }
     Ok(())
+}
+
+/// `f` as the first round of `all`, or added to it.
+fn add_round(all: &mut Option<Figure>, f: Figure) {
+    match all.as_mut() {
+        Some(all) => all.add_round(f),
+        None => *all = Some(f),
+    }
 }
 
 async fn bench_hub(
@@ -427,6 +490,7 @@ async fn bench_hub(
             target,
             pid,
             rounds,
+            Some(opts),
             async || hub.pull_no_change(cursors.clone()).await,
             async |p, _| p.changes_no_change(1000).await,
         )
@@ -437,7 +501,7 @@ async fn bench_hub(
         // pouchdb-server writes as many documents per request as Hub wrote care days per
         // mutation in its first round.
         let mut days: Option<usize> = None;
-        paired(report, side, target, pid, rounds, async || hub.care_week_rush().await, async |p, h| {
+        paired(report, side, target, pid, rounds, None, async || hub.care_week_rush().await, async |p, h| {
             let per = *days.get_or_insert_with(|| {
                 if h.applied > 0 { ((h.items as f64 / h.applied as f64).round() as usize).max(1) } else { 30 }
             });
@@ -446,14 +510,14 @@ async fn bench_hub(
         .await?;
     }
     if run("absence") {
-        paired(report, side, target, pid, rounds, async || hub.absence_rush().await, async |p, _| {
+        paired(report, side, target, pid, rounds, None, async || hub.absence_rush().await, async |p, _| {
             p.bulk_docs_1().await
         })
         .await?;
     }
     let batch = roster.tablets.first().map(|d| d.children.len() * 2).unwrap_or(40);
     if run("attendance") {
-        paired(report, side, target, pid, rounds, async || hub.attendance_day().await, async |p, _| {
+        paired(report, side, target, pid, rounds, None, async || hub.attendance_day().await, async |p, _| {
             p.bulk_docs_batch(batch).await
         })
         .await?;
@@ -472,7 +536,7 @@ async fn bench_hub(
         }
         let snapshots = std::mem::take(&mut side.snapshots);
         for (conc, scenario, job) in [(1, "initial-sync", "changes-initial"), (4, "initial-sync-parallel", "changes-initial-parallel")] {
-            paired(report, side, target, pid, rounds, async || hub.initial_sync(conc, scenario).await, async |p, _| {
+            paired(report, side, target, pid, rounds, None, async || hub.initial_sync(conc, scenario).await, async |p, _| {
                 p.changes_initial(&snapshots, conc, job).await
             })
             .await?;
