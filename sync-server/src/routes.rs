@@ -216,6 +216,7 @@ async fn push_handler(
     // R-TIME-1: the rules use the server's clock when the mutation arrives.
     let now = state.now();
     let parsed = push::parse_all(&req.mutations);
+    let hint = push::read_hint(&req.mutations, &parsed);
     // Performance: the push is shared with the writer's job rather than moved into it, so
     // that it is freed here and not on the single writer thread (a fortieth of its time
     // in the tablet rush went to freeing the mutations' arguments).
@@ -223,7 +224,7 @@ async fn push_handler(
     let job_input = input.clone();
     let (results, stats) = state
         .store
-        .write(move |tx| {
+        .write_hinted(hint, move |tx| {
             let (req, parsed, pusher) = &*job_input;
             push::push(tx, pusher, now, req.client_id, &req.mutations, parsed)
         })

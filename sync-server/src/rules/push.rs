@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::access::{not_permitted, Actor};
 use super::{apply, pins, ApplyError, ApplyResult};
-use crate::store::{DeviceRow, StoreError, StoreResult, Tx, UserRow};
+use crate::store::{DeviceRow, ReadHint, StoreError, StoreResult, Tx, UserRow};
 
 /// Counts for metrics.
 #[derive(Debug, Default, Clone, Copy)]
@@ -64,6 +64,44 @@ pub const DEVICE_MUTATIONS: [&str; 8] = [
 /// tablet rush).
 pub fn parse_all(mutations: &[MutationEnvelope]) -> Vec<Result<Mutation, RuleError>> {
     mutations.iter().map(|env| Mutation::parse(&env.name, &env.args)).collect()
+}
+
+/// What applying a push will look up that its mutations name ([`ReadHint`]): their ids,
+/// the children they are about, and the absence and care-day records of a named day.
+pub fn read_hint(mutations: &[MutationEnvelope], parsed: &[Result<Mutation, RuleError>]) -> ReadHint {
+    use domain::wire::entity as e;
+    let mut hint = ReadHint { outcomes: mutations.iter().map(|m| m.id).collect(), ..ReadHint::default() };
+    for m in parsed.iter().flatten() {
+        let child = match m {
+            Mutation::AbsenceReport(a) => {
+                hint.entities.push((e::ABSENCE_TYPE, e::absence_id(a.child_id, a.date)));
+                a.child_id
+            }
+            Mutation::AbsenceConfirm(a) => {
+                hint.entities.push((e::ABSENCE_TYPE, a.absence_id));
+                continue;
+            }
+            Mutation::CareSetDay(a) => {
+                hint.entities.push((e::CARE_DAY_TYPE, e::care_day_id(a.child_id, a.date)));
+                a.child_id
+            }
+            Mutation::CareClearDay(a) => {
+                hint.entities.push((e::CARE_DAY_TYPE, e::care_day_id(a.child_id, a.date)));
+                a.child_id
+            }
+            Mutation::CareSetWeek(a) => a.child_id,
+            Mutation::CareComment(a) => a.child_id,
+            Mutation::CareCommentSeen(a) => a.child_id,
+            Mutation::AttendanceMark(a) => a.child_id,
+            _ => continue,
+        };
+        hint.children.push(child);
+    }
+    hint.children.sort_unstable();
+    hint.children.dedup();
+    hint.entities.sort_unstable();
+    hint.entities.dedup();
+    hint
 }
 
 /// Applies a push's `mutations`, `parsed` being [`parse_all`] of them.
@@ -192,4 +230,40 @@ impl<'p> Acting<'p> {
 fn unit_staff(tx: &mut dyn Tx, id: Uuid, unit_id: Uuid) -> StoreResult<Option<UserRow>> {
     let Some(user) = tx.user_by_id(id)?.filter(|u| u.role == Role::Staff) else { return Ok(None) };
     Ok(tx.staff_units(user.id)?.contains(&unit_id).then_some(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::wire::entity as e;
+    use serde_json::json;
+
+    fn envelope(name: &str, args: serde_json::Value) -> MutationEnvelope {
+        MutationEnvelope { id: Uuid::new_v4(), name: name.into(), args, actor: None }
+    }
+
+    #[test]
+    fn a_push_hints_its_ids_children_and_named_day_records() {
+        let (elsa, oskar) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let mutations = vec![
+            envelope(n::ABSENCE_REPORT, json!({ "child_id": elsa, "date": "2026-11-26" })),
+            envelope(n::CARE_CLEAR_DAY, json!({ "child_id": oskar, "date": "2026-11-26" })),
+            envelope(n::ATTENDANCE_MARK, json!({ "child_id": elsa, "kind": "arrived", "at": "2026-11-26T07:00:00Z" })),
+            envelope(n::MESSAGE_READ, json!({ "thread_id": Uuid::from_u128(9) })),
+            envelope(n::ABSENCE_REPORT, json!({ "child_id": "not an id" })),
+        ];
+        let parsed = parse_all(&mutations);
+        assert!(parsed[..4].iter().all(|p| p.is_ok()) && parsed[4].is_err(), "{parsed:?}");
+        let hint = read_hint(&mutations, &parsed);
+        let mut ids: Vec<Uuid> = mutations.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        let mut outcomes = hint.outcomes.clone();
+        outcomes.sort_unstable();
+        assert_eq!(outcomes, ids, "every mutation's id, also of one that does not parse");
+        assert_eq!(hint.children, vec![elsa, oskar], "each child once");
+        let mut want = vec![(e::ABSENCE_TYPE, e::absence_id(elsa, date)), (e::CARE_DAY_TYPE, e::care_day_id(oskar, date))];
+        want.sort_unstable();
+        assert_eq!(hint.entities, want);
+    }
 }

@@ -45,6 +45,10 @@ pub trait Store: Send + Sync + 'static {
     fn submit_read(&self, job: Job) -> JobFuture;
     /// Runs `job` in a write transaction; resolves after its commit.
     fn submit_write(&self, job: Job) -> JobFuture;
+    /// [`Store::submit_write`] told what the job will look up ([`ReadHint`]).
+    fn submit_write_hinted(&self, job: Job, _hint: ReadHint) -> JobFuture {
+        self.submit_write(job)
+    }
     /// How write jobs were grouped into commits so far, for `/metrics` and the benchmark;
     /// `None` for a store that does not count.
     fn write_stats(&self) -> Option<WriteStats> {
@@ -70,6 +74,37 @@ pub trait Store: Send + Sync + 'static {
 
 pub type GenerationFuture = Pin<Box<dyn Future<Output = Option<u64>> + Send>>;
 
+/// What a write job will look up, as far as its submitter can tell without the store (a
+/// push: its mutation ids, the children its mutations name, the day records they name).
+/// Only a hint: PostgreSQL fetches the hints of a whole group commit in a few queries
+/// before running its jobs, where each look-up would be a round trip of its own under the
+/// write lock; every answer stays the one the look-up would give.
+#[derive(Debug, Default, Clone)]
+pub struct ReadHint {
+    pub outcomes: Vec<Uuid>,
+    pub children: Vec<Uuid>,
+    pub entities: Vec<(&'static str, Uuid)>,
+}
+
+impl ReadHint {
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty() && self.children.is_empty() && self.entities.is_empty()
+    }
+
+    /// `other`'s keys added to these, each once.
+    pub fn merge(&mut self, other: ReadHint) {
+        self.outcomes.extend(other.outcomes);
+        self.children.extend(other.children);
+        self.entities.extend(other.entities);
+        self.outcomes.sort_unstable();
+        self.outcomes.dedup();
+        self.children.sort_unstable();
+        self.children.dedup();
+        self.entities.sort_unstable();
+        self.entities.dedup();
+    }
+}
+
 impl dyn Store {
     pub async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
@@ -86,6 +121,16 @@ impl dyn Store {
         F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
     {
         let out = self.submit_write(erase(f)).await?;
+        unerase(out)
+    }
+
+    /// [`Self::write`] with what `f` will look up ([`ReadHint`]).
+    pub async fn write_hinted<R, F>(&self, hint: ReadHint, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
+    {
+        let out = self.submit_write_hinted(erase(f), hint).await?;
         unerase(out)
     }
 }

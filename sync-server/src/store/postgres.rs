@@ -68,7 +68,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::pin::{PinState, PinVerifier};
-use domain::wire::entity::Unit;
+use domain::wire::entity::{Unit, UNIT_TYPE};
 use domain::wire::{MutationResult, Role};
 use postgres::types::{Json, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
@@ -79,7 +79,7 @@ use uuid::Uuid;
 use super::deferred::{Deferred, PendingOutcome, PendingWrite, SavepointDb};
 use super::{
     ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
-    StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
+    ReadHint, StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -146,6 +146,8 @@ type Reply = oneshot::Sender<StoreResult<Box<dyn Any + Send>>>;
 struct Msg {
     job: Job,
     reply: Reply,
+    /// What a write job will look up, fetched for its whole group first (see `run_batch`).
+    hint: Option<ReadHint>,
 }
 
 pub struct PostgresStore {
@@ -311,9 +313,9 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
         .map_err(|e| StoreError::Database(format!("cannot start thread {name}: {e}")))
 }
 
-fn send(to: &mpsc::Sender<Msg>, job: Job) -> JobFuture {
+fn send(to: &mpsc::Sender<Msg>, job: Job, hint: Option<ReadHint>) -> JobFuture {
     let (reply, rx) = oneshot::channel();
-    let sent = to.send(Msg { job, reply }).is_ok();
+    let sent = to.send(Msg { job, reply, hint }).is_ok();
     Box::pin(async move {
         if !sent {
             return Err(StoreError::Closed);
@@ -327,7 +329,7 @@ impl Store for PostgresStore {
         let (reply, rx) = oneshot::channel();
         let queued = match self.readers.lock() {
             Ok(mut r) if !r.closed => {
-                let msg = Msg { job, reply };
+                let msg = Msg { job, reply, hint: None };
                 match r.idle.pop() {
                     Some(i) => r.inboxes.get(i).is_some_and(|inbox| inbox.send(msg).is_ok()),
                     None => {
@@ -347,7 +349,11 @@ impl Store for PostgresStore {
     }
 
     fn submit_write(&self, job: Job) -> JobFuture {
-        send(&self.writer, job)
+        send(&self.writer, job, None)
+    }
+
+    fn submit_write_hinted(&self, job: Job, hint: ReadHint) -> JobFuture {
+        send(&self.writer, job, Some(hint))
     }
 
     fn generation(&self) -> GenerationFuture {
@@ -497,10 +503,25 @@ type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
 
 /// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
 /// On a failed commit, hands back the replies to fail.
-fn run_batch(conn: &mut Conn, batch: Vec<Msg>) -> Result<Done, (String, Vec<Reply>)> {
+fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>) -> Result<Done, (String, Vec<Reply>)> {
     let mut tx = PgTx::new(conn, true);
     let mut done: Done = Vec::with_capacity(batch.len());
     let mut poisoned = None;
+    // Performance: what the group's jobs said they will look up, fetched in a few queries
+    // (see `ReadHint`): a push of one absence report looked up its id, child, guardians,
+    // unit and day record in a round trip each, under the write lock.
+    let mut hint = ReadHint::default();
+    for m in &mut batch {
+        if let Some(h) = m.hint.take() {
+            hint.merge(h);
+        }
+    }
+    if !hint.is_empty() {
+        if let Err(e) = tx.prefetch_group(&hint) {
+            // The transaction is aborted: every job of the group fails (and is retried).
+            poisoned = Some(e.to_string());
+        }
+    }
     for m in batch {
         if poisoned.is_some() {
             done.push((m.reply, Err(StoreError::Database("transaction aborted".into()))));
@@ -986,6 +1007,42 @@ fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, Cow<'_, str>)]) -
 }
 
 impl<'c> PgTx<'c> {
+    /// A group commit's [`ReadHint`], fetched before its jobs run (see `run_batch`): the
+    /// outcomes, the children and their guardians, and the named records together with
+    /// the children's units, in four queries. Inside the write lock, like the look-ups'
+    /// own prefetches, and kept the same way (a write or a rollback forgets what it
+    /// changes).
+    fn prefetch_group(&mut self, hint: &ReadHint) -> StoreResult<()> {
+        self.prefetch_outcomes(&hint.outcomes)?;
+        self.prefetch_reads(&hint.children, &[])?;
+        let want: Vec<Uuid> = hint.children.iter().copied().filter(|c| !self.cache.guardians.contains_key(c)).collect();
+        if !want.is_empty() {
+            // As `guardians_of` answers: each child's guardians in id order, none for an
+            // unknown child.
+            let rows = self.db.query(
+                "SELECT child_id, guardian_id FROM guardianships WHERE child_id = ANY($1) ORDER BY child_id, guardian_id",
+                &[&want],
+            )?;
+            let mut of: HashMap<Uuid, Vec<Uuid>> = want.iter().map(|c| (*c, Vec::new())).collect();
+            for r in rows {
+                let child: Uuid = r.try_get(0).map_err(corrupt)?;
+                of.entry(child).or_default().push(r.try_get(1).map_err(corrupt)?);
+            }
+            self.cache.guardians.extend(of);
+        }
+        let mut entities: Vec<(&str, Uuid)> = hint.entities.iter().map(|(ty, id)| (*ty, *id)).collect();
+        for c in &hint.children {
+            if let Some(Some(child)) = self.cache.children.get(c) {
+                if !self.cache.units.contains_key(&child.unit_id) {
+                    entities.push((UNIT_TYPE, child.unit_id));
+                }
+            }
+        }
+        entities.sort_unstable();
+        entities.dedup();
+        self.prefetch_reads(&[], &entities)
+    }
+
     /// A put of `ty`/`id` with the next sequence number, `write` being its pending write.
     fn put_with(
         &mut self,
@@ -1468,9 +1525,14 @@ impl Tx for PgTx<'_> {
         if !self.write {
             return Ok(());
         }
+        // Those fetched already (for the group) are known, or were written since.
+        let ids: Vec<Uuid> = ids.iter().copied().filter(|id| !self.outcomes.contains_key(id)).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
         let rows = self.db.query("SELECT id, user_id, result::text FROM mutations WHERE id = ANY($1)", &[&ids])?;
         for id in ids {
-            self.outcomes.insert(*id, None);
+            self.outcomes.insert(id, None);
         }
         for r in rows {
             let id: Uuid = r.try_get(0).map_err(corrupt)?;

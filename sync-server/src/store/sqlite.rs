@@ -1690,7 +1690,11 @@ mod tests {
         tx.put_entity("news", A, "unit:x", &json("{}")).unwrap();
         assert_eq!(tx.entities_in_scope("news", "unit:x").unwrap().len(), 1);
         let mut seen = Vec::new();
-        tx.changes(&["unit:x".into()], 0, None, None, true, &mut |r| Ok(seen.push(r.id))).unwrap();
+        tx.changes(&["unit:x".into()], 0, None, None, true, &mut |r| {
+            seen.push(r.id);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(seen, [A]);
         tx.release_savepoint().unwrap();
         assert!(stored(&conn, A).is_some());
@@ -1712,7 +1716,8 @@ mod tests {
             let mut seen = Vec::new();
             tx.changes(&scopes, after, None, limit, live_only, &mut |r| {
                 assert_eq!((r.entity_type, r.deleted, r.data.is_some()), ("news", r.id == ids[3], r.id != ids[3]));
-                Ok(seen.push((r.seq, r.id)))
+                seen.push((r.seq, r.id));
+                Ok(())
             })
             .unwrap();
             assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in seq order: {seen:?}");
@@ -1747,7 +1752,11 @@ mod tests {
         written.push(tombstone);
         let visit = |tx: &mut SqliteTx<'_>, scopes: &[String], limit: Option<u32>, live_only: bool| {
             let mut seen = Vec::new();
-            tx.changes(scopes, 0, None, limit, live_only, &mut |r| Ok(seen.push(r.id))).unwrap();
+            tx.changes(scopes, 0, None, limit, live_only, &mut |r| {
+                seen.push(r.id);
+                Ok(())
+            })
+            .unwrap();
             seen
         };
         // Read in turn (more scopes than slots) and merged (as many as the slots) alike.

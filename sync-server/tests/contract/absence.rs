@@ -185,6 +185,63 @@ async fn r_abs_8_two_guardians_report_the_same_day_at_once_one_absence() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r_abs_8_a_crowd_of_reports_in_one_group_commit_makes_one_absence_per_day() {
+    // Pushes sent at once share a group commit, whose look-ups the PostgreSQL store fetches
+    // for all of them before the first runs (store::ReadHint). Both guardians reporting the
+    // same day many times, a report sent twice with one id, and a rejected report among
+    // them still make one absence per child and day (R-ABS-8) and one application per id.
+    let s = server().await;
+    s.set_local("2026-11-25", "10:00:00").await;
+    let anna = s.login("anna").await;
+    let erik = s.login("erik").await;
+    let twice = (Uuid::new_v4(), "absence.report", json!({ "child_id": ids::oskar(), "date": "2026-11-25" }));
+    let mut pushes: Vec<_> = (0..12)
+        .map(|i| {
+            let who = if i % 2 == 0 { anna.clone() } else { erik.clone() };
+            let args = json!({ "child_id": ids::elsa(), "date": "2026-11-26", "comment": format!("report {i}") });
+            (who, vec![(Uuid::new_v4(), "absence.report", args)])
+        })
+        .collect();
+    pushes.push((anna.clone(), vec![twice.clone()]));
+    pushes.push((anna.clone(), vec![twice]));
+    let late = json!({ "child_id": ids::elsa(), "date": "2026-11-27" });
+    pushes.push((erik.clone(), vec![(Uuid::new_v4(), "absence.report", late)]));
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(pushes.len()));
+    let tasks: Vec<_> = pushes
+        .into_iter()
+        .map(|(c, batch)| {
+            let b = barrier.clone();
+            tokio::spawn(async move {
+                b.wait().await;
+                c.push(batch).await.results.remove(0)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("task"));
+    }
+    let (reports, rest) = results.split_at(12);
+    for r in reports {
+        assert_applied(r);
+        assert_eq!(r.details, reports[0].details, "every report names the same absence");
+    }
+    assert_applied(&rest[0]);
+    assert_eq!(rest[0], rest[1], "the same id twice: one application, its result twice");
+    assert_rejected(&rest[2], RejectCode::AbsenceOutOfWindow);
+
+    let (_, changes) = erik.pull_all().await;
+    let abs = upserts::<e::Absence>(&changes, e::ABSENCE_TYPE);
+    let elsa: Vec<_> = abs.iter().filter(|a| a.child_id == ids::elsa()).collect();
+    assert_eq!(elsa.len(), 1, "one absence for Elsa, on 26 November only: {elsa:?}");
+    assert_eq!(elsa[0].date, day("2026-11-26"));
+    let comment = elsa[0].comment.as_deref().unwrap_or_default();
+    assert!(comment.starts_with("report "), "the first report's comment is kept: {comment:?}");
+    assert_eq!(abs.iter().filter(|a| a.child_id == ids::oskar() && a.date == day("2026-11-25")).count(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_abs_6_a_school_student_cannot_report_absence() {
     // R-ABS-6: students cannot report absence (except gymnasium students aged 18 or over).
