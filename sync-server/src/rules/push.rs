@@ -67,7 +67,8 @@ pub fn parse_all(mutations: &[MutationEnvelope]) -> Vec<Result<Mutation, RuleErr
 }
 
 /// What applying a push will look up that its mutations name ([`ReadHint`]): their ids,
-/// the children they are about, and the absence and care-day records of a named day.
+/// the children they are about, the absence and care-day records of a named day, and for
+/// care times the child's record (whether it is in after-school care).
 pub fn read_hint(mutations: &[MutationEnvelope], parsed: &[Result<Mutation, RuleError>]) -> ReadHint {
     use domain::wire::entity as e;
     let mut hint = ReadHint { outcomes: mutations.iter().map(|m| m.id).collect(), ..ReadHint::default() };
@@ -83,13 +84,18 @@ pub fn read_hint(mutations: &[MutationEnvelope], parsed: &[Result<Mutation, Rule
             }
             Mutation::CareSetDay(a) => {
                 hint.entities.push((e::CARE_DAY_TYPE, e::care_day_id(a.child_id, a.date)));
+                hint.entities.push((e::CHILD_TYPE, a.child_id));
                 a.child_id
             }
             Mutation::CareClearDay(a) => {
                 hint.entities.push((e::CARE_DAY_TYPE, e::care_day_id(a.child_id, a.date)));
+                hint.entities.push((e::CHILD_TYPE, a.child_id));
                 a.child_id
             }
-            Mutation::CareSetWeek(a) => a.child_id,
+            Mutation::CareSetWeek(a) => {
+                hint.entities.push((e::CHILD_TYPE, a.child_id));
+                a.child_id
+            }
             Mutation::CareComment(a) => a.child_id,
             Mutation::CareCommentSeen(a) => a.child_id,
             Mutation::AttendanceMark(a) => a.child_id,
@@ -262,7 +268,11 @@ mod tests {
         outcomes.sort_unstable();
         assert_eq!(outcomes, ids, "every mutation's id, also of one that does not parse");
         assert_eq!(hint.children, vec![elsa, oskar], "each child once");
-        let mut want = vec![(e::ABSENCE_TYPE, e::absence_id(elsa, date)), (e::CARE_DAY_TYPE, e::care_day_id(oskar, date))];
+        let mut want = vec![
+            (e::ABSENCE_TYPE, e::absence_id(elsa, date)),
+            (e::CARE_DAY_TYPE, e::care_day_id(oskar, date)),
+            (e::CHILD_TYPE, oskar),
+        ];
         want.sort_unstable();
         assert_eq!(hint.entities, want);
     }
