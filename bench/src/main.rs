@@ -370,38 +370,12 @@ async fn paired(
         client::measure_cpu_of(hub_pid);
         let h = hub_round().await?;
         if let (Some(opts), Some((addr, pid)), None) = (hello, side.hello, &side.hello_error) {
-            client::settle(SETTLE_AT_MOST).await;
-            client::measure_cpu_of(pid);
-            let r = hello_round(addr, opts).await;
-            client::settle(SETTLE_AT_MOST).await;
-            client::measure_cpu_of(hub_pid);
-            match r {
-                Ok(mut f) => {
-                    f.beside = Some(target.to_string());
-                    add_round(&mut ceiling, f);
-                }
-                Err(e) => {
-                    eprintln!("hub-bench: axum hello-world: {e:#}");
-                    side.hello_error = Some(e);
-                }
-            }
+            let round = hello_round(addr, opts);
+            reference_round(target, hub_pid, pid, "axum hello-world", &mut ceiling, &mut side.hello_error, round).await;
         }
         if let (Some(p), None) = (side.pouch, &side.error) {
-            client::settle(SETTLE_AT_MOST).await;
-            client::measure_cpu_of(side.pid);
-            let r = pouch_round(p, &h).await;
-            client::settle(SETTLE_AT_MOST).await;
-            client::measure_cpu_of(hub_pid);
-            match r {
-                Ok(mut f) => {
-                    f.beside = Some(target.to_string());
-                    add_round(&mut reference, f);
-                }
-                Err(e) => {
-                    eprintln!("hub-bench: pouchdb-server: {e:#}");
-                    side.error = Some(e);
-                }
-            }
+            let round = pouch_round(p, &h);
+            reference_round(target, hub_pid, side.pid, "pouchdb-server", &mut reference, &mut side.error, round).await;
         }
         add_round(&mut hub, h);
     }
@@ -413,6 +387,35 @@ async fn paired(
         side.figures.push(r);
     }
     Ok(())
+}
+
+/// One round of a reference point (`round`, of the process `pid`) after a round of
+/// `target` (the process `hub_pid`): once the machine has settled, with its own CPU
+/// measured, added to `all`. A failure is kept in `error`, which ends its rounds.
+async fn reference_round(
+    target: &str,
+    hub_pid: Option<u32>,
+    pid: Option<u32>,
+    name: &str,
+    all: &mut Option<Figure>,
+    error: &mut Option<anyhow::Error>,
+    round: impl std::future::Future<Output = Result<Figure>>,
+) {
+    client::settle(SETTLE_AT_MOST).await;
+    client::measure_cpu_of(pid);
+    let r = round.await;
+    client::settle(SETTLE_AT_MOST).await;
+    client::measure_cpu_of(hub_pid);
+    match r {
+        Ok(mut f) => {
+            f.beside = Some(target.to_string());
+            add_round(all, f);
+        }
+        Err(e) => {
+            eprintln!("hub-bench: {name}: {e:#}");
+            *error = Some(e);
+        }
+    }
 }
 
 /// `f` as the first round of `all`, or added to it.
