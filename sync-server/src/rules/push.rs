@@ -103,10 +103,7 @@ pub fn read_hint(mutations: &[MutationEnvelope], parsed: &[Result<Mutation, Rule
         };
         hint.children.push(child);
     }
-    hint.children.sort_unstable();
-    hint.children.dedup();
-    hint.entities.sort_unstable();
-    hint.entities.dedup();
+    hint.dedup();
     hint
 }
 

@@ -91,11 +91,15 @@ impl ReadHint {
         self.outcomes.is_empty() && self.children.is_empty() && self.entities.is_empty()
     }
 
-    /// `other`'s keys added to these, each once.
-    pub fn merge(&mut self, other: ReadHint) {
+    /// `other`'s keys added to these (then [`Self::dedup`] once, not after each).
+    pub fn extend(&mut self, other: ReadHint) {
         self.outcomes.extend(other.outcomes);
         self.children.extend(other.children);
         self.entities.extend(other.entities);
+    }
+
+    /// Each key once.
+    pub fn dedup(&mut self) {
         self.outcomes.sort_unstable();
         self.outcomes.dedup();
         self.children.sort_unstable();

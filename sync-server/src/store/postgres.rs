@@ -513,9 +513,10 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>) -> Result<Done, (String, Vec<
     let mut hint = ReadHint::default();
     for m in &mut batch {
         if let Some(h) = m.hint.take() {
-            hint.merge(h);
+            hint.extend(h);
         }
     }
+    hint.dedup();
     if !hint.is_empty() {
         if let Err(e) = tx.prefetch_group(&hint) {
             // The transaction is aborted: every job of the group fails (and is retried).
