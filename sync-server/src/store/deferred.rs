@@ -300,7 +300,6 @@ impl Deferred {
 
 
     /// How many writes wait.
-    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.pending.len()
     }
