@@ -147,8 +147,10 @@ pub(crate) trait SavepointDb {
 ///
 /// Performance: a tablet that syncs a day at once marks each child arrived and then
 /// departed in one push; each attendance row is then written once per push instead of
-/// once per mutation. (A job's writes go in when the job's own frame is released, so two
-/// pushes of one group still write the same row once each.)
+/// once per mutation. (On SQLite a job's writes go in when the job's own frame is
+/// released, so two pushes of one group still write the same row once each; PostgreSQL's
+/// writer keeps a group's writes in a frame of its own, up to a few dozen, see
+/// `postgres::run_batch`.)
 fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
     let mut put_later: HashSet<(&str, Uuid)> = HashSet::new();
     let mut keep = vec![true; writes.len()];
