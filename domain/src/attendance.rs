@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::error::{RejectCode, RuleError};
 use crate::time::{local_date, Tz};
+use uuid::Uuid;
 
 /// R-STAFF-2: tolerance for a tablet clock running ahead of the server.
 pub const MAX_FUTURE_MINUTES: i64 = 30;
@@ -76,6 +77,13 @@ pub fn check_arrival(
 /// The unit-local day an arrival or departure belongs to ("that day" of R-STAFF-2).
 pub fn attendance_day(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
     local_date(at, tz)
+}
+
+/// The day of a mark at `at` and the id of that day's attendance record of the child: one
+/// record a child and day, whichever tablet marks it.
+pub fn attendance_record(child_id: Uuid, at: DateTime<Utc>, tz: Tz) -> (NaiveDate, Uuid) {
+    let date = attendance_day(at, tz);
+    (date, crate::wire::entity::attendance_id(child_id, date))
 }
 
 #[cfg(test)]

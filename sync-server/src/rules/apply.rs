@@ -316,8 +316,7 @@ fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> 
 /// one on which it happened in the unit's time zone, not the one on which it synced.
 fn attendance_day(tx: &mut dyn Tx, child: &ChildRow, at: DateTime<Utc>) -> ApplyResult<(NaiveDate, Uuid)> {
     let unit = entities::unit(tx, child.unit_id)?;
-    let date = local_date(at, unit_tz(&unit)?);
-    Ok((date, e::attendance_id(child.id, date)))
+    Ok(attendance::attendance_record(child.id, at, unit_tz(&unit)?))
 }
 
 /// Performance: tells the store which children and attendance records a push's marks

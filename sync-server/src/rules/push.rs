@@ -98,7 +98,11 @@ pub fn read_hint(mutations: &[MutationEnvelope], parsed: &[Result<Mutation, Rule
             }
             Mutation::CareComment(a) => a.child_id,
             Mutation::CareCommentSeen(a) => a.child_id,
-            Mutation::AttendanceMark(a) => a.child_id,
+            Mutation::AttendanceMark(a) => {
+                // Its rule reads no guardians: the child's record comes with the mark.
+                hint.marks.push((a.child_id, a.at));
+                continue;
+            }
             _ => continue,
         };
         hint.children.push(child);
@@ -272,5 +276,8 @@ mod tests {
         ];
         want.sort_unstable();
         assert_eq!(hint.entities, want);
+        // A mark's record is named by its unit's time zone, which only the store knows.
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-26T07:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(hint.marks, vec![(elsa, at)]);
     }
 }

@@ -21,7 +21,7 @@
 //! write lock), so nothing can change what a pending write would have met in between.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -95,6 +95,14 @@ impl PendingWrite {
     ) -> StoreResult<PendingWrite> {
         let result = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(PendingWrite::Outcome(Box::new(PendingOutcome { id, owner, client_id, name: name.to_string(), result, at })))
+    }
+
+    /// The id of the entity or the mutation written.
+    fn id(&self) -> Uuid {
+        match self {
+            PendingWrite::Put { id, .. } | PendingWrite::Delete { id, .. } => *id,
+            PendingWrite::Outcome(o) => o.id,
+        }
     }
 
     /// The entity written.
@@ -184,6 +192,11 @@ pub(crate) struct Deferred {
     frames: Vec<Frame>,
     /// Writes of frames not yet opened in the database, in order.
     pending: Vec<PendingWrite>,
+    /// Where each id's writes are in `pending`, in order. Performance: PostgreSQL's writer
+    /// keeps a whole group's writes waiting (hundreds to thousands), and every read of an
+    /// entity or an outcome first looks for a waiting write of it; walking the list made
+    /// that grow with the square of the group.
+    by_id: HashMap<Uuid, Vec<usize>>,
     /// Pending writes failed half-way with no savepoint around them: the transaction must
     /// be rolled back as a whole (the writer does, and answers every job of its group with
     /// the error). Only a failing database gets here.
@@ -208,6 +221,7 @@ impl Deferred {
     /// Queues `w` while the innermost frame waits; writes it now otherwise.
     pub fn write(&mut self, w: PendingWrite, db: &mut impl SavepointDb) -> StoreResult<()> {
         if self.buffering() {
+            self.by_id.entry(w.id()).or_default().push(self.pending.len());
             self.pending.push(w);
             Ok(())
         } else {
@@ -228,16 +242,41 @@ impl Deferred {
         }
     }
 
+    /// The pending writes of `id` (an entity's or a mutation's), latest first.
+    fn of_id(&self, id: Uuid) -> impl Iterator<Item = &PendingWrite> {
+        self.by_id.get(&id).into_iter().flat_map(|at| at.iter().rev().map(|&i| &self.pending[i]))
+    }
+
     fn latest(&self, ty: &str, id: Uuid) -> Option<&PendingWrite> {
-        self.pending.iter().rev().find(|w| w.key() == Some((ty, id)))
+        self.of_id(id).find(|w| w.key() == Some((ty, id)))
     }
 
     /// A pending outcome: its owner and stored result.
     pub fn outcome(&self, id: Uuid) -> Option<(Uuid, &str)> {
-        self.pending.iter().rev().find_map(|w| match w {
+        self.of_id(id).find_map(|w| match w {
             PendingWrite::Outcome(o) if o.id == id => Some((o.owner, o.result.as_str())),
             _ => None,
         })
+    }
+
+    /// Drops the pending writes from `from` on.
+    fn truncate(&mut self, from: usize) {
+        if from == 0 {
+            self.by_id.clear();
+        } else {
+            for w in &self.pending[from.min(self.pending.len())..] {
+                let id = w.id();
+                if let Some(at) = self.by_id.get_mut(&id) {
+                    while at.last().is_some_and(|&i| i >= from) {
+                        at.pop();
+                    }
+                    if at.is_empty() {
+                        self.by_id.remove(&id);
+                    }
+                }
+            }
+        }
+        self.pending.truncate(from);
     }
 
     /// Opens in the database every frame not yet opened (outermost first) and writes its
@@ -253,7 +292,7 @@ impl Deferred {
             let end = self.frames.get(i + 1).map_or(self.pending.len(), |f| f.pending_from);
             db.write(&coalesced(&self.pending[self.frames[i].pending_from..end]))?;
         }
-        self.pending.clear();
+        self.truncate(0);
         Ok(())
     }
 
@@ -268,7 +307,7 @@ impl Deferred {
         }
         if !self.buffering() {
             let written = db.write(&coalesced(&self.pending[frame.pending_from..]));
-            self.pending.truncate(frame.pending_from);
+            self.truncate(frame.pending_from);
             if written.is_err() && self.frames.is_empty() {
                 self.poisoned = true;
             }
@@ -282,7 +321,7 @@ impl Deferred {
         let Some(frame) = self.frames.pop() else {
             return Err(StoreError::Database("rollback without a savepoint".into()));
         };
-        self.pending.truncate(frame.pending_from);
+        self.truncate(frame.pending_from);
         if frame.opened {
             db.rollback(self.frames.len())?;
         }
@@ -314,7 +353,7 @@ impl Deferred {
         // Writes of closed frames that were waiting inside an opened one go in now.
         if !self.buffering() && !self.pending.is_empty() {
             let written = db.write(&coalesced(&self.pending));
-            self.pending.clear();
+            self.truncate(0);
             written?;
         }
         Ok(())
@@ -386,5 +425,61 @@ mod tests {
         // Put, delete, put: the last put sets every column.
         let writes = [put(A, 1), delete(A, 2), put(A, 3), put(B, 4)];
         assert_eq!(shape(&coalesced(&writes)), vec![('p', A, 3), ('p', B, 4)]);
+    }
+
+    /// A database that only counts the writes it is given.
+    #[derive(Default)]
+    struct Counting(usize);
+
+    impl SavepointDb for Counting {
+        fn open(&mut self, _: usize) -> StoreResult<()> {
+            Ok(())
+        }
+        fn release(&mut self, _: usize) -> StoreResult<()> {
+            Ok(())
+        }
+        fn rollback(&mut self, _: usize) -> StoreResult<()> {
+            Ok(())
+        }
+        fn write(&mut self, writes: &[&PendingWrite]) -> StoreResult<()> {
+            self.0 += writes.len();
+            Ok(())
+        }
+    }
+
+    fn seq_of(d: &Deferred, id: Uuid) -> Option<(i64, bool)> {
+        d.entity("attendance", id).unwrap().map(|row| row.map(|r| (r.seq, r.deleted)).unwrap())
+    }
+
+    #[test]
+    fn a_read_sees_the_latest_waiting_write_and_after_a_rollback_the_one_before_it() {
+        let mut db = Counting::default();
+        let mut d = Deferred::default();
+        // A group's frame with one push's writes, then a second push that is rolled back.
+        d.begin(None);
+        d.write(put(A, 1), &mut db).unwrap();
+        d.write(outcome(1), &mut db).unwrap();
+        d.begin(None);
+        d.write(put(A, 2), &mut db).unwrap();
+        d.write(delete(B, 3), &mut db).unwrap();
+        d.write(outcome(2), &mut db).unwrap();
+        assert_eq!(seq_of(&d, A), Some((2, false)));
+        assert_eq!(seq_of(&d, B), Some((3, true)));
+        assert!(d.outcome(Uuid::from_u128(2)).is_some());
+        // Another type with the same id is another entity.
+        assert!(d.entity("absence", A).unwrap().is_none());
+        d.rollback(&mut db).unwrap();
+        assert_eq!(seq_of(&d, A), Some((1, false)), "the first push's write again");
+        assert_eq!(seq_of(&d, B), None, "nothing of B waits any more");
+        assert!(d.outcome(Uuid::from_u128(2)).is_none());
+        assert!(d.outcome(Uuid::from_u128(1)).is_some());
+        // A write after the rollback is found, and the release writes what waits.
+        d.write(put(B, 4), &mut db).unwrap();
+        assert_eq!(seq_of(&d, B), Some((4, false)));
+        d.release(&mut db).unwrap();
+        assert_eq!(db.0, 3, "A, its outcome and B");
+        assert!(d.is_idle());
+        assert_eq!(seq_of(&d, A), None);
+        assert!(d.outcome(Uuid::from_u128(1)).is_none());
     }
 }

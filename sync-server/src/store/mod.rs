@@ -82,13 +82,18 @@ pub type GenerationFuture = Pin<Box<dyn Future<Output = Option<u64>> + Send>>;
 #[derive(Debug, Default, Clone)]
 pub struct ReadHint {
     pub outcomes: Vec<Uuid>,
+    /// Children whose record and guardians the rules read.
     pub children: Vec<Uuid>,
     pub entities: Vec<(&'static str, Uuid)>,
+    /// Attendance marks (child, when): the rules read the child's record, its unit and the
+    /// day's attendance record, whose id only the unit's time zone names
+    /// ([`domain::attendance::attendance_record`]).
+    pub marks: Vec<(Uuid, DateTime<Utc>)>,
 }
 
 impl ReadHint {
     pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty() && self.children.is_empty() && self.entities.is_empty()
+        self.outcomes.is_empty() && self.children.is_empty() && self.entities.is_empty() && self.marks.is_empty()
     }
 
     /// `other`'s keys added to these (then [`Self::dedup`] once, not after each).
@@ -96,6 +101,7 @@ impl ReadHint {
         self.outcomes.extend(other.outcomes);
         self.children.extend(other.children);
         self.entities.extend(other.entities);
+        self.marks.extend(other.marks);
     }
 
     /// Each key once.
@@ -106,6 +112,8 @@ impl ReadHint {
         self.children.dedup();
         self.entities.sort_unstable();
         self.entities.dedup();
+        self.marks.sort_unstable();
+        self.marks.dedup();
     }
 }
 

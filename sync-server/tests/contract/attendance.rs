@@ -102,3 +102,55 @@ async fn r_staff_2_a_push_of_many_marks_gives_each_the_outcome_it_would_have_alo
         assert_eq!(a.departed_at, Some(sthlm("2026-11-25", departed)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_staff_2_a_crowd_of_pushes_in_one_group_commit_marks_each_child_on_its_local_day() {
+    // Pushes sent at once share a group commit, whose look-ups the PostgreSQL store fetches
+    // for all of them before the first runs (store::ReadHint), a mark's day record named by
+    // its unit's time zone; a push reads the records the pushes before it in the group
+    // wrote but have not gone in yet. 00:30 in Stockholm is 23:30 UTC the day before: each
+    // mark still lands on the local day, and every child's day ends as one push left it.
+    let s = server().await;
+    s.set_local("2026-11-26", "08:00:00").await;
+    let lisa = s.login("lisa").await;
+    let pair = |child, k: u32| {
+        vec![
+            (uuid::Uuid::new_v4(), "attendance.mark", mark(child, "arrived", "2026-11-26", &format!("00:{:02}:00", 30 + k))),
+            (uuid::Uuid::new_v4(), "attendance.mark", mark(child, "departed", "2026-11-26", &format!("07:{:02}:00", k))),
+        ]
+    };
+    let mut pushes: Vec<_> = (0..12).map(|k| pair(if k % 2 == 0 { ids::elsa() } else { ids::noah() }, k)).collect();
+    let twice = pair(ids::elsa(), 20);
+    pushes.push(twice.clone());
+    pushes.push(twice);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(pushes.len()));
+    let tasks: Vec<_> = pushes
+        .into_iter()
+        .map(|batch| {
+            let (b, c) = (barrier.clone(), lisa.clone());
+            tokio::spawn(async move {
+                b.wait().await;
+                c.push(batch).await.results
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("task"));
+    }
+    for r in results.iter().flatten() {
+        assert_applied(r);
+        assert_eq!(r.details.as_ref().unwrap().value()["date"], "2026-11-26");
+    }
+    assert_eq!(results[12], results[13], "the same ids twice: one application, its results twice");
+
+    let (_, snap) = lisa.snapshot().await;
+    for child in [ids::elsa(), ids::noah()] {
+        assert!(snap.get::<e::Attendance>(e::ATTENDANCE_TYPE, e::attendance_id(child, day("2026-11-25"))).is_none());
+        let a: e::Attendance = snap.get(e::ATTENDANCE_TYPE, e::attendance_id(child, day("2026-11-26"))).expect("attendance");
+        let (arrived, departed) = (a.arrived_at.expect("arrived"), a.departed_at.expect("departed"));
+        // The arrival and departure of one push: 00:3k and 07:0k.
+        let k = (arrived - sthlm("2026-11-26", "00:30:00")).num_minutes();
+        assert_eq!(departed, sthlm("2026-11-26", "07:00:00") + chrono::Duration::minutes(k), "{child}: {arrived} – {departed}");
+    }
+}
