@@ -157,7 +157,7 @@ pub(crate) trait SavepointDb {
 /// departed in one push; each attendance row is then written once per push instead of
 /// once per mutation. (On SQLite a job's writes go in when the job's own frame is
 /// released, so two pushes of one group still write the same row once each; PostgreSQL's
-/// writer keeps a group's writes in a frame of its own, up to a few dozen, see
+/// writer keeps a group's writes in a frame of its own until the group's end, see
 /// `postgres::run_batch`.)
 fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
     let mut put_later: HashSet<(&str, Uuid)> = HashSet::new();
