@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::access::{self, not_permitted, Actor, Relation};
 use super::{details, entities, notify, scope, ApplyResult};
-use crate::store::{ChildRow, StoreResult, Tx};
+use crate::store::{ChildRow, Tx};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const BODY_MAX_CHARS: usize = 10_000;
@@ -317,37 +317,6 @@ fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> 
 fn attendance_day(tx: &mut dyn Tx, child: &ChildRow, at: DateTime<Utc>) -> ApplyResult<(NaiveDate, Uuid)> {
     let unit = entities::unit(tx, child.unit_id)?;
     Ok(attendance::attendance_record(child.id, at, unit_tz(&unit)?))
-}
-
-/// Performance: tells the store which children and attendance records a push's marks
-/// are about to read ([`Tx::prefetch_reads`]), so that PostgreSQL fetches them in two
-/// round trips instead of two per mark. Only a hint: the rules read them as before, and a
-/// mark whose child or unit cannot be read here gets its error from its rule.
-pub fn prefetch(tx: &mut dyn Tx, parsed: &[Result<Mutation, domain::RuleError>]) -> StoreResult<()> {
-    if !tx.prefetches_reads() {
-        return Ok(());
-    }
-    let marks: Vec<&w::AttendanceMark> =
-        parsed.iter().filter_map(|m| if let Ok(Mutation::AttendanceMark(a)) = m { Some(a) } else { None }).collect();
-    if marks.len() < 2 {
-        return Ok(());
-    }
-    let mut children: Vec<Uuid> = marks.iter().map(|a| a.child_id).collect();
-    children.sort_unstable();
-    children.dedup();
-    tx.prefetch_reads(&children, &[])?;
-    let mut records = Vec::with_capacity(marks.len());
-    for a in marks {
-        let Some(child) = tx.child(a.child_id)? else { continue };
-        match attendance_day(tx, &child, a.at) {
-            Ok((_, id)) => records.push((e::ATTENDANCE_TYPE, id)),
-            Err(super::ApplyError::Store(err)) => return Err(err),
-            Err(super::ApplyError::Rule(_)) => {}
-        }
-    }
-    records.sort_unstable();
-    records.dedup();
-    tx.prefetch_reads(&[], &records)
 }
 
 fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> ApplyResult<Option<Details>> {

@@ -129,7 +129,6 @@ pub fn push(
     let mut acting = Acting::new(pusher, now);
     if mutations.len() > 1 {
         tx.prefetch_outcomes(&mutations.iter().map(|m| m.id).collect::<Vec<_>>())?;
-        apply::prefetch(tx, parsed)?;
     }
     for (env, parsed) in mutations.iter().zip(parsed) {
         // A mutation sent again returns its first result and changes nothing, even when the

@@ -378,17 +378,6 @@ pub trait Tx {
     fn prefetch_outcomes(&mut self, _ids: &[Uuid]) -> StoreResult<()> {
         Ok(())
     }
-    /// Performance hint: `child` is about to be asked for each of `ids`, and `get_entity`
-    /// for each of `entities` (a push's mutations name them). Answers must stay those the
-    /// look-ups would give; a key not asked for later costs only the fetch.
-    fn prefetch_reads(&mut self, _ids: &[Uuid], _entities: &[(&str, Uuid)]) -> StoreResult<()> {
-        Ok(())
-    }
-    /// Whether [`Tx::prefetch_reads`] does anything here (working out what to prefetch
-    /// costs a little: not worth it where each look-up is in-process anyway).
-    fn prefetches_reads(&self) -> bool {
-        false
-    }
     fn store_mutation_outcome(
         &mut self,
         id: Uuid,

@@ -1085,6 +1085,52 @@ impl<'c> PgTx<'c> {
         self.prefetch_reads(&[], &records)
     }
 
+    /// `child` is about to be asked for each of `ids`, and `get_entity` for each of
+    /// `entities` (a group's pushes name them, see [`PgTx::prefetch_group`]): fetched in a
+    /// query each into the caches the look-ups read. Answers stay those the look-ups would
+    /// give; a key not asked for later costs only the fetch.
+    fn prefetch_reads(&mut self, ids: &[Uuid], entities: &[(&str, Uuid)]) -> StoreResult<()> {
+        // As `prefetch_outcomes`: only inside the write lock, where nothing changes but
+        // this transaction's own writes (which forget what they change).
+        if !self.write {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = ids.iter().copied().filter(|id| !self.cache.children.contains_key(id)).collect();
+        if !ids.is_empty() {
+            let rows = self.db.query(&format!("SELECT {CHILD_COLS} FROM children WHERE id = ANY($1)"), &[&ids])?;
+            for id in &ids {
+                self.cache.children.insert(*id, None);
+            }
+            for r in rows {
+                let child = child_from_row(&r)?;
+                self.cache.children.insert(child.id, Some(child));
+            }
+        }
+        let wanted: Vec<(&str, Uuid)> = entities
+            .iter()
+            .copied()
+            .filter(|(ty, id)| !self.cache.entities.contains_key(&(ty.to_string(), *id)))
+            .collect();
+        if !wanted.is_empty() {
+            let (types, ids): (Vec<&str>, Vec<Uuid>) = wanted.iter().copied().unzip();
+            let rows = self.db.query(
+                &format!(
+                    "SELECT {ENTITY_COLS} FROM entities
+                     WHERE (type, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
+                ),
+                &[&types, &ids],
+            )?;
+            for (ty, id) in &wanted {
+                self.cache.entities.insert((ty.to_string(), *id), None);
+            }
+            for r in rows {
+                let row = entity_from_row(&r)?;
+                self.cache.entities.insert((row.entity_type.clone(), row.id), Some(row));
+            }
+        }
+        Ok(())
+    }
+
     /// The time zone of a unit this transaction has read, parsed once (and kept for the
     /// rules, as `entities::unit` keeps it); `None` if it has not read it or cannot parse it.
     fn unit_time_zone(&mut self, id: Uuid) -> Option<domain::time::Tz> {
@@ -1528,52 +1574,6 @@ impl Tx for PgTx<'_> {
         let user: Uuid = r.try_get(0).map_err(corrupt)?;
         let Json(result): Json<MutationResult> = r.try_get(1).map_err(corrupt)?;
         Ok(Some((user, result)))
-    }
-
-    fn prefetches_reads(&self) -> bool {
-        self.write
-    }
-
-    fn prefetch_reads(&mut self, ids: &[Uuid], entities: &[(&str, Uuid)]) -> StoreResult<()> {
-        // As `prefetch_outcomes`: only inside the write lock, where nothing changes but
-        // this transaction's own writes (which forget what they change).
-        if !self.write {
-            return Ok(());
-        }
-        let ids: Vec<Uuid> = ids.iter().copied().filter(|id| !self.cache.children.contains_key(id)).collect();
-        if !ids.is_empty() {
-            let rows = self.db.query(&format!("SELECT {CHILD_COLS} FROM children WHERE id = ANY($1)"), &[&ids])?;
-            for id in &ids {
-                self.cache.children.insert(*id, None);
-            }
-            for r in rows {
-                let child = child_from_row(&r)?;
-                self.cache.children.insert(child.id, Some(child));
-            }
-        }
-        let wanted: Vec<(&str, Uuid)> = entities
-            .iter()
-            .copied()
-            .filter(|(ty, id)| !self.cache.entities.contains_key(&(ty.to_string(), *id)))
-            .collect();
-        if !wanted.is_empty() {
-            let (types, ids): (Vec<&str>, Vec<Uuid>) = wanted.iter().copied().unzip();
-            let rows = self.db.query(
-                &format!(
-                    "SELECT {ENTITY_COLS} FROM entities
-                     WHERE (type, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
-                ),
-                &[&types, &ids],
-            )?;
-            for (ty, id) in &wanted {
-                self.cache.entities.insert((ty.to_string(), *id), None);
-            }
-            for r in rows {
-                let row = entity_from_row(&r)?;
-                self.cache.entities.insert((row.entity_type.clone(), row.id), Some(row));
-            }
-        }
-        Ok(())
     }
 
     fn prefetch_outcomes(&mut self, ids: &[Uuid]) -> StoreResult<()> {

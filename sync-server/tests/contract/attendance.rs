@@ -64,7 +64,7 @@ async fn r_staff_2_only_staff_of_the_unit_mark_attendance() {
 }
 
 /// One push with several marks: the day records they read are fetched together first on
-/// PostgreSQL (`prefetch_reads`); the outcomes must be those of the marks one by one.
+/// PostgreSQL (`prefetch_group`); the outcomes must be those of the marks one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_staff_2_a_push_of_many_marks_gives_each_the_outcome_it_would_have_alone() {
     let s = server().await;
