@@ -151,6 +151,17 @@ pub(crate) struct Inner {
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     pub(crate) push_batch: AtomicUsize,
     pub(crate) pull_limit: Mutex<Option<u32>>,
+    /// The greatest commit the server named to this session (docs/protocol.md, "Commits").
+    pub(crate) seen_commit: sync::SeenCommit,
+}
+
+impl Inner {
+    /// A sign-in or sign-out: the event stream reconnects as the new account, and commits
+    /// named by the old one's server are forgotten.
+    pub(crate) fn new_session(&self) {
+        self.seen_commit.forget();
+        self.session_epoch.send_modify(|e| *e += 1);
+    }
 }
 
 impl Drop for Inner {
@@ -232,6 +243,7 @@ impl AppCore {
             tasks: Mutex::new(Vec::new()),
             push_batch: AtomicUsize::new(sync::DEFAULT_PUSH_BATCH),
             pull_limit: Mutex::new(None),
+            seen_commit: sync::SeenCommit::default(),
         };
         let core = AppCore {
             inner: Arc::new(inner),
@@ -396,7 +408,7 @@ impl AppCore {
                 live.online = true;
                 live.last_error = None;
             }
-            self.inner.session_epoch.send_modify(|e| *e += 1);
+            self.inner.new_session();
         }
         self.inner.emit(CoreEvent::Changed);
         self.inner.emit_status();
@@ -430,7 +442,7 @@ impl AppCore {
         }
         self.remove_session_file()?;
         *self.inner.lock_live()? = Live::default();
-        self.inner.session_epoch.send_modify(|e| *e += 1);
+        self.inner.new_session();
         self.inner.emit(CoreEvent::Changed);
         self.inner.emit_status();
         Ok(())

@@ -362,29 +362,41 @@ impl Api {
     }
 }
 
-/// Reads server-sent events from a byte stream: yields each event's name (`poke`, `ready`).
+/// One server-sent event: its name (`poke`, `ready`) and data (lines joined by `\n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SseEvent {
+    pub name: String,
+    pub data: String,
+}
+
+/// Reads server-sent events from a byte stream.
 #[derive(Default)]
 pub(crate) struct SseParser {
     buf: String,
     event: Option<String>,
+    data: Vec<String>,
 }
 
 impl SseParser {
-    /// Feeds bytes; returns the names of the events completed by them.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+    /// Feeds bytes; returns the events completed by them.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
         self.buf.push_str(&String::from_utf8_lossy(bytes));
         let mut out = Vec::new();
         while let Some(pos) = self.buf.find('\n') {
             let line: String = self.buf.drain(..=pos).collect();
             let line = line.trim_end_matches(['\n', '\r']);
             if line.is_empty() {
-                if let Some(ev) = self.event.take() {
-                    out.push(ev);
+                let data = std::mem::take(&mut self.data).join("\n");
+                if let Some(name) = self.event.take() {
+                    out.push(SseEvent { name, data });
                 }
             } else if let Some(name) = line.strip_prefix("event:") {
                 self.event = Some(name.trim().to_string());
-            } else if line.starts_with("data:") && self.event.is_none() {
-                self.event = Some("message".into());
+            } else if let Some(data) = line.strip_prefix("data:") {
+                self.data.push(data.strip_prefix(' ').unwrap_or(data).to_string());
+                if self.event.is_none() {
+                    self.event = Some("message".into());
+                }
             }
         }
         out
@@ -395,14 +407,26 @@ impl SseParser {
 mod tests {
     use super::*;
 
+    fn ev(name: &str, data: &str) -> SseEvent {
+        SseEvent {
+            name: name.into(),
+            data: data.into(),
+        }
+    }
+
     #[test]
-    fn sse_parser_finds_events_across_chunks() {
+    fn sse_parser_finds_events_and_their_data_across_chunks() {
         let mut p = SseParser::default();
         assert!(p.feed(b"event: ready\ndata: {}\n").is_empty());
-        assert_eq!(p.feed(b"\nevent: po"), vec!["ready".to_string()]);
+        assert_eq!(p.feed(b"\nevent: po"), vec![ev("ready", "{}")]);
         assert_eq!(
-            p.feed(b"ke\r\ndata: {}\r\n\r\n:keep-alive\n\n"),
-            vec!["poke".to_string()]
+            p.feed(b"ke\r\ndata: {\"commit\":\r\ndata:41}\r\n\r\n:keep-alive\n\n"),
+            vec![ev("poke", "{\"commit\":\n41}")]
+        );
+        // A keep-alive comment alone completes no event, and leaves no data behind.
+        assert_eq!(
+            p.feed(b"event: poke\n\n"),
+            vec![ev("poke", "")]
         );
     }
 

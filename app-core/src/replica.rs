@@ -684,6 +684,7 @@ mod tests {
             has_more,
             server_time: Utc::now(),
             changes,
+            commit: None,
         }
     }
     fn up(ty: &str, id: u128, data: Value) -> Change {

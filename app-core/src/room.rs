@@ -339,6 +339,7 @@ mod tests {
             cursor: "c1".into(),
             has_more: false,
             server_time: Utc::now(),
+            commit: None,
             changes: vec![
                 up(e::UNIT_TYPE, unit_id, &unit),
                 up(e::GROUP_TYPE, group_id, &group),

@@ -2,14 +2,14 @@
 //! runs it (on start, local changes, SSE pokes, every 60 s, network return; backoff with
 //! jitter).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::time::ServerOffset;
 use domain::view::SyncStatus;
-use domain::wire::{MutationEnvelope, PullRequest, PushRequest};
+use domain::wire::{MutationEnvelope, PokeData, PullRequest, PushRequest};
 use domain::RejectCode;
 use futures_util::StreamExt;
 use rand::Rng;
@@ -41,6 +41,31 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 /// The midpoint of a request as the device saw it, to learn the server offset from.
 fn midpoint(sent: DateTime<Utc>, received: DateTime<Utc>) -> DateTime<Utc> {
     sent + (received - sent) / 2
+}
+
+/// The greatest commit number the server has named in push and pull answers and pokes
+/// (docs/protocol.md, "Commits"), named again in each pull as `min_commit`: the pull then
+/// holds at least what this device has seen, on whichever server instance it lands (its own
+/// pushes above all: their overlay is dropped when they are answered).
+#[derive(Default)]
+pub(crate) struct SeenCommit(AtomicU64);
+
+impl SeenCommit {
+    /// Keeps `commit` if it is the greatest so far.
+    pub(crate) fn note(&self, commit: Option<u64>) {
+        if let Some(c) = commit {
+            // Stored plus one: 0 is "none seen".
+            self.0.fetch_max(c.saturating_add(1), Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<u64> {
+        self.0.load(Ordering::SeqCst).checked_sub(1)
+    }
+
+    pub(crate) fn forget(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
 }
 
 struct Creds {
@@ -156,6 +181,7 @@ async fn push_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
         let received = inner.device_now();
         let offset = ServerOffset::learn(resp.server_time, midpoint(sent, received)).millis;
         let outcomes = inner.write(|r, _| r.record_results(&resp.results, received, offset))?;
+        inner.seen_commit.note(resp.commit);
         if outcomes.applied + outcomes.rejected > 0 {
             inner.emit(CoreEvent::Changed);
         } else {
@@ -187,7 +213,15 @@ async fn pull_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
         let sent = inner.device_now();
         let page = match inner
             .api
-            .pull(&c.base, &c.token, &PullRequest { cursor, limit })
+            .pull(
+                &c.base,
+                &c.token,
+                &PullRequest {
+                    cursor,
+                    limit,
+                    min_commit: inner.seen_commit.get(),
+                },
+            )
             .await
         {
             Ok(p) => p,
@@ -213,6 +247,7 @@ async fn pull_all(inner: &Arc<Inner>, c: &Creds) -> Result<(), CoreError> {
         let received = inner.device_now();
         let offset = ServerOffset::learn(page.server_time, midpoint(sent, received)).millis;
         let applied = inner.write(|r, _| r.apply_page(&page, settle_mark, received, offset))?;
+        inner.seen_commit.note(page.commit);
         changed |= applied.changes > 0;
         if applied.complete {
             inner.write(|r, _| crate::tablet::clear_pin_resets(r, &resets))?;
@@ -340,7 +375,14 @@ async fn sse_loop(
                         chunk = stream.next() => match chunk {
                             Some(Ok(bytes)) => {
                                 for ev in parser.feed(&bytes) {
-                                    match ev.as_str() {
+                                    if matches!(ev.name.as_str(), "ready" | "poke") {
+                                        // The commit it announces: the pull it causes names it.
+                                        let data = serde_json::from_str::<PokeData>(&ev.data);
+                                        if let (Ok(d), Some(inner)) = (data, weak.upgrade()) {
+                                            inner.seen_commit.note(d.commit);
+                                        }
+                                    }
+                                    match ev.name.as_str() {
                                         "ready" => {
                                             failures = 0;
                                             net_back.notify_one();
@@ -385,6 +427,25 @@ async fn sse_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_seen_commit_is_the_greatest_named_and_none_before_any() {
+        let seen = SeenCommit::default();
+        assert_eq!(seen.get(), None);
+        seen.note(None);
+        assert_eq!(seen.get(), None);
+        seen.note(Some(0));
+        assert_eq!(seen.get(), Some(0));
+        // Answers of two instances may arrive out of order: an older commit never lowers it.
+        seen.note(Some(41));
+        seen.note(Some(17));
+        seen.note(None);
+        assert_eq!(seen.get(), Some(41));
+        seen.note(Some(u64::MAX));
+        assert_eq!(seen.get(), Some(u64::MAX - 1), "the greatest storable, never wrapped to none");
+        seen.forget();
+        assert_eq!(seen.get(), None);
+    }
 
     #[test]
     fn backoff_grows_exponentially_with_jitter_and_caps() {

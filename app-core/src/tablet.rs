@@ -408,7 +408,7 @@ impl AppCore {
                 online: true,
                 ..Live::default()
             };
-            self.inner.session_epoch.send_modify(|e| *e += 1);
+            self.inner.new_session();
         }
         self.inner.changed();
         if let Err(e) = self.sync_now().await {
@@ -451,7 +451,7 @@ impl AppCore {
         }
         self.remove_session_file()?;
         *self.inner.lock_live()? = Live::default();
-        self.inner.session_epoch.send_modify(|e| *e += 1);
+        self.inner.new_session();
         self.inner.changed();
         Ok(())
     }

@@ -28,6 +28,9 @@ struct PullResp {
     cursor: String,
     has_more: bool,
     changes: Vec<IgnoredAny>,
+    /// docs/protocol.md, "Commits" (PostgreSQL only).
+    #[serde(default)]
+    commit: Option<u64>,
 }
 
 // The push answer read as little as the counts need: borrowed strings, the details left
@@ -207,13 +210,16 @@ impl Hub<'_> {
             self.opts.warmup,
             self.opts.measure,
             |w| Self::deal(&devices, conc, w),
-            |_, mut mine: Vec<(String, String)>, mut conn: Conn, mut rec: Recorder| async move {
+            |_, mine: Vec<(String, String)>, mut conn: Conn, mut rec: Recorder| async move {
+                // As the app does: each phone names the greatest commit it has seen
+                // (docs/protocol.md, "Commits"; none before its first answer).
+                let mut mine: Vec<(String, String, Option<u64>)> = mine.into_iter().map(|(t, c)| (t, c, None)).collect();
                 let mut i = 0;
                 while rec.running() && !mine.is_empty() {
                     let k = i % mine.len();
                     i += 1;
                     let started = Instant::now();
-                    let body = json!({ "cursor": mine[k].1 });
+                    let body = json!({ "cursor": mine[k].1, "min_commit": mine[k].2 });
                     match conn.post_json("/v1/sync/pull", Some(&mine[k].0), &body).await {
                         Ok(r) if r.status.is_success() => match serde_json::from_slice::<PullResp>(&r.body) {
                             Ok(p) => {
@@ -221,6 +227,7 @@ impl Hub<'_> {
                                     rec.items += p.changes.len() as u64;
                                 }
                                 mine[k].1 = p.cursor;
+                                mine[k].2 = mine[k].2.max(p.commit);
                             }
                             Err(e) => rec.error(e),
                         },
@@ -234,7 +241,10 @@ impl Hub<'_> {
         .await?;
         let mut f = self.figure("pull-no-change", conc, secs, rec);
         f.items_label = "changes".into();
-        f.note = format!("{} guardian devices, each pulling again at once with the cursor it got", devices.len());
+        f.note = format!(
+            "{} guardian devices, each pulling again at once with the cursor and the commit it got",
+            devices.len()
+        );
         Ok(f)
     }
 

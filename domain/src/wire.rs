@@ -438,6 +438,11 @@ impl MutationResult {
 pub struct PushResponse {
     pub server_time: DateTime<Utc>,
     pub results: Vec<MutationResult>,
+    /// Extension (docs/protocol.md, "Commits"): a commit number at or after the one that
+    /// holds these results, from a server whose instances share one database. A client
+    /// names the greatest it has seen as `min_commit` in its pulls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<u64>,
 }
 
 // ---------------------------------------------------------------- pull
@@ -449,6 +454,12 @@ pub struct PullRequest {
     pub cursor: Option<String>,
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Extension (docs/protocol.md, "Commits"): the greatest `commit` the client has seen
+    /// (in push and pull answers and pokes). The answer then holds at least every commit up
+    /// to it, and an instance that already knows of it may answer without asking the
+    /// database. Without it, the answer holds every commit made before the pull arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_commit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,6 +489,19 @@ pub struct PullResponse {
     pub has_more: bool,
     pub server_time: DateTime<Utc>,
     pub changes: Vec<Change>,
+    /// Extension (docs/protocol.md, "Commits"): the commit number this answer holds every
+    /// commit up to, from a server whose instances share one database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<u64>,
+}
+
+/// The data of a `poke` (and `ready`) event: extension (docs/protocol.md, "Commits"), the
+/// commit that the poke announces or a later one; `{}` from a server without commits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PokeData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<u64>,
 }
 
 /// Dev clock (only with `--dev-clock`): fix the server's clock at `now`.

@@ -20,6 +20,9 @@ pub struct Metrics {
     pub changes_sent: AtomicU64,
     /// No-change pulls answered without the store (`pull_cache`).
     pub pulls_from_memory: AtomicU64,
+    /// Of those, the ones answered from the commit the instance knows, without reading the
+    /// commit generation (`min_commit`, docs/protocol.md "Commits").
+    pub pulls_from_known_commit: AtomicU64,
     /// Sessions looked up without the store (`session_cache`).
     pub sessions_from_memory: AtomicU64,
     pub sse_connections: AtomicI64,
@@ -73,6 +76,12 @@ impl Metrics {
             "hub_pulls_from_memory_total",
             "No-change pulls answered without a trip to the store.",
             self.pulls_from_memory.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "hub_pulls_from_known_commit_total",
+            "No-change pulls answered from memory without reading the commit generation (min_commit).",
+            self.pulls_from_known_commit.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

@@ -13,7 +13,10 @@
 //! The generation ([`crate::store::Store::generation`]) counts the commits of every process on the
 //! database: the embedded SQLite keeps it in memory; on PostgreSQL every instance's writer
 //! bumps a counter in the database, and reading it is one round trip shared by all the pulls
-//! waiting at that moment, instead of a snapshot per pull. Nothing here is needed by another
+//! waiting at that moment, instead of a snapshot per pull. A pull that names the commit it
+//! must see (`min_commit`, docs/protocol.md "Commits") skips even that read when the
+//! instance already knows of that commit: the entry is then checked against the commit the
+//! instance knows ([`crate::store::Store::known_commit`]). Nothing here is needed by another
 //! instance: losing it costs one store trip.
 
 use std::collections::HashMap;

@@ -233,7 +233,8 @@ async fn push_handler(
     state.metrics.mutations_applied.fetch_add(stats.applied, Ordering::Relaxed);
     state.metrics.mutations_rejected.fetch_add(stats.rejected, Ordering::Relaxed);
     state.metrics.mutations_replayed.fetch_add(stats.replayed, Ordering::Relaxed);
-    Ok(Json(PushResponse { server_time: state.now(), results }))
+    // Read after the write's commit: at or after it (see `Store::known_commit`).
+    Ok(Json(PushResponse { server_time: state.now(), results, commit: state.store.known_commit() }))
 }
 
 /// A pull page as its JSON (see [`PullPage::to_json`]).
@@ -273,12 +274,33 @@ async fn pull_handler(
     // same answer from memory (see `pull_cache`); tablets always go to the store, which
     // also notes when they were last seen.
     let cacheable = !token.device;
-    // Read before the snapshot: a commit after this moves it (pull_cache's invariant).
+    let unchanged = |c: &str, g: u64| PullPage {
+        cursor: c.to_string(),
+        has_more: false,
+        server_time: state.now(),
+        changes: Changes::default(),
+        commit: Some(g),
+    };
+    // A pull that names the commit it must see (`min_commit`, docs/protocol.md "Commits"),
+    // on an instance that already knows of it and of nothing since its remembered answer,
+    // is answered without a read: the answer holds every commit up to the known one.
+    let known = if cacheable { state.store.known_commit() } else { None };
+    if let (Some(k), Some(min), Some(c)) = (known, req.min_commit, req.cursor.as_deref()) {
+        if min <= k && state.pull_cache.is_unchanged(&token.token_hash, c, k, state.now()) {
+            state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
+            state.metrics.pulls_from_known_commit.fetch_add(1, Ordering::Relaxed);
+            return Ok(unchanged(c, k));
+        }
+    }
+    // Read before the snapshot: a commit after this moves it (pull_cache's invariant), and
+    // every commit made before the pull arrived is in what it answers.
     let mut generation = if cacheable { state.store.generation().await } else { None };
     if let (Some(g), Some(c)) = (generation, req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
-            return Ok(PullPage { cursor: c.to_string(), has_more: false, server_time: state.now(), changes: Changes::default() });
+            let mut page = unchanged(c, g);
+            page.commit = state.store.known_commit().map(|_| g);
+            return Ok(page);
         }
     }
     for attempt in 0..3 {
@@ -314,7 +336,9 @@ async fn pull_handler(
                     state.pull_cache.remember(&token.token_hash, &cursor, g, exp);
                 }
                 state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);
-                return Ok(PullPage { cursor, has_more, server_time: state.now(), changes });
+                // The snapshot holds every commit up to the generation read before it.
+                let commit = generation.filter(|_| state.store.known_commit().is_some());
+                return Ok(PullPage { cursor, has_more, server_time: state.now(), changes, commit });
             }
             PullOutcome::Expired => {
                 return Err(ApiError::new(

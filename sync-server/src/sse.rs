@@ -73,6 +73,14 @@ async fn load_scopes(state: &AppState, viewer: &Viewer) -> Result<Option<BTreeSe
     Ok(v.map(|v| v.into_iter().collect()))
 }
 
+/// An event's data: the commit this instance knows, which is the poked commit or a later
+/// one (the listener notes a commit before it forwards its pokes), so that the pull the
+/// poke causes names it (docs/protocol.md, "Commits"); `{}` without one.
+fn poke_data(state: &AppState) -> String {
+    let data = domain::wire::PokeData { commit: state.store.known_commit() };
+    serde_json::to_string(&data).unwrap_or_else(|_| "{}".into())
+}
+
 #[utoipa::path(get, path = "/v1/sync/events", tag = "sync",
     responses((status = 200, description = "text/event-stream of `poke` events")),
     security(("bearer" = [])))]
@@ -99,7 +107,7 @@ pub async fn events(
         if c.first {
             // Tells the client the stream is live; it may have missed changes while connecting.
             c.first = false;
-            return Some((Ok(Event::default().event("ready").data("{}")), c));
+            return Some((Ok(Event::default().event("ready").data(poke_data(&c.state))), c));
         }
         loop {
             let touched = tokio::select! {
@@ -128,7 +136,7 @@ pub async fn events(
             };
             if poke {
                 c.state.metrics.pokes_sent.fetch_add(1, Ordering::Relaxed);
-                return Some((Ok(Event::default().event("poke").data("{}")), c));
+                return Some((Ok(Event::default().event("poke").data(poke_data(&c.state))), c));
             }
         }
     });

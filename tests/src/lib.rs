@@ -384,6 +384,7 @@ struct ProxyState {
     upstream: SocketAddr,
     conns: Mutex<Vec<tokio::task::AbortHandle>>,
     latency_ms: AtomicU64,
+    answer_latency_ms: AtomicU64,
 }
 
 /// A TCP proxy in front of the server, one per device, to cut that device's network.
@@ -409,6 +410,7 @@ impl Proxy {
             upstream,
             conns: Mutex::new(Vec::new()),
             latency_ms: AtomicU64::new(0),
+            answer_latency_ms: AtomicU64::new(0),
         });
         let st = Arc::clone(&state);
         let accept = tokio::spawn(async move {
@@ -454,6 +456,11 @@ impl Proxy {
     /// Delay added before each chunk a client sends (a slow network).
     pub fn set_latency(&self, ms: u64) {
         self.state.latency_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Delay added before each chunk the upstream sends back (what it says arrives late).
+    pub fn set_answer_latency(&self, ms: u64) {
+        self.state.answer_latency_ms.store(ms, Ordering::Relaxed);
     }
 
     fn kill_connections(&self) {
@@ -547,6 +554,10 @@ async fn serve(st: Arc<ProxyState>, mut client: TcpStream) {
             if net_of(&st_down) != Net::Up {
                 break;
             }
+            let lat = st_down.answer_latency_ms.load(Ordering::Relaxed);
+            if lat > 0 {
+                tokio::time::sleep(Duration::from_millis(lat)).await;
+            }
             if cw.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -558,6 +569,92 @@ async fn serve(st: Arc<ProxyState>, mut client: TcpStream) {
         _ = up => {}
         _ = down => {}
     }
+}
+
+// ---------------------------------------------------------------- load balancer
+
+/// An HTTP front for several server instances, as a load balancer may route: pushes go to
+/// one instance, every other request (sign-in, pulls, the event stream) to another, so each
+/// sync of a device crosses instances.
+pub struct Balancer {
+    pub addr: SocketAddr,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Routes {
+    pushes: SocketAddr,
+    rest: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Balancer {
+    pub async fn start(pushes: SocketAddr, rest: SocketAddr) -> Balancer {
+        let routes = Routes {
+            pushes,
+            rest,
+            http: reqwest::Client::new(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(routes);
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("balancer bind");
+        let addr = listener.local_addr().expect("balancer addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+        .abort_handle();
+        Balancer { addr, task }
+    }
+}
+
+/// Sends the request on to its instance and streams the answer back (the event stream too).
+async fn forward(
+    axum::extract::State(r): axum::extract::State<Routes>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let to = if req.uri().path() == "/v1/sync/push" {
+        r.pushes
+    } else {
+        r.rest
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 64 << 20).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let hop = |k: &header::HeaderName| {
+        [header::HOST, header::CONNECTION, header::TRANSFER_ENCODING].contains(k)
+    };
+    let mut out = r
+        .http
+        .request(parts.method, format!("http://{to}{path}"))
+        .body(body);
+    for (k, v) in parts.headers.iter().filter(|(k, _)| !hop(k)) {
+        out = out.header(k, v);
+    }
+    let Ok(res) = out.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let mut answer = axum::http::Response::builder().status(res.status());
+    for (k, v) in res.headers().iter().filter(|(k, _)| !hop(k)) {
+        answer = answer.header(k, v);
+    }
+    answer
+        .body(axum::body::Body::from_stream(res.bytes_stream()))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }
 
 // ---------------------------------------------------------------- devices
@@ -575,7 +672,12 @@ impl Device {
     /// A new device for `username`, signed in through its own proxy to `server` (the first
     /// sync included). Token in memory (tests), device clock the real one.
     pub async fn sign_in(server: &TestServer, name: &str, username: &str) -> Device {
-        let proxy = Proxy::start(server.addr).await;
+        Device::sign_in_at(server.addr, name, username).await
+    }
+
+    /// [`Device::sign_in`] to the server (or load balancer) at `addr`.
+    pub async fn sign_in_at(addr: SocketAddr, name: &str, username: &str) -> Device {
+        let proxy = Proxy::start(addr).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let core = open_core(dir.path(), TokenStoreKind::Memory);
         core.sign_in(&proxy.url(), username, PASSWORD)

@@ -34,6 +34,13 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
     // with the tests of several instances on one database that only run there.
     let mut pg_suite = cargo(&["test", "-p", "sync-server", "--test", "contract"]);
     pg_suite.args(cargo_test_args);
+    // The app against two instances on PostgreSQL behind a load balancer (tests/engine's
+    // `scale_out`, skipped in the layer above, which has no PostgreSQL).
+    let mut pg_engine = cargo(&["test", "-p", "hub-tests", "--test", "engine"]);
+    pg_engine.args(cargo_test_args);
+    if cargo_test_args.is_empty() {
+        pg_engine.arg("scale_out");
+    }
     vec![
         Layer {
             // The UI in wasm32 into ui/dist, before `build` embeds it in the app (this also
@@ -55,6 +62,11 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
         Layer {
             name: "server suite on PostgreSQL",
             command: pg_suite,
+            postgres: true,
+        },
+        Layer {
+            name: "engine on PostgreSQL instances",
+            command: pg_engine,
             postgres: true,
         },
         Layer {

@@ -107,6 +107,8 @@ pub struct PullPage {
     pub has_more: bool,
     pub server_time: DateTime<Utc>,
     pub changes: Changes,
+    /// Every commit up to this one is in the answer (docs/protocol.md, "Commits").
+    pub commit: Option<u64>,
 }
 
 impl PullPage {
@@ -122,7 +124,12 @@ impl PullPage {
         serde_json::to_writer(&mut out, &self.server_time)?;
         out.extend_from_slice(b",\"changes\":[");
         out.extend_from_slice(&self.changes.json);
-        out.extend_from_slice(b"]}");
+        out.push(b']');
+        if let Some(c) = self.commit {
+            out.extend_from_slice(b",\"commit\":");
+            serde_json::to_writer(&mut out, &c)?;
+        }
+        out.push(b'}');
         Ok(out)
     }
 }
@@ -212,6 +219,7 @@ mod tests {
             has_more: true,
             server_time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             changes,
+            commit: Some(12_345),
         };
         let text = String::from_utf8(page.to_json().unwrap()).unwrap();
         let wire: domain::wire::PullResponse = serde_json::from_str(&text).unwrap();
@@ -219,15 +227,19 @@ mod tests {
         assert!(wire.has_more);
         assert_eq!(wire.server_time, page.server_time);
         assert_eq!(wire.changes.len(), 2);
+        assert_eq!(wire.commit, Some(12_345));
         assert_eq!(wire.changes[0].data, Some(serde_json::json!({"id": "x", "n": [1, 2], "s": "å\"q"})));
         assert_eq!((wire.changes[1].op, wire.changes[1].data.is_none()), (ChangeOp::Delete, true));
         // Serialising the wire type gives the same text: nothing is lost or added.
         assert_eq!(serde_json::to_value(&wire).unwrap(), serde_json::from_str::<serde_json::Value>(&text).unwrap());
 
         // An empty page at the head.
-        let empty = PullPage { has_more: false, changes: Changes::default(), ..page };
-        let wire: domain::wire::PullResponse = serde_json::from_slice(&empty.to_json().unwrap()).unwrap();
+        let empty = PullPage { has_more: false, changes: Changes::default(), commit: None, ..page };
+        let text = String::from_utf8(empty.to_json().unwrap()).unwrap();
+        let wire: domain::wire::PullResponse = serde_json::from_str(&text).unwrap();
         assert_eq!((wire.cursor, wire.has_more, wire.changes.len()), (empty.cursor, false, 0));
+        // Without a commit number the field is left out, as before the extension.
+        assert!(!text.contains("commit") && wire.commit.is_none(), "{text}");
     }
 
     #[test]

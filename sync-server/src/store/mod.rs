@@ -63,6 +63,16 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(None))
     }
 
+    /// The latest commit generation ([`Store::generation`]'s numbers) this instance knows to
+    /// be committed, every one before it included, and visible to any snapshot begun from
+    /// now on; `None` when the store does not know it without a read. Only a store shared by
+    /// several instances has it (PostgreSQL, from the commits every instance announces): it
+    /// answers a pull that names the commit it must see (`min_commit`) without waiting for
+    /// a read, and it is the `commit` of push and pull answers and of pokes.
+    fn known_commit(&self) -> Option<u64> {
+        None
+    }
+
     /// A number that changes with every commit that wrote users or session tokens, when
     /// this process sees every commit (the embedded SQLite); `None` otherwise. Read before a
     /// snapshot, it tells later whether a token's user may have changed since

@@ -48,13 +48,20 @@
 //! began after the request, and a crowd of no-change pulls costs one round trip a turn
 //! instead of a snapshot each ([`crate::pull_cache`]).
 //!
-//! # Pokes across instances
-//! A write that touched scopes sends `pg_notify('hub_pokes', '["scope", …]')` inside its
-//! transaction; PostgreSQL delivers it to every listening session when (and only if) the
-//! transaction commits. Every instance LISTENs on its own connection and forwards each
-//! notification into its local `pokes` channel, its own writes included, so the writer does
-//! not broadcast locally. A payload too long for NOTIFY is sent as `["*"]`, which pokes every
-//! stream ([`POKE_EVERYONE`]); so is a reconnect of the listener (it may have missed some).
+//! # Pokes across instances, and the commits each instance knows
+//! Every write transaction sends `pg_notify('hub_pokes', '<generation> ["scope", …]')` (the
+//! scopes only when it touched some) inside its transaction; PostgreSQL delivers it to every
+//! listening session when (and only if) the transaction commits, in commit order. Every
+//! instance LISTENs on its own connection, notes the generation as known ([`KnownCommit`]),
+//! then forwards the scopes into its local `pokes` channel, its own writes included, so the
+//! writer does not broadcast locally. A payload too long for NOTIFY is sent as `["*"]`,
+//! which pokes every stream ([`POKE_EVERYONE`]); so is a reconnect of the listener (it may
+//! have missed some), which reads the generation again after its LISTEN.
+//!
+//! The known commit is what a pull that names the commit it must see (`min_commit`, see
+//! `docs/protocol.md`) is answered from without a read: generations are handed out under
+//! the write lock, so when generation `k` is committed every smaller one is too. While the
+//! listener is down nothing is known and every pull reads the generation.
 //! Nothing in one instance's memory is needed by another. (The dev clock is per instance:
 //! a test that fixes it must fix it on every instance.)
 
@@ -101,7 +108,7 @@ const READERS: usize = 4;
 const WRITE_LOCK: i64 = 0x6875_623a_7772;
 /// Taken (session-scoped) while migrating, so instances starting at once migrate once.
 const MIGRATE_LOCK: i64 = 0x6875_623a_6d67;
-/// The NOTIFY channel of pokes.
+/// The NOTIFY channel of commits and their pokes.
 const CHANNEL: &str = "hub_pokes";
 /// NOTIFY payloads must stay below 8000 bytes.
 const MAX_PAYLOAD: usize = 7900;
@@ -158,6 +165,58 @@ pub struct PostgresStore {
     /// Tells the listener thread to stop when the store is dropped.
     closed: Arc<AtomicBool>,
     counters: Arc<WriteCounters>,
+    known: Arc<KnownCommit>,
+}
+
+/// The latest commit generation this instance knows to be committed: noted by its writer
+/// after each commit, by the listener for every instance's commit (before it forwards the
+/// commit's pokes) and by each read of the generation. Every commit up to it is visible to
+/// any snapshot begun after it was noted. Known only while the listener is up (see the
+/// module's "Pokes across instances").
+///
+/// The listener reads the generation itself whenever nothing was announced for a
+/// [`LISTEN_TICK`]; if it has not heard from the database for [`KNOWN_FOR`] (a connection
+/// that hangs without failing), nothing is known either.
+pub(crate) struct KnownCommit {
+    generation: AtomicU64,
+    listening: AtomicBool,
+    /// When the listener last heard from the database, in ms after `since`.
+    heard_ms: AtomicU64,
+    since: std::time::Instant,
+}
+
+/// How long what the listener last heard stays good for (see [`KnownCommit`]).
+const KNOWN_FOR: Duration = Duration::from_secs(2);
+
+impl Default for KnownCommit {
+    fn default() -> Self {
+        KnownCommit {
+            generation: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            heard_ms: AtomicU64::new(0),
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl KnownCommit {
+    fn note(&self, generation: u64) {
+        self.generation.fetch_max(generation, Ordering::SeqCst);
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The listener heard from the database (a notification or its own read).
+    fn heard(&self) {
+        self.heard_ms.store(self.elapsed_ms(), Ordering::SeqCst);
+    }
+
+    fn get(&self) -> Option<u64> {
+        let fresh = self.elapsed_ms().saturating_sub(self.heard_ms.load(Ordering::SeqCst)) < KNOWN_FOR.as_millis() as u64;
+        (self.listening.load(Ordering::SeqCst) && fresh).then(|| self.generation.load(Ordering::SeqCst))
+    }
 }
 
 /// Group-commit counters of this instance, bumped by its writer after each commit.
@@ -271,14 +330,16 @@ impl PostgresStore {
             Ok(conn)
         })??;
         let cfg = config.clone();
-        let listen_conn = on_own_thread("pg-open", move || listen_connect(&cfg))??;
+        let known = Arc::new(KnownCommit::default());
+        let listen_known = known.clone();
+        let listen_conn = on_own_thread("pg-open", move || listen_connect(&cfg, &listen_known))??;
 
         let closed = Arc::new(AtomicBool::new(false));
         let (writer_tx, writer_rx) = mpsc::channel::<Msg>();
         let cfg = config.clone();
         let counters = Arc::new(WriteCounters::default());
-        let writer_counters = counters.clone();
-        spawn("pg-writer", move || writer_loop(cfg, writer_conn, writer_rx, &writer_counters))?;
+        let (writer_counters, writer_known) = (counters.clone(), known.clone());
+        spawn("pg-writer", move || writer_loop(cfg, writer_conn, writer_rx, &writer_counters, &writer_known))?;
 
         let readers = Arc::new(Mutex::new(Readers {
             inboxes: Vec::with_capacity(READERS),
@@ -287,7 +348,7 @@ impl PostgresStore {
             closed: false,
         }));
         let (generation, generation_rx) = tokio::sync::mpsc::unbounded_channel();
-        runtime.spawn(generation_task(async_config, generation_rx));
+        runtime.spawn(generation_task(async_config, generation_rx, known.clone()));
         for i in 0..READERS {
             let (tx, rx) = mpsc::channel::<Msg>();
             if let Ok(mut r) = readers.lock() {
@@ -299,10 +360,10 @@ impl PostgresStore {
         }
 
         let cfg = config;
-        let flag = closed.clone();
-        spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag))?;
+        let (flag, listen_known) = (closed.clone(), known.clone());
+        spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag, listen_known))?;
 
-        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters })
+        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters, known })
     }
 }
 
@@ -368,6 +429,10 @@ impl Store for PostgresStore {
         })
     }
 
+    fn known_commit(&self) -> Option<u64> {
+        self.known.get()
+    }
+
     fn write_stats(&self) -> Option<WriteStats> {
         let c = &self.counters;
         Some(WriteStats {
@@ -417,7 +482,13 @@ fn migrate_locked(conn: &mut Conn) -> StoreResult<()> {
 // ---------------------------------------------------------------------------------------
 // Writer
 
-fn writer_loop(config: postgres::Config, conn: Conn, rx: mpsc::Receiver<Msg>, counters: &WriteCounters) {
+fn writer_loop(
+    config: postgres::Config,
+    conn: Conn,
+    rx: mpsc::Receiver<Msg>,
+    counters: &WriteCounters,
+    known: &KnownCommit,
+) {
     let mut conn = Some(conn);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -445,7 +516,9 @@ fn writer_loop(config: postgres::Config, conn: Conn, rx: mpsc::Receiver<Msg>, co
             conn = None;
         }
         match outcome {
-            Ok(done) => {
+            Ok((done, generation)) => {
+                // Before any reply: the answer of a push names a commit this instance knows.
+                known.note(generation);
                 let group = done.len() as u64;
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 counters.jobs.fetch_add(group, Ordering::Relaxed);
@@ -511,8 +584,9 @@ type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
 const GROUP_WRITES_AT_MOST: usize = 4096;
 
 /// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
-/// On a failed commit, hands back the replies to fail.
-fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>) -> Result<Done, (String, Vec<Reply>)> {
+/// Returns the replies and the commit's generation; on a failed commit, hands back the
+/// replies to fail.
+fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>) -> Result<(Done, u64), (String, Vec<Reply>)> {
     let mut tx = PgTx::new(conn, true);
     let mut done: Done = Vec::with_capacity(batch.len());
     let mut poisoned = None;
@@ -572,15 +646,16 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>) -> Result<Done, (String, Vec<
         Some(e) => Err(e),
         None => tx
             .flush_seq()
-            .and_then(|()| notify(tx.db, &touched))
-            // The generation moves with every commit (see "The commit generation"). The
-            // UPDATE also guards the COMMIT: in a transaction a failed statement left
-            // aborted it fails, where a bare COMMIT would quietly roll back (see `run_job`).
-            .and_then(|()| tx.db.batch("UPDATE meta SET value = value + 1 WHERE key = 'generation'; COMMIT"))
+            // The generation moves with every commit (see "The commit generation") and is
+            // announced with the pokes. The statement also guards the COMMIT: in a
+            // transaction a failed statement left aborted it fails, where a bare COMMIT
+            // would quietly roll back (see `run_job`).
+            .and_then(|()| notify_commit(tx.db, &touched))
+            .and_then(|g| tx.db.batch("COMMIT").map(|()| g))
             .map_err(|e| e.to_string()),
     };
     match finish {
-        Ok(()) => Ok(done),
+        Ok(generation) => Ok((done, generation)),
         Err(e) => {
             // After a failed COMMIT the transaction is already gone; ROLLBACK then only warns.
             let _ = tx.db.batch("ROLLBACK");
@@ -589,13 +664,38 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>) -> Result<Done, (String, Vec<
     }
 }
 
-/// Announces `touched` to every instance, delivered by PostgreSQL at commit.
-fn notify(conn: &mut Conn, touched: &TouchedScopes) -> StoreResult<()> {
-    if touched.is_empty() {
-        return Ok(());
-    }
-    conn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &poke_payload(touched)])?;
-    Ok(())
+/// Moves the commit generation and announces it with `touched` to every instance,
+/// delivered by PostgreSQL at commit (`<generation>` or `<generation> <scopes>`, see
+/// [`parse_notification`]). Returns the generation.
+fn notify_commit(conn: &mut Conn, touched: &TouchedScopes) -> StoreResult<u64> {
+    let scopes = if touched.is_empty() { String::new() } else { format!(" {}", poke_payload(touched)) };
+    let row = conn.query_one(
+        "WITH g AS (UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value)
+         SELECT value, pg_notify($1, value::text || $2) FROM g",
+        &[&CHANNEL, &scopes],
+    )?;
+    let g: i64 = row.try_get(0).map_err(corrupt)?;
+    Ok(g as u64)
+}
+
+/// A notification's generation and scopes. An instance of an earlier version sends the
+/// scopes alone (no generation); one that cannot be read pokes everyone.
+fn parse_notification(payload: &str) -> (Option<u64>, TouchedScopes) {
+    let everyone = || BTreeSet::from([POKE_EVERYONE.to_string()]);
+    let (generation, scopes) = match payload.split_once(' ') {
+        Some((g, rest)) if !g.starts_with('[') => (g.parse::<u64>().ok(), Some(rest)),
+        _ if payload.starts_with('[') => (None, Some(payload)),
+        _ => (payload.parse::<u64>().ok(), None),
+    };
+    let scopes = match scopes {
+        None if generation.is_some() => BTreeSet::new(),
+        None => everyone(),
+        Some(s) => serde_json::from_str::<TouchedScopes>(s).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable poke; poking everyone");
+            everyone()
+        }),
+    };
+    (generation, scopes)
 }
 
 /// The JSON array of touched scopes, or `["*"]` when that would not fit in a NOTIFY.
@@ -703,7 +803,7 @@ fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job) -> Sto
 /// Performance: a task on the server's runtime, not a thread of its own: the answer's
 /// socket is polled by the workers that are awake anyway, so a crowd of no-change pulls
 /// does not wait for a sleeping thread to be scheduled twice per read.
-async fn generation_task(config: tokio_postgres::Config, mut requests: GenerationRequests) {
+async fn generation_task(config: tokio_postgres::Config, mut requests: GenerationRequests, known: Arc<KnownCommit>) {
     let mut conn: Option<(tokio_postgres::Client, tokio_postgres::Statement)> = None;
     while let Some(first) = requests.recv().await {
         let mut waiting = vec![first];
@@ -711,6 +811,9 @@ async fn generation_task(config: tokio_postgres::Config, mut requests: Generatio
             waiting.push(w);
         }
         let value = read_generation(&config, &mut conn).await;
+        if let Some(g) = value {
+            known.note(g);
+        }
         for w in waiting {
             let _ = w.send(value);
         }
@@ -781,10 +884,23 @@ fn child_from_row(r: &postgres::Row) -> StoreResult<ChildRow> {
 // ---------------------------------------------------------------------------------------
 // Listener
 
-fn listen_connect(config: &postgres::Config) -> StoreResult<Client> {
+/// Connects and LISTENs, then reads the generation: every commit after it will be
+/// announced, so from here on the known commit is kept current.
+fn listen_connect(config: &postgres::Config, known: &KnownCommit) -> StoreResult<Client> {
     let mut client = config.connect(NoTls)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    hear_generation(&mut client, known)?;
+    known.listening.store(true, Ordering::SeqCst);
     Ok(client)
+}
+
+/// Reads the generation on the listener's connection into `known`.
+fn hear_generation(client: &mut Client, known: &KnownCommit) -> StoreResult<()> {
+    let row = client.query_one("SELECT value FROM meta WHERE key = 'generation'", &[])?;
+    let g: i64 = row.try_get(0).map_err(corrupt)?;
+    known.note(g as u64);
+    known.heard();
+    Ok(())
 }
 
 fn listen_loop(
@@ -792,11 +908,12 @@ fn listen_loop(
     client: Client,
     pokes: broadcast::Sender<Arc<TouchedScopes>>,
     closed: Arc<AtomicBool>,
+    known: Arc<KnownCommit>,
 ) {
     let mut client = Some(client);
     while !closed.load(Ordering::Relaxed) {
         let Some(c) = client.as_mut() else {
-            match listen_connect(&config) {
+            match listen_connect(&config, &known) {
                 Ok(c) => {
                     tracing::info!("poke listener reconnected");
                     client = Some(c);
@@ -817,15 +934,16 @@ fn listen_loop(
             loop {
                 match postgres::fallible_iterator::FallibleIterator::next(&mut it) {
                     Ok(Some(n)) => {
-                        let scopes = match serde_json::from_str::<TouchedScopes>(n.payload()) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "unreadable poke; poking everyone");
-                                BTreeSet::from([POKE_EVERYONE.to_string()])
-                            }
-                        };
+                        let (generation, scopes) = parse_notification(n.payload());
+                        // Known before the poke goes out: a pull it causes names a known commit.
+                        if let Some(g) = generation {
+                            known.note(g);
+                        }
+                        known.heard();
                         // No receivers (no open streams) is fine.
-                        let _ = pokes.send(Arc::new(scopes));
+                        if !scopes.is_empty() {
+                            let _ = pokes.send(Arc::new(scopes));
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -836,7 +954,16 @@ fn listen_loop(
                 }
             }
         }
+        // Quiet for a tick: check the connection and the generation.
+        if !lost {
+            if let Err(e) = hear_generation(c, &known) {
+                tracing::warn!(error = %e, "poke listener cannot read the commit generation");
+                lost = true;
+            }
+        }
         if lost || c.is_closed() {
+            // Commits announced while away would be missed: nothing is known until LISTEN again.
+            known.listening.store(false, Ordering::SeqCst);
             client = None;
         }
     }
@@ -1805,6 +1932,47 @@ mod tests {
         assert_eq!(poke_payload(&many), r#"["*"]"#);
         let back: TouchedScopes = serde_json::from_str(&poke_payload(&many)).unwrap();
         assert!(back.contains(POKE_EVERYONE));
+    }
+
+    #[test]
+    fn a_notification_names_its_commit_and_its_scopes() {
+        let scopes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<TouchedScopes>();
+        assert_eq!(parse_notification(r#"42 ["child:1","unit:2"]"#), (Some(42), scopes(&["child:1", "unit:2"])));
+        assert_eq!(parse_notification("43"), (Some(43), scopes(&[])), "a commit that touched no scope");
+        // An instance of an earlier version sends the scopes alone.
+        assert_eq!(parse_notification(r#"["child:1"]"#), (None, scopes(&["child:1"])));
+        // What cannot be read pokes everyone; a readable commit is still noted.
+        assert_eq!(parse_notification("44 not json"), (Some(44), scopes(&[POKE_EVERYONE])));
+        assert_eq!(parse_notification("garbage"), (None, scopes(&[POKE_EVERYONE])));
+        assert_eq!(parse_notification(""), (None, scopes(&[POKE_EVERYONE])));
+        // The widest payload with the longest commit number still fits in a NOTIFY.
+        let many: TouchedScopes = (0..400).map(|i| format!("user:{}", Uuid::from_u128(i))).collect();
+        assert!(format!("{} {}", u64::MAX, poke_payload(&many)).len() < 8000);
+        let fitting: TouchedScopes = (0..).map(|i| format!("user:{}", Uuid::from_u128(i))).take(MAX_PAYLOAD / 45).collect();
+        let payload = poke_payload(&fitting);
+        assert_ne!(payload, r#"["*"]"#);
+        assert!(format!("{} {payload}", u64::MAX).len() < 8000);
+    }
+
+    #[test]
+    fn the_known_commit_is_the_greatest_noted_and_only_while_the_listener_hears() {
+        let known = KnownCommit::default();
+        known.note(5);
+        assert_eq!(known.get(), None, "nothing is known before the listener listens");
+        known.listening.store(true, Ordering::SeqCst);
+        known.heard();
+        assert_eq!(known.get(), Some(5));
+        known.note(9);
+        known.note(7);
+        assert_eq!(known.get(), Some(9), "a late notification of an older commit lowers nothing");
+        // A listener silent for too long (a connection that hangs): nothing is known.
+        let later = KnownCommit { since: std::time::Instant::now() - KNOWN_FOR * 2, ..KnownCommit::default() };
+        later.listening.store(true, Ordering::SeqCst);
+        assert_eq!(later.get(), None);
+        later.heard();
+        assert_eq!(later.get(), Some(0));
+        known.listening.store(false, Ordering::SeqCst);
+        assert_eq!(known.get(), None, "a lost listener knows nothing until it listens again");
     }
 
     #[test]

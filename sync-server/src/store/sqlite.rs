@@ -1792,7 +1792,7 @@ mod tests {
             else {
                 panic!("the scope set is stored and the cursor is fresh");
             };
-            let page = PullPage { cursor: next.clone(), has_more, server_time: chrono::Utc::now(), changes };
+            let page = PullPage { cursor: next.clone(), has_more, server_time: chrono::Utc::now(), changes, commit: None };
             let wire: domain::wire::PullResponse = serde_json::from_slice(&page.to_json().unwrap()).unwrap();
             pages.push(wire.changes.len());
             seen.extend(wire.changes.into_iter().map(|c| c.id));

@@ -175,6 +175,127 @@ async fn a_pull_from_memory_on_one_instance_sees_a_commit_on_the_other_at_once()
     anna_a.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
 }
 
+/// The commit instance `s` knows (docs/protocol.md, "Commits"), waited for until it is at
+/// least `at_least` (at most 5 s).
+async fn known_at_least(s: &RunningServer, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match s.state.store.known_commit() {
+            Some(k) if k >= at_least => return k,
+            other => assert!(Instant::now() < deadline, "the instance knows {other:?}, not {at_least}"),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn from_known_commit(s: &RunningServer) -> u64 {
+    s.state.metrics.pulls_from_known_commit.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_naming_the_commit_of_its_push_to_the_other_instance_has_the_change() {
+    // Read your writes across instances (docs/protocol.md, "Commits"): Erik's phone pushes
+    // through B and pulls through A naming the commit B answered; A has his absence, however
+    // far behind its listener is.
+    let Some(p) = pair("a_pull_naming_the_commit_of_its_push_to_the_other_instance_has_the_change").await else { return };
+    let erik_b = p.login(&p.b, "erik").await;
+    let erik_a = via(&erik_b, &p.a);
+    let (mut cursor, _) = erik_a.pull_all().await;
+    let mut seen = erik_a.pull(Some(&cursor)).await.commit.expect("a pull on PostgreSQL names a commit");
+    for (round, (child, date)) in
+        [(ids::elsa(), "2026-11-25"), (ids::elsa(), "2026-11-26"), (ids::oskar(), "2026-11-26")].into_iter().enumerate()
+    {
+        // At the head on A, answered there from what A knows.
+        let again = erik_a.pull_min(Some(&cursor), Some(seen)).await;
+        assert!(again.changes.is_empty() && again.cursor == cursor, "round {round}: {:?}", again.changes);
+        let pushed = erik_b.push(vec![(Uuid::new_v4(), "absence.report", json!({ "child_id": child, "date": date }))]).await;
+        assert_applied(&pushed.results[0]);
+        let commit = pushed.commit.expect("a push on PostgreSQL names its commit");
+        assert!(commit > seen, "round {round}: the push's commit {commit} is after {seen}");
+        let after = erik_a.pull_min(Some(&cursor), Some(commit)).await;
+        let absences = upserts::<e::Absence>(&after.changes, e::ABSENCE_TYPE);
+        assert!(
+            absences.iter().any(|a| a.child_id == child && a.date.to_string() == date),
+            "round {round}: the pull naming the push's commit has the absence of {date}: {:?}",
+            after.changes
+        );
+        seen = after.commit.expect("a commit");
+        assert!(seen >= commit, "round {round}: the answer holds commit {commit}, says {seen}");
+        cursor = after.cursor;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_no_change_pull_naming_a_known_commit_is_answered_without_a_read_until_a_commit_is_known() {
+    // docs/protocol.md, "Commits": at the head, a pull naming a commit A knows is answered
+    // from A's memory without reading the generation; one naming a commit A has not heard of,
+    // or none, reads it (every commit made before it arrived); and once A hears of a commit
+    // on B, even a pull naming an older one has it.
+    let Some(p) = pair("a_no_change_pull_naming_a_known_commit_is_answered_without_a_read_until_a_commit_is_known").await
+    else {
+        return;
+    };
+    let anna_a = p.login(&p.a, "anna").await;
+    let erik_b = p.login(&p.b, "erik").await;
+    let (cursor, _) = anna_a.pull_all().await;
+    let k = anna_a.pull(Some(&cursor)).await.commit.expect("a commit");
+    let before = from_known_commit(&p.a);
+    for _ in 0..5 {
+        let again = anna_a.pull_min(Some(&cursor), Some(k)).await;
+        assert!(again.changes.is_empty() && !again.has_more && again.cursor == cursor);
+        assert_eq!(again.commit, Some(k));
+    }
+    assert_eq!(from_known_commit(&p.a), before + 5, "answered from the known commit");
+    // A commit A has not heard of (a client that saw it elsewhere), or no commit named: read.
+    for min in [Some(k + 1_000), None] {
+        let page = anna_a.pull_min(Some(&cursor), min).await;
+        assert!(page.changes.is_empty() && page.cursor == cursor, "min_commit {min:?}");
+    }
+    assert_eq!(from_known_commit(&p.a), before + 5, "a commit A does not know is read, not assumed");
+
+    let pushed = erik_b.push(vec![(Uuid::new_v4(), "absence.report", json!({ "child_id": ids::elsa(), "date": "2026-11-25" }))]).await;
+    assert_applied(&pushed.results[0]);
+    let commit = pushed.commit.expect("a commit");
+    known_at_least(&p.a, commit).await;
+    let after = anna_a.pull_min(Some(&cursor), Some(k)).await;
+    let absences = upserts::<e::Absence>(&after.changes, e::ABSENCE_TYPE);
+    assert!(
+        absences.iter().any(|a| a.child_id == ids::elsa()),
+        "A heard of B's commit: the remembered answer no longer holds: {:?}",
+        after.changes
+    );
+    assert!(after.commit.is_some_and(|c| c >= commit));
+    assert_eq!(from_known_commit(&p.a), before + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poke_names_the_commit_it_announces_and_a_pull_naming_it_has_the_change() {
+    // docs/protocol.md, "Commits": the poke a commit on B causes on A names that commit (or
+    // a later one), so the pull it causes, naming it, has the change.
+    let Some(p) = pair("a_poke_names_the_commit_it_announces_and_a_pull_naming_it_has_the_change").await else { return };
+    let anna_a = p.login(&p.a, "anna").await;
+    let erik_b = p.login(&p.b, "erik").await;
+    let (cursor, _) = anna_a.pull_all().await;
+    let mut events = anna_a.events().await;
+    let ready = events.next_within(Duration::from_secs(5)).await.expect("ready event");
+    assert_eq!(ready.event, "ready");
+    let data: domain::wire::PokeData = serde_json::from_str(&ready.data).expect("ready's data");
+    let k = data.commit.expect("ready names the commit A knows");
+    assert_eq!(anna_a.pull_min(Some(&cursor), Some(k)).await.changes.len(), 0);
+
+    let pushed = erik_b.push(vec![(Uuid::new_v4(), "absence.report", json!({ "child_id": ids::oskar(), "date": "2026-11-26" }))]).await;
+    assert_applied(&pushed.results[0]);
+    let commit = pushed.commit.expect("a commit");
+    let poke = events.next_within(Duration::from_secs(2)).await.expect("a poke on A");
+    assert_eq!(poke.event, "poke");
+    let poked: domain::wire::PokeData = serde_json::from_str(&poke.data).expect("the poke's data");
+    let named = poked.commit.expect("the poke names a commit");
+    assert!(named >= commit, "the poke names {named}, the push committed {commit}");
+    let after = anna_a.pull_min(Some(&cursor), Some(named)).await;
+    let absences = upserts::<e::Absence>(&after.changes, e::ABSENCE_TYPE);
+    assert!(absences.iter().any(|a| a.child_id == ids::oskar()), "{:?}", after.changes);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_mutation_id_pushed_to_both_instances_applies_once() {
     // Idempotency by id holds across instances: the same mutation (a retry that the load

@@ -119,3 +119,34 @@ async fn sessions_revoked_by_another_connection_are_refused_within_a_moment() {
     assert_eq!(anna.get("/v1/me").await.status, 401);
     anna.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_numbers_come_only_from_a_shared_database_and_a_pull_naming_one_answers_the_same() {
+    // docs/protocol.md, "Commits": push and pull answers and pokes name a commit only when
+    // instances share one database (PostgreSQL); the embedded SQLite sees every commit
+    // itself. A pull with `min_commit` answers what the same pull without it would.
+    let s = server().await;
+    s.set_local("2026-11-24", "07:00:00").await;
+    let erik = s.login("erik").await;
+    let elsa = erik.me().await.children.into_iter().find(|c| c.first_name == "Elsa").expect("Elsa").id;
+    let (cursor, _) = erik.pull_all().await;
+    let head = erik.pull(Some(&cursor)).await;
+    assert_eq!(head.commit.is_some(), !on_sqlite(), "a pull's commit: {:?}", head.commit);
+    let pushed = erik.push(vec![(uuid::Uuid::new_v4(), "absence.report", json!({"child_id": elsa, "date": "2026-11-24"}))]).await;
+    assert_applied(&pushed.results[0]);
+    assert_eq!(pushed.commit.is_some(), !on_sqlite(), "a push's commit: {:?}", pushed.commit);
+    if let (Some(before), Some(after)) = (head.commit, pushed.commit) {
+        assert!(after > before, "the push's commit {after} is after the pull's {before}");
+    }
+    for min in [None, Some(0), pushed.commit.or(Some(7)), Some(u64::MAX)] {
+        let page = erik.pull_min(Some(&cursor), min).await;
+        let absences = upserts::<domain::wire::entity::Absence>(&page.changes, domain::wire::entity::ABSENCE_TYPE);
+        assert!(absences.iter().any(|a| a.child_id == elsa), "min_commit {min:?}: {:?}", page.changes);
+        if let (Some(c), Some(p)) = (page.commit, pushed.commit) {
+            assert!(c >= p, "the answer holds the push's commit");
+        }
+    }
+    // Still a number or nothing: anything else is invalid input, not a server error.
+    erik.post("/v1/sync/pull", &json!({"cursor": cursor, "min_commit": "soon"})).await.assert_error(422, "invalid_input");
+    erik.post("/v1/sync/pull", &json!({"cursor": cursor, "min_commit": -1})).await.assert_error(422, "invalid_input");
+}

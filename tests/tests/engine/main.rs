@@ -9,6 +9,7 @@ mod kill;
 mod lock;
 mod notify;
 mod offline;
+mod scale_out;
 mod scope;
 mod simulation;
 mod tablet;

@@ -350,6 +350,14 @@ impl Client {
         serde_json::from_value(r.body).expect("pull response")
     }
 
+    /// One page from `cursor`, naming the commit it must see (`min_commit`, docs/protocol.md
+    /// "Commits").
+    pub async fn pull_min(&self, cursor: Option<&str>, min_commit: Option<u64>) -> PullResponse {
+        let r = self.post("/v1/sync/pull", &json!({ "cursor": cursor, "min_commit": min_commit })).await;
+        assert_eq!(r.status, 200, "pull: {}", r.body);
+        serde_json::from_value(r.body).expect("pull response")
+    }
+
     /// One page from `cursor` (`None`: a full snapshot).
     pub async fn pull(&self, cursor: Option<&str>) -> PullResponse {
         self.pull_limit(cursor, None).await
