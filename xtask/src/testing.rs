@@ -32,11 +32,14 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
     test.args(cargo_test_args);
     // The server's contract suite again, on PostgreSQL (the layer above ran it on SQLite),
     // with the tests of several instances on one database that only run there.
-    let mut pg_suite = cargo(&["test", "-p", "sync-server", "--test", "contract"]);
+    // `--workspace` (only sync-server has a `contract` test): the features of the layers
+    // above, so nothing is built again (`-p sync-server` rebuilt the server and its
+    // dependencies with its own feature set, about a minute and a half).
+    let mut pg_suite = cargo(&["test", "--workspace", "--test", "contract"]);
     pg_suite.args(cargo_test_args);
     // The app against two instances on PostgreSQL behind a load balancer (tests/engine's
     // `scale_out`, skipped in the layer above, which has no PostgreSQL).
-    let mut pg_engine = cargo(&["test", "-p", "hub-tests", "--test", "engine"]);
+    let mut pg_engine = cargo(&["test", "--workspace", "--test", "engine"]);
     pg_engine.args(cargo_test_args);
     if cargo_test_args.is_empty() {
         pg_engine.arg("scale_out");
