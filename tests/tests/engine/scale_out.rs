@@ -134,7 +134,9 @@ async fn a_change_pushed_through_one_instance_is_in_the_pull_through_another_tha
     assert_eq!(pushed["results"][0]["status"], "applied", "{pushed}");
     let commit = pushed["commit"].as_u64().expect("the push names its commit");
     let stale = post(&a, "/v1/sync/pull", &erik_token, json!({ "cursor": cursor, "min_commit": seen })).await;
-    if pushed_at.elapsed() < LATE {
+    // (Checked only when the answer came well inside the delay: the commit was made a little
+    // before its answer reached us.)
+    if pushed_at.elapsed() < LATE / 2 {
         assert_eq!(stale["changes"], json!([]), "A has not heard of the commit yet");
     }
     // …but naming the push's commit, the pull on A has it.
