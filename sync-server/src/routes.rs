@@ -233,8 +233,8 @@ async fn push_handler(
     state.metrics.mutations_applied.fetch_add(stats.applied, Ordering::Relaxed);
     state.metrics.mutations_rejected.fetch_add(stats.rejected, Ordering::Relaxed);
     state.metrics.mutations_replayed.fetch_add(stats.replayed, Ordering::Relaxed);
-    // Read after the write's commit: at or after it (see `Store::known_commit`).
-    Ok(Json(PushResponse { server_time: state.now(), results, commit: state.store.known_commit() }))
+    // Read after the write's commit: at or after it (see `Store::last_commit`).
+    Ok(Json(PushResponse { server_time: state.now(), results, commit: state.store.last_commit() }))
 }
 
 /// A pull page as its JSON (see [`PullPage::to_json`]).
@@ -274,13 +274,16 @@ async fn pull_handler(
     // same answer from memory (see `pull_cache`); tablets always go to the store, which
     // also notes when they were last seen.
     let cacheable = !token.device;
-    let unchanged = |c: &str, g: u64| PullPage {
+    let unchanged = |c: &str, commit: Option<u64>| PullPage {
         cursor: c.to_string(),
         has_more: false,
         server_time: state.now(),
         changes: Changes::default(),
-        commit: Some(g),
+        commit,
     };
+    // An answer read at generation `g` holds every commit up to it; it names it where the
+    // store has commit numbers to name (docs/protocol.md, "Commits").
+    let named = |g: Option<u64>| g.filter(|_| state.store.last_commit().is_some());
     // A pull that names the commit it must see (`min_commit`, docs/protocol.md "Commits"),
     // on an instance that already knows of it and of nothing since its remembered answer,
     // is answered without a read: the answer holds every commit up to the known one.
@@ -289,7 +292,7 @@ async fn pull_handler(
         if min <= k && state.pull_cache.is_unchanged(&token.token_hash, c, k, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
             state.metrics.pulls_from_known_commit.fetch_add(1, Ordering::Relaxed);
-            return Ok(unchanged(c, k));
+            return Ok(unchanged(c, Some(k)));
         }
     }
     // Read before the snapshot: a commit after this moves it (pull_cache's invariant), and
@@ -298,9 +301,7 @@ async fn pull_handler(
     if let (Some(g), Some(c)) = (generation, req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
-            let mut page = unchanged(c, g);
-            page.commit = state.store.known_commit().map(|_| g);
-            return Ok(page);
+            return Ok(unchanged(c, named(Some(g))));
         }
     }
     for attempt in 0..3 {
@@ -337,8 +338,7 @@ async fn pull_handler(
                 }
                 state.metrics.changes_sent.fetch_add(changes.len() as u64, Ordering::Relaxed);
                 // The snapshot holds every commit up to the generation read before it.
-                let commit = generation.filter(|_| state.store.known_commit().is_some());
-                return Ok(PullPage { cursor, has_more, server_time: state.now(), changes, commit });
+                return Ok(PullPage { cursor, has_more, server_time: state.now(), changes, commit: named(generation) });
             }
             PullOutcome::Expired => {
                 return Err(ApiError::new(

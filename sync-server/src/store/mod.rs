@@ -73,6 +73,14 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The latest commit generation this instance has made or heard of, also while it
+    /// cannot tell that it knows every commit (its listener down): what a write's answer
+    /// names, at or after the write's own commit (noted before the write is answered).
+    /// `None` for a store without commit numbers.
+    fn last_commit(&self) -> Option<u64> {
+        None
+    }
+
     /// A number that changes with every commit that wrote users or session tokens, when
     /// this process sees every commit (the embedded SQLite); `None` otherwise. Read before a
     /// snapshot, it tells later whether a token's user may have changed since

@@ -433,6 +433,10 @@ impl Store for PostgresStore {
         self.known.get()
     }
 
+    fn last_commit(&self) -> Option<u64> {
+        Some(self.known.generation.load(Ordering::SeqCst))
+    }
+
     fn write_stats(&self) -> Option<WriteStats> {
         let c = &self.counters;
         Some(WriteStats {
