@@ -7,6 +7,7 @@
 //! whatever happens, its URL in `HUB_TEST_DATABASE_URL`.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,11 @@ struct Layer {
     command: Command,
     /// Runs against a throwaway PostgreSQL cluster.
     postgres: bool,
+    /// Instead of `command`: this integration test of the workspace, as the build layer
+    /// made it, run directly with these arguments. `cargo test --test NAME` selects other
+    /// targets than `cargo test --workspace` and so resolves the dependencies' features
+    /// again: it rebuilt about 70 crates (90 s in CI) before running anything.
+    binary: Option<(&'static str, Vec<String>)>,
 }
 
 fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
@@ -30,20 +36,11 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
     };
     let mut test = cargo(&["test", "--workspace", "--no-fail-fast"]);
     test.args(cargo_test_args);
-    // The server's contract suite again, on PostgreSQL (the layer above ran it on SQLite),
-    // with the tests of several instances on one database that only run there.
-    // `--workspace` (only sync-server has a `contract` test): the features of the layers
-    // above, so nothing is built again (`-p sync-server` rebuilt the server and its
-    // dependencies with its own feature set, about a minute and a half).
-    let mut pg_suite = cargo(&["test", "--workspace", "--test", "contract"]);
-    pg_suite.args(cargo_test_args);
+    // The test binaries take the filter and the options after `--` (see `Layer::binary`).
+    let binary_args: Vec<String> = cargo_test_args.iter().filter(|a| *a != "--").cloned().collect();
     // The app against two instances on PostgreSQL behind a load balancer (tests/engine's
     // `scale_out`, skipped in the layer above, which has no PostgreSQL).
-    let mut pg_engine = cargo(&["test", "--workspace", "--test", "engine"]);
-    pg_engine.args(cargo_test_args);
-    if cargo_test_args.is_empty() {
-        pg_engine.arg("scale_out");
-    }
+    let engine_args = if binary_args.is_empty() { vec!["scale_out".to_string()] } else { binary_args.clone() };
     vec![
         Layer {
             // The UI in wasm32 into ui/dist, before `build` embeds it in the app (this also
@@ -51,26 +48,33 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
             name: "ui (wasm)",
             command: cargo(&["xtask", "ui"]),
             postgres: false,
+            binary: None,
         },
         Layer {
             name: "build",
             command: cargo(&["build", "--workspace", "--all-targets"]),
             postgres: false,
+            binary: None,
         },
         Layer {
             name: "tests",
             command: test,
             postgres: false,
+            binary: None,
         },
         Layer {
+            // The server's contract suite again (sync-server/tests/contract), on PostgreSQL,
+            // with the tests of several instances on one database that only run there.
             name: "server suite on PostgreSQL",
-            command: pg_suite,
+            command: cargo(&["test", "--workspace", "--test", "contract"]),
             postgres: true,
+            binary: Some(("contract", binary_args)),
         },
         Layer {
             name: "engine on PostgreSQL instances",
-            command: pg_engine,
+            command: cargo(&["test", "--workspace", "--test", "engine"]),
             postgres: true,
+            binary: Some(("engine", engine_args)),
         },
         Layer {
             // The real app under Xvfb, driven through tauri-driver and WebKitWebDriver
@@ -78,8 +82,42 @@ fn layers(cargo_test_args: &[String]) -> Vec<Layer> {
             name: "e2e",
             command: cargo(&["run", "--quiet", "-p", "hub-e2e"]),
             postgres: false,
+            binary: None,
         },
     ]
+}
+
+/// The executable of the workspace's integration test `target` as `cargo test --workspace`
+/// builds it (already built: this only asks cargo where it is), and its package's folder,
+/// where cargo would run it.
+fn workspace_test_binary(target: &str) -> Result<(PathBuf, PathBuf)> {
+    let mut cmd = util::cargo();
+    cmd.args(["test", "--workspace", "--no-run", "--message-format=json"]);
+    let out = util::output(&mut cmd)?.context("cargo is missing")?;
+    if !out.status.success() {
+        bail!("`{}` failed: {}", util::display(&cmd), String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Lines of JSON; the integration test's artifact names its target, its executable and
+    // its manifest. (Paths in this repository need no JSON escapes.)
+    let field = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("\"{name}\":\""))? + name.len() + 4;
+        let len = line[start..].find('"')?;
+        Some(line[start..start + len].to_string())
+    };
+    for line in stdout.lines() {
+        let ours = line.contains("\"reason\":\"compiler-artifact\"")
+            && line.contains("\"kind\":[\"test\"]")
+            && line.contains(&format!("\"name\":\"{target}\""));
+        if !ours {
+            continue;
+        }
+        if let (Some(exe), Some(manifest)) = (field(line, "executable"), field(line, "manifest_path")) {
+            let dir = PathBuf::from(manifest).parent().map(PathBuf::from).context("a manifest's folder")?;
+            return Ok((PathBuf::from(exe), dir));
+        }
+    }
+    bail!("`cargo test --workspace` builds no integration test named {target}")
 }
 
 enum Outcome {
@@ -109,6 +147,21 @@ pub fn run(args: &[String]) -> Result<()> {
         if failed.is_some() {
             outcomes.push((layer.name, Outcome::Skipped));
             continue;
+        }
+        if let Some((target, args)) = &layer.binary {
+            match workspace_test_binary(target) {
+                Ok((exe, dir)) => {
+                    let mut cmd = Command::new(exe);
+                    cmd.args(args).current_dir(dir);
+                    layer.command = cmd;
+                }
+                Err(err) => {
+                    eprintln!("xtask: {err:#}");
+                    outcomes.push((layer.name, Outcome::Failed(Duration::ZERO)));
+                    failed = Some(layer.name);
+                    continue;
+                }
+            }
         }
         println!(
             "\n==> [{}/{total}] {}: {}",
