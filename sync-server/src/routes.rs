@@ -296,8 +296,18 @@ async fn pull_handler(
         }
     }
     // Read before the snapshot: a commit after this moves it (pull_cache's invariant), and
-    // every commit made before the pull arrived is in what it answers.
-    let mut generation = if cacheable { state.store.generation().await } else { None };
+    // every commit made before the pull arrived is in what it answers. A first pull (no
+    // cursor) is never answered from memory: a commit this instance knows of is in its
+    // snapshot, so it names it and is remembered at it without a read of the generation
+    // (performance: a round trip before every first sync's page on PostgreSQL).
+    let first = req.cursor.is_none();
+    let generation_now = || async {
+        match state.store.known_commit() {
+            Some(k) if first => Some(k),
+            _ => state.store.generation().await,
+        }
+    };
+    let mut generation = if cacheable { generation_now().await } else { None };
     if let (Some(g), Some(c)) = (generation, req.cursor.as_deref()) {
         if state.pull_cache.is_unchanged(&token.token_hash, c, g, state.now()) {
             state.metrics.pulls_from_memory.fetch_add(1, Ordering::Relaxed);
@@ -307,7 +317,7 @@ async fn pull_handler(
     for attempt in 0..3 {
         if attempt > 0 && cacheable {
             // The scope set written since is a commit: read it again before the new snapshot.
-            generation = state.store.generation().await;
+            generation = generation_now().await;
         }
         let (h, now, cursor, is_device) = (token.token_hash.clone(), state.now(), req.cursor.clone(), token.device);
         // A paired tablet pulls its unit (R-STAFF-1), a person their own scope (R-ACC-7).
