@@ -480,8 +480,9 @@ pub struct WriteStats {
 /// any of them (otherwise they are the committed ones, which a rollback does not change).
 ///
 /// The same holds on PostgreSQL: a write transaction holds the write lock (no other
-/// instance writes while it runs) and a read job sees one snapshot. Its store keeps only
-/// the roster and the units, not entities.
+/// instance writes while it runs) and a read job sees one snapshot. Its writer notes what
+/// it writes as it goes in ([`TxCache::wrote_row`]), and keeps all of it for its next
+/// transaction while no other instance committed in between (`postgres::writer_loop`).
 ///
 /// The embedded SQLite's writer goes one step further and keeps the roster, the units and
 /// the entities it read or wrote from one group commit to the next
@@ -560,6 +561,17 @@ impl TxCache {
         self.forget_read(&key);
         // Replaces the value written before, if any (one look-up, one key made).
         self.values.insert(key, value);
+    }
+    /// PostgreSQL's writer wrote `row` (in this transaction, possibly in a savepoint that a
+    /// rollback forgets), `value` being its typed value if the rules gave one: the entity's
+    /// state from then on, until it is written again (which forgets it first).
+    pub(crate) fn wrote_row(&mut self, row: EntityRow, value: Option<Arc<dyn EntityValue>>) {
+        let key = (row.entity_type.clone(), row.id);
+        match value {
+            Some(v) => self.values.insert(key.clone(), v),
+            None => self.values.remove(&key),
+        };
+        self.entities.insert(key, Some(row));
     }
     /// What the only writer of a database keeps for its next transaction once this one has
     /// committed: the roster, the units and the entities, now committed.

@@ -297,6 +297,31 @@ async fn a_poke_names_the_commit_it_announces_and_a_pull_naming_it_has_the_chang
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_reads_afresh_what_the_other_instance_wrote_since_its_own_commit() {
+    // Each instance's writer keeps what it read and wrote from one commit to the next, as
+    // long as no other commit came in between (store/postgres.rs, `writer_loop`). Here A
+    // keeps Oskar's day record after his arrival; B then corrects the arrival (R-STAFF-2);
+    // A's departure must build on B's record, not on the one it kept.
+    let Some(p) = pair("a_writer_reads_afresh_what_the_other_instance_wrote_since_its_own_commit").await else { return };
+    let johan_a = p.login(&p.a, "johan").await;
+    let johan_b = via(&johan_a, &p.b);
+    let mark = |kind: &str, time: &str| json!({ "child_id": ids::oskar(), "kind": kind, "at": sthlm("2026-11-25", time) });
+    assert_applied(&johan_a.push_one("attendance.mark", mark("arrived", "08:00:00")).await);
+    assert_applied(&johan_b.push_one("attendance.mark", mark("arrived", "07:50:00")).await);
+    assert_applied(&johan_a.push_one("attendance.mark", mark("departed", "09:30:00")).await);
+    for (who, on) in [(&johan_a, "A"), (&johan_b, "B")] {
+        let (_, changes) = who.pull_all().await;
+        let records: Vec<e::Attendance> = upserts::<e::Attendance>(&changes, e::ATTENDANCE_TYPE)
+            .into_iter()
+            .filter(|a| a.child_id == ids::oskar() && a.date == day("2026-11-25"))
+            .collect();
+        assert_eq!(records.len(), 1, "one record on {on}");
+        assert_eq!(records[0].arrived_at, Some(sthlm("2026-11-25", "07:50:00")), "B's correction stays, on {on}");
+        assert_eq!(records[0].departed_at, Some(sthlm("2026-11-25", "09:30:00")), "A's departure, on {on}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_mutation_id_pushed_to_both_instances_applies_once() {
     // Idempotency by id holds across instances: the same mutation (a retry that the load
     // balancer sent elsewhere) reaching A and B at once is applied once, and both answers are
