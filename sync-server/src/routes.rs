@@ -329,7 +329,7 @@ async fn pull_handler(
                     let scopes = scope::scopes_for_device(tx, d.unit_id)?;
                     return pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, Some(d), None)));
                 }
-                let Some(u) = tx.user_for_token(&h, now)? else { return Ok(None) };
+                let Some(u) = tx.user_for_pull(&h, now)? else { return Ok(None) };
                 let scopes = scope::scopes_for(tx, &u)?;
                 let outcome = pull::pull(tx, scopes, cursor.as_deref(), limit)?;
                 let at_head = matches!(outcome, PullOutcome::Page { has_more: false, .. });

@@ -359,6 +359,12 @@ pub trait Tx {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>>;
+    /// [`Tx::user_for_token`] for a pull, which asks next for the person's scope
+    /// (`scope::scopes_for`), the sequence counters and the token's expiry: a store may
+    /// fetch those with it (PostgreSQL does, in the same round trip).
+    fn user_for_pull(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
+        self.user_for_token(token_hash, now)
+    }
     /// When a session token expires; `None` for an unknown token.
     fn token_expires_at(&mut self, token_hash: &str) -> StoreResult<Option<DateTime<Utc>>>;
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool>;

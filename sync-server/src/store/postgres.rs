@@ -1427,7 +1427,7 @@ impl<'c> PgTx<'c> {
         }
     }
 
-    /// A read job's [`Tx::user_for_token`]: the person, and in the same round trip what
+    /// A read job's [`Tx::user_for_pull`]: the person, and in the same round trip what
     /// `scope::scopes_for` and `pull::pull` ask next of a guardian (their children with
     /// groups, their threads, the sequence counters) and the token's expiry, kept in
     /// [`PgTx::person`] and the roster cache.
@@ -1727,10 +1727,14 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
-        if !self.write {
-            return self.person_by_token(token_hash, now);
+    fn user_for_pull(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
+        if self.write {
+            return self.user_for_token(token_hash, now);
         }
+        self.person_by_token(token_hash, now)
+    }
+
+    fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
         let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
         let row = self.db.query_opt(
             &format!(
