@@ -95,6 +95,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../../migrations/server-postgres/0002_tablets.sql")),
     (3, include_str!("../../../migrations/server-postgres/0003_generation.sql")),
     (4, include_str!("../../../migrations/server-postgres/0004_pin_unlocked_at.sql")),
+    (5, include_str!("../../../migrations/server-postgres/0005_drop_entities_seq.sql")),
 ];
 
 /// Jobs the writer takes into one transaction at most. Smaller than SQLite's 512: every
