@@ -683,7 +683,6 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Don
         poisoned = Some("a job's writes failed half-way; the whole group is undone".into());
     }
     let touched = std::mem::take(&mut tx.touched);
-    let cache = std::mem::take(&mut tx.cache);
     let finish = match poisoned {
         Some(e) => Err(e),
         None => tx
@@ -697,7 +696,8 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Don
             .map_err(|e| e.to_string()),
     };
     match finish {
-        Ok(generation) => Ok((done, generation, cache)),
+        // What the transaction read and wrote, now committed (see `writer_loop`).
+        Ok(generation) => Ok((done, generation, std::mem::take(&mut tx.cache))),
         Err(e) => {
             // After a failed COMMIT the transaction is already gone; ROLLBACK then only warns.
             let _ = tx.db.batch("ROLLBACK");
