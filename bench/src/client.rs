@@ -113,6 +113,12 @@ pub struct Recorder {
     /// CPU seconds (user + system) the server and this client used in the measured window.
     pub server_cpu_s: Option<f64>,
     pub client_cpu_s: Option<f64>,
+    /// CPU seconds the database server's processes used in the window (PostgreSQL; SQLite
+    /// runs inside the server).
+    pub db_cpu_s: Option<f64>,
+    /// The share of the machine's CPU time (all cores, every process) that was busy in the
+    /// window, 0–1.
+    pub machine_busy: Option<f64>,
     /// The server's CPU seconds in the window by thread name.
     pub server_threads_s: std::collections::BTreeMap<String, f64>,
 }
@@ -143,18 +149,54 @@ pub fn measure_cpu_of(pid: Option<u32>) {
     SERVER_PID.store(pid.unwrap_or(0), Ordering::Relaxed);
 }
 
+/// The database server's main process (PostgreSQL's postmaster), whose own and whose
+/// children's CPU time the runs measure as the database's (0: none).
+static DB_ROOT: AtomicU32 = AtomicU32::new(0);
+
+/// Makes `root` the database server whose processes' CPU time the next runs measure
+/// (`None`: none); returns the one measured before.
+pub fn measure_db_cpu_of(root: Option<u32>) -> Option<u32> {
+    Some(DB_ROOT.swap(root.unwrap_or(0), Ordering::Relaxed)).filter(|p| *p != 0)
+}
+
+/// The fields after the command name of /proc/<pid>/stat (which may hold spaces and
+/// parentheses): state, ppid, … utime is the 12th, stime the 13th.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat[stat.rfind(')')? + 2..].split_whitespace().map(str::to_string).collect())
+}
+
+fn ticks(f: &[String]) -> f64 {
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (n(11) + n(12)) / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// The parent of process `pid`, from /proc.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// CPU seconds so far of `root` and of each process whose parent it is (PostgreSQL's
+/// backends and background processes), by pid.
+pub fn tree_cpu_seconds(root: u32) -> std::collections::HashMap<u32, f64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return out };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(f) = stat_fields(pid) else { continue };
+        if pid == root || f.get(1).and_then(|v| v.parse::<u32>().ok()) == Some(root) {
+            out.insert(pid, ticks(&f));
+        }
+    }
+    out
+}
+
 /// CPU seconds (user + system) of a process so far, from /proc.
 pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
-    let path = match pid {
-        Some(p) => format!("/proc/{p}/stat"),
-        None => "/proc/self/stat".into(),
-    };
-    let stat = std::fs::read_to_string(path).ok()?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+    let f = stat_fields(pid.unwrap_or_else(std::process::id))?;
+    // Both counters there, or the process is not one to measure.
+    f.get(12)?;
+    Some(ticks(&f))
 }
 
 impl Recorder {
@@ -231,13 +273,27 @@ where
     let from = start + warmup;
     let until = from + measure;
     let pid = Some(SERVER_PID.load(Ordering::Relaxed)).filter(|p| *p != 0);
+    let db = Some(DB_ROOT.load(Ordering::Relaxed)).filter(|p| *p != 0);
     let cpu = tokio::spawn(async move {
         tokio::time::sleep_until(from.into()).await;
         let (s0, c0) = (pid.and_then(|p| cpu_seconds(Some(p))), cpu_seconds(None));
         let t0 = pid.map(thread_cpu_seconds).unwrap_or_default();
+        let d0 = db.map(tree_cpu_seconds);
+        let m0 = machine_jiffies();
         tokio::time::sleep_until(until.into()).await;
         let (s1, c1) = (pid.and_then(|p| cpu_seconds(Some(p))), cpu_seconds(None));
         let t1 = pid.map(thread_cpu_seconds).unwrap_or_default();
+        let d1 = db.map(tree_cpu_seconds);
+        let m1 = machine_jiffies();
+        // A process that started in the window counts whole; one that ended in it is lost
+        // (the server's connections stay open through a run).
+        let db_s = d0.zip(d1).filter(|(_, d1)| !d1.is_empty()).map(|(d0, d1)| {
+            d1.iter().map(|(p, s)| s - d0.get(p).copied().unwrap_or(0.0)).sum::<f64>()
+        });
+        let busy = m0.zip(m1).and_then(|((b0, t0), (b1, t1))| {
+            let total = t1.saturating_sub(t0);
+            (total > 0).then(|| b1.saturating_sub(b0) as f64 / total as f64)
+        });
         let threads = t1
             .into_iter()
             .map(|(k, v)| {
@@ -245,7 +301,7 @@ where
                 (k, d)
             })
             .collect();
-        (s0.zip(s1).map(|(a, b)| b - a), c0.zip(c1).map(|(a, b)| b - a), threads)
+        (s0.zip(s1).map(|(a, b)| b - a), c0.zip(c1).map(|(a, b)| b - a), threads, db_s, busy)
     });
     let mut handles = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
@@ -257,10 +313,12 @@ where
     for h in handles {
         all.merge(h.await.context("a load worker panicked")?);
     }
-    if let Ok((server, client, threads)) = cpu.await {
+    if let Ok((server, client, threads, db, busy)) = cpu.await {
         all.server_cpu_s = server;
         all.client_cpu_s = client;
         all.server_threads_s = threads;
+        all.db_cpu_s = db;
+        all.machine_busy = busy;
     }
     Ok((all, measure.as_secs_f64()))
 }

@@ -239,7 +239,7 @@ fn push(report: &mut Report, f: Figure) {
 
 fn print_figure(f: &Figure) {
     println!(
-        "  {:<15} {:<24} {:>9.0} req/s {:>9.0} mut/s  p50 {:>7.2} ms  p99 {:>7.2} ms  server {:>5.0} µs/req, client {:>4.0} µs/req{}",
+        "  {:<15} {:<24} {:>9.0} req/s {:>9.0} mut/s  p50 {:>7.2} ms  p99 {:>7.2} ms  server {:>5.0} µs/req, client {:>4.0} µs/req{}{}{}",
         f.target,
         f.scenario,
         f.req_per_s,
@@ -248,6 +248,8 @@ fn print_figure(f: &Figure) {
         f.p99_ms,
         f.server_cpu_us_per_req.unwrap_or(0.0),
         f.client_cpu_us_per_req.unwrap_or(0.0),
+        f.db_cpu_us_per_req.map(|c| format!(", db {c:.0} µs/req")).unwrap_or_default(),
+        f.machine_busy_pct.map(|b| format!(", busy {b:.0} %")).unwrap_or_default(),
         if f.errors + f.rejected > 0 { format!("  ({} errors, {} rejected)", f.errors, f.rejected) } else { String::new() }
     );
     if !f.server_threads_us_per_req.is_empty() {
@@ -389,6 +391,54 @@ async fn paired(
     Ok(())
 }
 
+/// While alive, the runs measure the CPU time of the PostgreSQL server behind `url` (its
+/// postmaster and every child process), when it runs on this machine.
+struct DbCpu;
+
+impl DbCpu {
+    async fn measure(url: &str) -> Option<DbCpu> {
+        if !url.starts_with("postgres") {
+            return None;
+        }
+        let url = url.to_string();
+        // The sync client in a thread of its own: it runs a runtime of its own.
+        let backend = tokio::task::spawn_blocking(move || -> Result<(u32, Option<u32>)> {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
+            let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[])?.try_get(0)?;
+            // The backend's parent is the postmaster (asked while the connection, and so
+            // the backend, is still there).
+            Ok((pid as u32, client::parent_pid(pid as u32)))
+        })
+        .await;
+        match backend {
+            Ok(Ok((pid, root))) => match root {
+                Some(root) => {
+                    client::measure_db_cpu_of(Some(root));
+                    Some(DbCpu)
+                }
+                None => {
+                    eprintln!("hub-bench: PostgreSQL runs elsewhere (no process {pid} here): its CPU is not measured");
+                    None
+                }
+            },
+            Ok(Err(e)) => {
+                eprintln!("hub-bench: cannot ask PostgreSQL for its process: {e:#}");
+                None
+            }
+            Err(e) => {
+                eprintln!("hub-bench: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for DbCpu {
+    fn drop(&mut self) {
+        client::measure_db_cpu_of(None);
+    }
+}
+
 /// One round of a reference point (`round`, of the process `pid`) after a round of
 /// `target` (the process `hub_pid`): once the machine has settled, with its own CPU
 /// measured, added to `all`. A failure is kept in `error`, which ends its rounds.
@@ -403,9 +453,12 @@ async fn reference_round(
 ) {
     client::settle(SETTLE_AT_MOST).await;
     client::measure_cpu_of(pid);
+    // The reference point's own processes only.
+    let db = client::measure_db_cpu_of(None);
     let r = round.await;
     client::settle(SETTLE_AT_MOST).await;
     client::measure_cpu_of(hub_pid);
+    client::measure_db_cpu_of(db);
     match r {
         Ok(mut f) => {
             f.beside = Some(target.to_string());
@@ -469,6 +522,8 @@ async fn bench_hub(
     let addr = free_addr()?;
     let mut server = start_server(addr)?;
     server.measure_cpu();
+    // PostgreSQL's processes measured as the database's (no process of its own for SQLite).
+    let _db = DbCpu::measure(db).await;
     let pid = server.pid();
     let rounds = opts.rounds;
     wait_ready(addr, "/healthz", Duration::from_secs(60)).await.context("the sync server did not start")?;

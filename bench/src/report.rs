@@ -40,6 +40,13 @@ pub struct Figure {
     pub client_cpu_us_per_req: Option<f64>,
     /// The server's CPU per request by thread (tokio workers, SQLite writer, readers…).
     pub server_threads_us_per_req: std::collections::BTreeMap<String, f64>,
+    /// The database server's CPU per request (PostgreSQL's backends and background
+    /// processes; none for SQLite, which runs inside the server).
+    pub db_cpu_us_per_req: Option<f64>,
+    /// The share of the machine's CPU time busy in the measured windows (all cores, every
+    /// process), in per cent: under 100 % the job waits on something other than CPU time
+    /// (one thread's turn, a round trip, a disk flush).
+    pub machine_busy_pct: Option<f64>,
     pub note: String,
     pub first_error: Option<String>,
     /// A reference point (pouchdb-server, the hello-world) measured in rounds alternating
@@ -78,6 +85,8 @@ impl Figure {
             items: r.items,
             server_cpu_us_per_req: r.server_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
             client_cpu_us_per_req: r.client_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
+            db_cpu_us_per_req: r.db_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
+            machine_busy_pct: r.machine_busy.map(|b| b * 100.0),
             server_threads_us_per_req: r
                 .server_threads_s
                 .iter()
@@ -137,6 +146,11 @@ impl Figure {
         };
         let server_cpu = sum(cpu(self.server_cpu_us_per_req, self.requests), cpu(next.server_cpu_us_per_req, next.requests));
         let client_cpu = sum(cpu(self.client_cpu_us_per_req, self.requests), cpu(next.client_cpu_us_per_req, next.requests));
+        let db_cpu = sum(cpu(self.db_cpu_us_per_req, self.requests), cpu(next.db_cpu_us_per_req, next.requests));
+        // Busy share weighted by each round's time.
+        let busy = sum(self.machine_busy_pct.map(|b| b * self.seconds), next.machine_busy_pct.map(|b| b * next.seconds));
+        let timed = |b: Option<f64>, s: f64| if b.is_some() { s } else { 0.0 };
+        let busy_seconds = timed(self.machine_busy_pct, self.seconds) + timed(next.machine_busy_pct, next.seconds);
         let mut threads: std::collections::BTreeMap<String, f64> =
             self.server_threads_us_per_req.iter().map(|(k, v)| (k.clone(), v * self.requests as f64)).collect();
         for (k, v) in &next.server_threads_us_per_req {
@@ -154,6 +168,8 @@ impl Figure {
         let per_req = |total: Option<f64>| total.filter(|_| self.requests > 0).map(|c| c / self.requests as f64);
         self.server_cpu_us_per_req = per_req(server_cpu);
         self.client_cpu_us_per_req = per_req(client_cpu);
+        self.db_cpu_us_per_req = per_req(db_cpu);
+        self.machine_busy_pct = busy.filter(|_| busy_seconds > 0.0).map(|b| b / busy_seconds);
         self.server_threads_us_per_req = threads.into_iter().map(|(k, v)| (k, v / self.requests.max(1) as f64)).collect();
         let count = |a: Option<u64>, b: Option<u64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
         self.write_jobs = count(self.write_jobs, next.write_jobs);
@@ -332,12 +348,14 @@ impl Report {
         o.push_str(&format!("Roster: {}\n\n", self.roster));
         o.push_str(
             "Latencies are client-observed on loopback (closed loop, one keep-alive connection per worker); \
-                    `server` is the server's own time (Server-Timing). `vs hello` is requests per second over the axum \
+                    `server` is the server's own time (Server-Timing). CPU is per request in the measured windows: the \
+                    server process's, and PostgreSQL's processes' (`db`); `busy` is the share of the machine's CPU time \
+                    in use then, by every process. `vs hello` is requests per second over the axum \
                     hello-world's; `vs pouchdb` compares with pouchdb-server 4.2.0 (in memory) doing the same job \
                     (see docs/benchmarks.md).\n\n",
         );
-        o.push_str("| target | scenario | conc | req/s | mutations/s | other/s | p50 ms | p95 ms | p99 ms | server p50/p99 ms | server CPU µs/req | vs hello | vs pouchdb | errors |\n");
-        o.push_str("|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|\n");
+        o.push_str("| target | scenario | conc | req/s | mutations/s | other/s | p50 ms | p95 ms | p99 ms | server p50/p99 ms | server CPU µs/req | db CPU µs/req | busy | vs hello | vs pouchdb | errors |\n");
+        o.push_str("|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
         for f in &self.figures {
             let other = if f.items_label.is_empty() {
                 String::new()
@@ -352,7 +370,7 @@ impl Report {
             let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}×")).unwrap_or_default();
             if f.requests == 0 {
                 o.push_str(&format!(
-                    "| {} | {} | {} | no request completed in the {:.0} s window | | | | | | | | | | {} err |\n",
+                    "| {} | {} | {} | no request completed in the {:.0} s window | | | | | | | | | | | | {} err |\n",
                     f.label(), f.scenario, f.concurrency, f.seconds, f.errors
                 ));
                 continue;
@@ -360,8 +378,10 @@ impl Report {
             let errors =
                 if f.errors + f.rejected > 0 { format!("{} err, {} rej", f.errors, f.rejected) } else { "0".into() };
             let cpu = f.server_cpu_us_per_req.map(|c| format!("{c:.0}")).unwrap_or_default();
+            let db_cpu = f.db_cpu_us_per_req.map(|c| format!("{c:.0}")).unwrap_or_default();
+            let busy = f.machine_busy_pct.map(|b| format!("{b:.0} %")).unwrap_or_default();
             o.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {cpu} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {cpu} | {db_cpu} | {busy} | {} | {} | {} |\n",
                 f.label(),
                 f.scenario,
                 f.concurrency,
@@ -542,6 +562,8 @@ mod tests {
         r.applied = requests * per;
         r.latencies_us = vec![ms * 1000; requests as usize];
         r.server_cpu_s = Some(requests as f64 * 100e-6);
+        r.db_cpu_s = Some(requests as f64 * 300e-6);
+        r.machine_busy = Some(requests as f64 / 1000.0);
         Figure::from_recorder(target, scenario, 64, seconds, r)
     }
 
@@ -560,6 +582,9 @@ mod tests {
         // Latencies pooled: two thirds of the requests took 30 ms.
         assert_eq!((f.p50_ms, f.p99_ms), (30.0, 30.0));
         assert_eq!(f.server_cpu_us_per_req.map(|c| c.round()), Some(100.0));
+        assert_eq!(f.db_cpu_us_per_req.map(|c| c.round()), Some(300.0));
+        // The busy share of equal rounds is their mean: 30 % and 60 %.
+        assert_eq!(f.machine_busy_pct.map(|b| b.round()), Some(45.0));
         assert_eq!((f.write_jobs, f.commits), (Some(900), Some(30)));
         let per_round: Vec<f64> = f.rounds.iter().map(|r| r.req_per_s).collect();
         assert_eq!(per_round, vec![100.0, 200.0]);
