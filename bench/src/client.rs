@@ -377,3 +377,25 @@ pub async fn wait_ready(addr: SocketAddr, path: &str, within: Duration) -> Resul
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_tree_is_read_from_proc_with_its_parent_and_children() {
+        let me = std::process::id();
+        assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
+        // A child of this test, alive while the tree is read, is in its tree with its CPU.
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep runs");
+        let tree = tree_cpu_seconds(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(tree.contains_key(&me), "{tree:?}");
+        assert!(tree.contains_key(&child.id()), "{tree:?}");
+        assert!(tree.values().all(|s| *s >= 0.0));
+        // Not a process: nothing to read.
+        assert_eq!(parent_pid(u32::MAX), None);
+        assert!(cpu_seconds(None).is_some());
+    }
+}
