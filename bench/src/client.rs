@@ -131,12 +131,8 @@ pub fn thread_cpu_seconds(pid: u32) -> std::collections::BTreeMap<String, f64> {
     for t in tasks.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         let name = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_string();
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { continue };
-        let Some(i) = stat.rfind(')') else { continue };
-        let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
-        let ticks = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        *out.entry(name).or_insert(0.0) += ticks / 100.0;
+        let Some(f) = stat_fields_at(&t.path().join("stat")) else { continue };
+        *out.entry(name).or_insert(0.0) += ticks(&f);
     }
     out
 }
@@ -162,7 +158,12 @@ pub fn measure_db_cpu_of(root: Option<u32>) -> Option<u32> {
 /// The fields after the command name of /proc/<pid>/stat (which may hold spaces and
 /// parentheses): state, ppid, … utime is the 12th, stime the 13th.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields_at(std::path::Path::new(&format!("/proc/{pid}/stat")))
+}
+
+/// [`stat_fields`] of a process's or a thread's `stat` file.
+fn stat_fields_at(path: &std::path::Path) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(path).ok()?;
     Some(stat[stat.rfind(')')? + 2..].split_whitespace().map(str::to_string).collect())
 }
 
