@@ -1437,7 +1437,10 @@ impl<'c> PgTx<'c> {
     /// changes, each about as long as the query itself; on a loaded 2-core machine they
     /// were a third of a first sync's read job.
     fn person_by_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
-        let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let user_cols: Vec<String> = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect();
+        // The columns after the user's, by their place in the select list.
+        let at = |i: usize| user_cols.len() + i;
+        let cols = user_cols.join(", ");
         // One row per child the person is a guardian of (one with none if none), in id order.
         let rows = self.db.query(
             &format!(
@@ -1459,19 +1462,19 @@ impl<'c> PgTx<'c> {
         let user = user_from_row(first)?;
         let mut children = Vec::with_capacity(rows.len());
         for r in &rows {
-            let Some(child_id) = r.try_get::<_, Option<Uuid>>(12).map_err(corrupt)? else { continue };
+            let Some(child_id) = r.try_get::<_, Option<Uuid>>(at(4)).map_err(corrupt)? else { continue };
             children.push(child_id);
             // A guardianship of a child with no row (the foreign key forbids it) reads as
             // `child` would answer it: none.
-            let child = match r.try_get::<_, Option<Uuid>>(13).map_err(corrupt)? {
+            let child = match r.try_get::<_, Option<Uuid>>(at(5)).map_err(corrupt)? {
                 None => None,
                 Some(unit_id) => Some(ChildRow {
                     id: child_id,
                     unit_id,
-                    class_id: r.try_get(14).map_err(corrupt)?,
-                    student_user_id: r.try_get(15).map_err(corrupt)?,
-                    personnummer: r.try_get(16).map_err(corrupt)?,
-                    group_ids: r.try_get(17).map_err(corrupt)?,
+                    class_id: r.try_get(at(6)).map_err(corrupt)?,
+                    student_user_id: r.try_get(at(7)).map_err(corrupt)?,
+                    personnummer: r.try_get(at(8)).map_err(corrupt)?,
+                    group_ids: r.try_get(at(9)).map_err(corrupt)?,
                 }),
             };
             self.cache.children.insert(child_id, child);
@@ -1479,11 +1482,11 @@ impl<'c> PgTx<'c> {
         self.person = Some(PersonRead {
             token_hash: token_hash.to_string(),
             user_id: user.id,
-            expires_at: first.try_get(8).map_err(corrupt)?,
+            expires_at: first.try_get(at(0)).map_err(corrupt)?,
             children,
-            threads: first.try_get(9).map_err(corrupt)?,
-            seq: first.try_get(10).map_err(corrupt)?,
-            min_cursor_seq: first.try_get(11).map_err(corrupt)?,
+            threads: first.try_get(at(1)).map_err(corrupt)?,
+            seq: first.try_get(at(2)).map_err(corrupt)?,
+            min_cursor_seq: first.try_get(at(3)).map_err(corrupt)?,
         });
         Ok(Some(user))
     }
