@@ -18,5 +18,6 @@ mod ops;
 mod pull_memory;
 mod scope;
 mod sse;
+mod store;
 mod tablets;
 mod talks;

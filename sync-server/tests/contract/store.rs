@@ -1,0 +1,173 @@
+//! The storage trait itself, on the backend `HUB_TEST_DATABASE_URL` names (SQLite by
+//! default, PostgreSQL in `cargo xtask test`'s second run): what every pull stands on, below
+//! the answers the other files check over HTTP. A store reads in ways of its own for speed
+//! (PostgreSQL reads a page's rows in no order when they all fit, and begins a reader's
+//! next transaction ahead), so what the trait promises is checked here on both.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use sync_server::store::{Store, StoreError, StoreResult, Tx};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::support::{db_url, TestDb};
+
+struct Opened {
+    store: Arc<dyn Store>,
+    _pokes: broadcast::Receiver<Arc<sync_server::store::TouchedScopes>>,
+    _db: TestDb,
+}
+
+async fn open() -> Opened {
+    let db = db_url().await;
+    let (tx, rx) = broadcast::channel(64);
+    let store = sync_server::open_store(&db.url, tx).expect("the store opens");
+    Opened { store, _pokes: rx, _db: db }
+}
+
+fn boxed<T: Send + 'static>(
+    f: impl FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+) -> sync_server::store::Job {
+    Box::new(move |tx| f(tx).map(|v| Box::new(v) as Box<dyn Any + Send>))
+}
+
+async fn read<T: Send + 'static>(s: &Opened, f: impl FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static) -> T {
+    let out = s.store.submit_read(boxed(f)).await.expect("the read job runs");
+    *out.downcast::<T>().expect("the job's own type")
+}
+
+async fn write<T: Send + 'static>(
+    s: &Opened,
+    f: impl FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let out = s.store.submit_write(boxed(f)).await?;
+    Ok(*out.downcast::<T>().expect("the job's own type"))
+}
+
+fn data(n: usize) -> Box<RawValue> {
+    RawValue::from_string(format!("{{\"n\":{n}}}")).expect("JSON")
+}
+
+/// One visit of `changes`: (seq, id, deleted, data) in the order visited.
+type Seen = Vec<(i64, Uuid, bool, Option<String>)>;
+
+async fn changes(s: &Opened, scopes: &[&str], after: i64, up_to: Option<i64>, limit: Option<u32>, live_only: bool) -> Seen {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    read(s, move |tx| {
+        let mut seen = Vec::new();
+        tx.changes(&scopes, after, up_to, limit, live_only, &mut |r| {
+            assert_eq!(r.entity_type, "news");
+            let data = r.data.map(|d| String::from_utf8_lossy(d).into_owned());
+            seen.push((r.seq, r.id, r.deleted, data));
+            Ok(())
+        })?;
+        Ok(seen)
+    })
+    .await
+}
+
+fn ids(seen: &Seen) -> Vec<Uuid> {
+    seen.iter().map(|c| c.1).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_come_in_seq_order_whether_or_not_the_page_holds_them_all() {
+    // ARCHITECTURE.md, pulls: a page is the changes after the cursor in sequence order, so
+    // that a page's last sequence number is the next cursor.
+    let s = open().await;
+    let scopes = ["unit:a", "unit:b", "unit:c", "unit:d"];
+    let written: Vec<Uuid> = (0..30u128).map(|i| Uuid::from_u128(1000 + i)).collect();
+    // Written round-robin over the scopes, so every scope's rows interleave with the others',
+    // and in an id order unlike their sequence order.
+    let w = written.clone();
+    write(&s, move |tx| {
+        for (i, id) in w.iter().enumerate().rev() {
+            tx.put_entity("news", *id, scopes[i % 4], &data(i))?;
+        }
+        // The sixth becomes a tombstone: a change at the end, with no data.
+        tx.delete_entity("news", w[5])?;
+        Ok(())
+    })
+    .await
+    .expect("the write commits");
+    let mut in_order: Vec<Uuid> = written.iter().rev().copied().filter(|id| *id != written[5]).collect();
+    in_order.push(written[5]);
+
+    let all = changes(&s, &scopes, 0, None, None, false).await;
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "in seq order: {all:?}");
+    assert_eq!(ids(&all), in_order);
+    let tombstone = &all[29];
+    assert!(tombstone.2 && tombstone.3.is_none(), "{tombstone:?}");
+    assert!(all[..29].iter().all(|c| !c.2 && c.3.as_deref().is_some_and(|d| d.starts_with("{\"n\":"))));
+    // Pages that hold every row (the limit above, at or one under the count) and pages that
+    // do not (a store may read the two in different ways): always the first rows in order.
+    for limit in [31, 30, 29, 17, 5, 1] {
+        let page = changes(&s, &scopes, 0, None, Some(limit), false).await;
+        assert_eq!(page, all[..(limit as usize).min(30)], "limit {limit}");
+    }
+    // After a cursor, up to a bound, without tombstones, some scopes only.
+    let cursor = all[9].0;
+    assert_eq!(changes(&s, &scopes, cursor, None, None, false).await, all[10..]);
+    assert_eq!(changes(&s, &scopes, cursor, None, Some(3), false).await, all[10..13]);
+    assert_eq!(changes(&s, &scopes, cursor, Some(all[19].0), Some(100), false).await, all[10..20]);
+    assert_eq!(changes(&s, &scopes, 0, None, Some(100), true).await, all[..29]);
+    let in_ab: Seen = all.iter().filter(|c| written.iter().position(|id| *id == c.1).is_some_and(|i| i % 4 < 2)).cloned().collect();
+    assert_eq!(changes(&s, &["unit:b", "unit:a"], 0, None, Some(100), false).await, in_ab);
+    assert_eq!(changes(&s, &["unit:b", "unit:a"], 0, None, Some(4), false).await, in_ab[..4]);
+    // A scope named twice gives its rows once.
+    assert_eq!(changes(&s, &["unit:a", "unit:b", "unit:a"], 0, None, Some(100), false).await, in_ab);
+    assert_eq!(changes(&s, &["unit:a", "unit:b", "unit:a"], 0, None, Some(4), false).await, in_ab[..4]);
+    assert!(changes(&s, &["unit:nobody"], 0, None, Some(100), false).await.is_empty());
+    assert!(changes(&s, &[], 0, None, Some(100), false).await.is_empty());
+    assert!(changes(&s, &scopes, all[29].0, None, Some(100), false).await.is_empty(), "nothing after the head");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_job_sees_every_commit_made_before_it_began() {
+    // What a pull answers holds every change acknowledged before it arrived (R-ACC-7's
+    // scope aside): a reader's transaction begun ahead must not read an older snapshot.
+    let s = open().await;
+    for i in 0..40usize {
+        let id = Uuid::from_u128(5000 + i as u128);
+        let before = read(&s, move |tx| tx.get_entity("news", id)).await;
+        assert!(before.is_none());
+        let seq = write(&s, move |tx| tx.put_entity("news", id, "unit:a", &data(i))).await.expect("the write commits");
+        // Straight after: the reader that answered above is idle, its next transaction
+        // (if the store begins one ahead) begun before this commit.
+        let (row, head) = read(&s, move |tx| Ok((tx.get_entity("news", id)?, tx.max_seq()?))).await;
+        assert_eq!(row.map(|r| r.seq), Some(seq), "round {i}");
+        assert!(head >= seq, "round {i}: the head {head} is at least {seq}");
+        assert_eq!(changes(&s, &["unit:a"], seq - 1, None, Some(10), true).await.len(), 1, "round {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_set_is_known_once_committed_and_never_from_a_rolled_back_write() {
+    // Cursors name their scope set by hash (docs/protocol.md): a pull asks whether its set is
+    // stored before it answers, and a store may remember the sets it found.
+    let s = open().await;
+    let scopes = vec!["unit:a".to_string(), "child:b".to_string()];
+    assert!(!read(&s, |tx| tx.has_scope_set("h1")).await);
+    // Seen by its own write, then rolled back with it: never known afterwards.
+    let sc = scopes.clone();
+    let failed = write(&s, move |tx| {
+        tx.put_scope_set("h1", &sc)?;
+        assert!(tx.has_scope_set("h1")?, "a write sees its own insert");
+        Err::<(), _>(StoreError::Database("this job fails on purpose".into()))
+    })
+    .await;
+    assert!(failed.is_err());
+    for _ in 0..4 {
+        assert!(!read(&s, |tx| tx.has_scope_set("h1")).await, "rolled back, so unknown");
+        assert!(!write(&s, |tx| tx.has_scope_set("h1")).await.expect("the write commits"), "unknown to writes too");
+    }
+    let sc = scopes.clone();
+    write(&s, move |tx| tx.put_scope_set("h1", &sc)).await.expect("the write commits");
+    for _ in 0..4 {
+        assert!(read(&s, |tx| tx.has_scope_set("h1")).await);
+        assert_eq!(read(&s, |tx| tx.scope_set("h1")).await, Some(scopes.clone()));
+    }
+    assert!(!read(&s, |tx| tx.has_scope_set("h2")).await);
+}
