@@ -361,12 +361,21 @@ impl PostgresStore {
         }));
         let (generation, generation_rx) = tokio::sync::mpsc::unbounded_channel();
         runtime.spawn(generation_task(async_config, generation_rx, known.clone()));
+        // A reader's transaction waits begun between jobs by design (see `read_job`), which
+        // a server-wide `idle_in_transaction_session_timeout` must not end under it: set at
+        // the connection's start-up, as a SET in a transaction would be rolled back with it.
+        let mut reader_config = config.clone();
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c idle_in_transaction_session_timeout=0"),
+            None => "-c idle_in_transaction_session_timeout=0".to_string(),
+        };
+        reader_config.options(&options);
         for i in 0..READERS {
             let (tx, rx) = mpsc::channel::<Msg>();
             if let Ok(mut r) = readers.lock() {
                 r.inboxes.push(tx);
             }
-            let cfg = config.clone();
+            let cfg = reader_config.clone();
             let shared = readers.clone();
             spawn(&format!("pg-reader-{i}"), move || reader_loop(cfg, i, rx, shared))?;
         }
@@ -879,8 +888,9 @@ fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job, reply:
 
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
-/// How long a reader's transaction begun ahead is used (see [`read_job`]).
-const READ_BEGUN_FOR: Duration = Duration::from_secs(1);
+/// How long a reader's transaction begun ahead is used (see [`read_job`]): what it saves
+/// counts under load, when jobs follow each other closely.
+const READ_BEGUN_FOR: Duration = Duration::from_millis(250);
 
 // ---------------------------------------------------------------------------------------
 // Generation

@@ -12,7 +12,7 @@ use sync_server::store::{Store, StoreError, StoreResult, Tx};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::support::{db_url, TestDb};
+use crate::support::{db_url, pg, TestDb};
 
 struct Opened {
     store: Arc<dyn Store>,
@@ -170,4 +170,35 @@ async fn a_scope_set_is_known_once_committed_and_never_from_a_rolled_back_write(
         assert_eq!(read(&s, |tx| tx.scope_set("h1")).await, Some(scopes.clone()));
     }
     assert!(!read(&s, |tx| tx.has_scope_set("h2")).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_hold_where_the_database_ends_idle_transactions_early() {
+    // docs/operations.md: PostgreSQL's readers begin their next transaction ahead, which a
+    // server-wide `idle_in_transaction_session_timeout` would end between two requests.
+    if !std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+        return;
+    }
+    let db = db_url().await;
+    let url = db.url.clone();
+    pg::on_std_thread(move || {
+        pg::admin_exec(
+            &url,
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET idle_in_transaction_session_timeout = 50', current_database()); END $$",
+        )
+    })
+    .await
+    .expect("the timeout is set");
+    let (tx, rx) = broadcast::channel(64);
+    let s = Opened { store: sync_server::open_store(&db.url, tx).expect("the store opens"), _pokes: rx, _db: db };
+    let id = Uuid::from_u128(7);
+    write(&s, move |tx| tx.put_entity("news", id, "unit:a", &data(1))).await.expect("the write commits");
+    for round in 0..6 {
+        // Longer than the timeout, shorter than a transaction begun ahead is kept.
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        let out = s.store.submit_read(boxed(move |tx| tx.get_entity("news", id))).await;
+        let row = out.unwrap_or_else(|e| panic!("round {round}: the read failed: {e}"));
+        assert!(row.downcast::<Option<sync_server::store::EntityRow>>().is_ok_and(|r| r.is_some()), "round {round}");
+    }
 }

@@ -74,7 +74,8 @@ fn reap_leftovers(admin_url: &str) {
     });
 }
 
-fn admin_exec(url: &str, sql: &str) -> Result<(), String> {
+/// Runs `sql` (one or more statements) on the database of `url`.
+pub fn admin_exec(url: &str, sql: &str) -> Result<(), String> {
     let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| format!("connect: {e}"))?;
     client.batch_execute(sql).map_err(|e| match e.as_db_error() {
         Some(db) => db.message().to_string(),
@@ -82,7 +83,7 @@ fn admin_exec(url: &str, sql: &str) -> Result<(), String> {
     })
 }
 
-async fn on_std_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub async fn on_std_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let _ = tx.send(f());
