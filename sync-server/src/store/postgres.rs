@@ -252,16 +252,28 @@ struct Conn {
     /// When a reader began its next read-only transaction ahead, with the last one's
     /// ROLLBACK (see [`read_job`]).
     read_begun: Option<Instant>,
+    /// Scope sets (by a hash of their names) whose last page read here was full, so that the
+    /// next page of a large first sync is read in order at once (see `changes`): when.
+    overflowed: HashMap<u64, Instant>,
 }
 
-/// Bounds [`Conn::known_scope_sets`]: past it the set starts again (each person's set
-/// is then asked for once more).
+/// Bounds [`Conn::known_scope_sets`] and [`Conn::overflowed`]: past it the set starts
+/// again (each person's set is then asked for once more).
 const KNOWN_SCOPE_SETS: usize = 100_000;
+
+/// How long a scope set whose page overflowed is read in order at once (see `changes`).
+const OVERFLOWED_FOR: Duration = Duration::from_secs(60);
 
 impl Conn {
     fn connect(config: &postgres::Config) -> StoreResult<Conn> {
         let client = config.connect(NoTls)?;
-        Ok(Conn { client, stmts: HashMap::new(), known_scope_sets: HashSet::new(), read_begun: None })
+        Ok(Conn {
+            client,
+            stmts: HashMap::new(),
+            known_scope_sets: HashSet::new(),
+            read_begun: None,
+            overflowed: HashMap::new(),
+        })
     }
 
     fn stmt(&mut self, sql: &str) -> StoreResult<Statement> {
@@ -1661,13 +1673,28 @@ impl Tx for PgTx<'_> {
         // scan over all the scopes, and sorting a page of whole rows by seq cost it more than
         // finding them (about 1.5 against 1.0 ms for an initial sync's 1,300 rows), where
         // sorting them here takes microseconds. `LIMIT NULL` is no limit.
+        //
+        // When there are more rows than the page takes, the rows read so are of no use (a
+        // large first sync's page then costs about half as much again), so a scope set whose
+        // last page on this connection was full is read in order at once, until a page is
+        // not full or for [`OVERFLOWED_FOR`].
         let cap = limit.map(|l| i64::from(l) + 1);
-        let sql = format!(
-            "SELECT type, id, seq, deleted, data FROM entities WHERE scope = ANY($1) AND seq > $2 AND seq <= $3 {live} LIMIT $4"
-        );
         let conn = self.conn()?;
-        let mut rows = conn.query(&sql, &[&scopes, &after, &up_to, &cap])?;
-        if cap.is_some_and(|cap| rows.len() as i64 >= cap) {
+        let key = cap.map(|_| {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(scopes, &mut h);
+            std::hash::Hasher::finish(&h)
+        });
+        let known_large = key.is_some_and(|k| conn.overflowed.get(&k).is_some_and(|at| at.elapsed() < OVERFLOWED_FOR));
+        let mut rows = if known_large {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "SELECT type, id, seq, deleted, data FROM entities WHERE scope = ANY($1) AND seq > $2 AND seq <= $3 {live} LIMIT $4"
+            );
+            conn.query(&sql, &[&scopes, &after, &up_to, &cap])?
+        };
+        if known_large || cap.is_some_and(|cap| rows.len() as i64 >= cap) {
             // More rows past `after` than the page takes, so which come first is not known
             // from these: one bounded range scan of (scope, seq) per scope, merged by seq.
             // With `scope = ANY($1) … ORDER BY seq LIMIT n` PostgreSQL 15, once it has
@@ -1683,6 +1710,17 @@ impl Tx for PgTx<'_> {
             unique.sort_unstable();
             unique.dedup();
             rows = conn.query(&sql, &[&unique, &after, &up_to, &limit])?;
+            // Remembered while pages come full; forgotten with the last.
+            if let (Some(k), Some(l)) = (key, limit) {
+                if rows.len() as i64 >= l {
+                    if conn.overflowed.len() >= KNOWN_SCOPE_SETS {
+                        conn.overflowed.clear();
+                    }
+                    conn.overflowed.insert(k, Instant::now());
+                } else {
+                    conn.overflowed.remove(&k);
+                }
+            }
         } else {
             let mut keyed = Vec::with_capacity(rows.len());
             for r in rows {

@@ -116,6 +116,20 @@ async fn changes_come_in_seq_order_whether_or_not_the_page_holds_them_all() {
     let in_ab: Seen = all.iter().filter(|c| written.iter().position(|id| *id == c.1).is_some_and(|i| i % 4 < 2)).cloned().collect();
     assert_eq!(changes(&s, &["unit:b", "unit:a"], 0, None, Some(100), false).await, in_ab);
     assert_eq!(changes(&s, &["unit:b", "unit:a"], 0, None, Some(4), false).await, in_ab[..4]);
+    // Walked page by page, twice (a store may read a scope set's later pages in another way
+    // once one was full): the pages add up to every row in order.
+    for walk in 0..2 {
+        let (mut after, mut walked) = (0, Seen::new());
+        loop {
+            let page = changes(&s, &scopes, after, None, Some(7), false).await;
+            walked.extend(page.iter().cloned());
+            match page.last() {
+                Some(last) if page.len() == 7 => after = last.0,
+                _ => break,
+            }
+        }
+        assert_eq!(walked, all, "walk {walk}");
+    }
     // A scope named twice gives its rows once.
     assert_eq!(changes(&s, &["unit:a", "unit:b", "unit:a"], 0, None, Some(100), false).await, in_ab);
     assert_eq!(changes(&s, &["unit:a", "unit:b", "unit:a"], 0, None, Some(4), false).await, in_ab[..4]);
