@@ -863,7 +863,8 @@ fn reader_loop(config: postgres::Config, me: usize, inbox: mpsc::Receiver<Msg>, 
 /// commit made before it started, with one round trip fewer (about 100 µs of a PostgreSQL
 /// initial sync's 1.6 ms read job, 2026-12-06). A transaction begun longer ago than
 /// [`READ_BEGUN_FOR`] is begun again, so that a connection the database dropped while idle
-/// is found (and replaced) by BEGIN, not by the job's first statement.
+/// is found (and replaced) by BEGIN, not by the job's first statement; within that time a
+/// job on a connection the database has just dropped fails, as one in flight then would.
 fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job, reply: Reply) {
     let begun = conn
         .as_ref()
