@@ -21,7 +21,10 @@ struct Opened {
 }
 
 async fn open() -> Opened {
-    let db = db_url().await;
+    open_on(db_url().await)
+}
+
+fn open_on(db: TestDb) -> Opened {
     let (tx, rx) = broadcast::channel(64);
     let store = sync_server::open_store(&db.url, tx).expect("the store opens");
     Opened { store, _pokes: rx, _db: db }
@@ -204,8 +207,7 @@ async fn reads_hold_where_the_database_ends_idle_transactions_early() {
     })
     .await
     .expect("the timeout is set");
-    let (tx, rx) = broadcast::channel(64);
-    let s = Opened { store: sync_server::open_store(&db.url, tx).expect("the store opens"), _pokes: rx, _db: db };
+    let s = open_on(db);
     let id = Uuid::from_u128(7);
     write(&s, move |tx| tx.put_entity("news", id, "unit:a", &data(1))).await.expect("the write commits");
     for round in 0..6 {
