@@ -7,6 +7,7 @@
 
 pub(crate) mod deferred;
 pub mod postgres;
+mod priority;
 pub mod sqlite;
 mod wal_batch;
 

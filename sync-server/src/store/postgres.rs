@@ -85,6 +85,7 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use super::deferred::{Deferred, EntityData, PendingOutcome, PendingWrite, SavepointDb};
+use super::priority::raise_priority;
 use super::{
     ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     ReadHint, StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats, POKE_EVERYONE,
@@ -363,7 +364,10 @@ impl PostgresStore {
         let cfg = config.clone();
         let counters = Arc::new(WriteCounters::default());
         let (writer_counters, writer_known) = (counters.clone(), known.clone());
-        spawn("pg-writer", move || writer_loop(cfg, writer_conn, writer_rx, &writer_counters, &writer_known))?;
+        spawn("pg-writer", move || {
+            raise_priority("pg-writer");
+            writer_loop(cfg, writer_conn, writer_rx, &writer_counters, &writer_known)
+        })?;
 
         let readers = Arc::new(Mutex::new(Readers {
             inboxes: Vec::with_capacity(READERS),

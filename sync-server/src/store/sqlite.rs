@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use super::deferred::{Deferred, PendingWrite, SavepointDb};
+use super::priority::raise_priority;
 use super::{
     ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
     StoreResult, TouchedScopes, Tx, TxCache, UserRow, WriteStats,
@@ -191,7 +192,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                raise_priority();
+                raise_priority("sqlite-writer");
                 writer_loop(conn, rx, pokes, checkpoints, &writer_counters)
             })
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
@@ -280,31 +281,6 @@ fn checkpoint_when_idle(conn: &Connection) -> bool {
         }
     }
 }
-
-/// Asks the scheduler to run the calling thread (the writer) before the request threads
-/// when the CPUs are all busy (nice −10); without the privilege for it (`CAP_SYS_NICE`) it
-/// runs as before, which is logged once.
-///
-/// Performance: every write of the server waits its turn on this one thread, while many
-/// request threads share the cores with it. In a write rush the writer lost the CPU to
-/// them; with the priority, care weeks ran 6–17 % faster in five A/B pairs.
-fn raise_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain system calls on this thread's own id.
-        let (tid, raised) = unsafe {
-            let tid = libc::gettid();
-            (tid, libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE))
-        };
-        if raised != 0 {
-            tracing::info!(tid, error = %std::io::Error::last_os_error(), "the SQLite writer runs at normal priority");
-        }
-    }
-}
-
-/// The writer thread's nice value (see [`raise_priority`]).
-#[cfg(target_os = "linux")]
-const WRITER_NICE: libc::c_int = -10;
 
 /// Pause of the background checkpointer after each checkpoint: commits in between are
 /// copied back together, each page once.
@@ -2036,22 +2012,6 @@ mod tests {
         assert_eq!(file_alone("after.db"), 1);
         drop(conn);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_writer_thread_runs_at_a_higher_priority_when_it_may() {
-        // SAFETY: plain system calls about the calling thread.
-        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
-        let (before, after, may) = std::thread::spawn(move || {
-            let before = nice();
-            raise_priority();
-            (before, nice(), unsafe { libc::geteuid() } == 0)
-        })
-        .join()
-        .unwrap();
-        // Root (as in CI and the benchmark) may; others keep the priority they had.
-        assert_eq!(after, if may { WRITER_NICE } else { before });
     }
 
     #[test]

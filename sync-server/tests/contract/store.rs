@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use domain::wire::{MutationResult, MutationStatus};
 use serde_json::value::RawValue;
 use sync_server::store::{Store, StoreError, StoreResult, Tx};
 use tokio::sync::broadcast;
@@ -217,4 +218,62 @@ async fn reads_hold_where_the_database_ends_idle_transactions_early() {
         let row = out.unwrap_or_else(|e| panic!("round {round}: the read failed: {e}"));
         assert!(row.downcast::<Option<sync_server::store::EntityRow>>().is_ok_and(|r| r.is_some()), "round {round}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_database_refuses_is_never_acknowledged_and_nothing_of_it_stays() {
+    // ARCHITECTURE.md, group commit: a mutation is acknowledged only after its commit. A
+    // store may send a group's writes to the database without waiting for each (PostgreSQL's
+    // writer does, to run the next pushes meanwhile); one the database then refuses must
+    // fail its job, and every job acknowledged must be in the database, all of it.
+    let s = open().await;
+    let (mutation, owner, client) = (Uuid::from_u128(42), Uuid::from_u128(1), Uuid::from_u128(2));
+    let result =
+        MutationResult { id: mutation, status: MutationStatus::Applied, code: None, message: None, details: None };
+    let at = chrono::Utc::now();
+    let r = result.clone();
+    write(&s, move |tx| tx.store_mutation_outcome(mutation, owner, client, "test", &r, at))
+        .await
+        .expect("the first outcome commits");
+    // A second instance on the database, which has not seen that outcome: storing it again
+    // is a duplicate key the database refuses at the write (the rules ask first; this job
+    // does not, on purpose).
+    let (pokes, _pokes_rx) = broadcast::channel(64);
+    let other = sync_server::open_store(&s._db.url, pokes).expect("a second store opens");
+    for round in 0..4u128 {
+        let jobs: Vec<_> = (0..6u128)
+            .map(|i| {
+                let id = Uuid::from_u128(9000 + round * 10 + i);
+                let r = result.clone();
+                let job = boxed(move |tx| {
+                    tx.put_entity("news", id, "unit:a", &data(i as usize))?;
+                    if i == 3 {
+                        tx.store_mutation_outcome(mutation, owner, client, "test", &r, at)?;
+                    }
+                    Ok(())
+                });
+                (id, i, other.submit_write(job))
+            })
+            .collect();
+        for (id, i, job) in jobs {
+            let outcome = job.await;
+            let stored = read(&s, move |tx| tx.get_entity("news", id)).await;
+            if i == 3 {
+                assert!(outcome.is_err(), "round {round}: the refused write is not acknowledged");
+            }
+            match outcome {
+                Ok(_) => assert!(stored.is_some(), "round {round}: job {i} acknowledged, so committed"),
+                Err(_) => assert!(stored.is_none(), "round {round}: job {i} failed, so nothing of it stays"),
+            }
+        }
+        // The store goes on: the next write commits.
+        let id = Uuid::from_u128(9500 + round);
+        let seq = write_on(&other, move |tx| tx.put_entity("news", id, "unit:b", &data(0))).await;
+        assert_eq!(read(&s, move |tx| tx.get_entity("news", id)).await.map(|r| r.seq), Some(seq), "round {round}");
+    }
+}
+
+async fn write_on(store: &Arc<dyn Store>, f: impl FnOnce(&mut dyn Tx) -> StoreResult<i64> + Send + 'static) -> i64 {
+    let out = store.submit_write(boxed(f)).await.expect("the write commits");
+    *out.downcast::<i64>().expect("the job's own type")
 }
