@@ -18,7 +18,7 @@ use crate::support::{db_url, pg, TestDb};
 struct Opened {
     store: Arc<dyn Store>,
     _pokes: broadcast::Receiver<Arc<sync_server::store::TouchedScopes>>,
-    _db: TestDb,
+    db: TestDb,
 }
 
 async fn open() -> Opened {
@@ -28,7 +28,7 @@ async fn open() -> Opened {
 fn open_on(db: TestDb) -> Opened {
     let (tx, rx) = broadcast::channel(64);
     let store = sync_server::open_store(&db.url, tx).expect("the store opens");
-    Opened { store, _pokes: rx, _db: db }
+    Opened { store, _pokes: rx, db }
 }
 
 fn boxed<T: Send + 'static>(
@@ -239,7 +239,7 @@ async fn a_write_the_database_refuses_is_never_acknowledged_and_nothing_of_it_st
     // is a duplicate key the database refuses at the write (the rules ask first; this job
     // does not, on purpose).
     let (pokes, _pokes_rx) = broadcast::channel(64);
-    let other = sync_server::open_store(&s._db.url, pokes).expect("a second store opens");
+    let other = sync_server::open_store(&s.db.url, pokes).expect("a second store opens");
     for round in 0..4u128 {
         let jobs: Vec<_> = (0..6u128)
             .map(|i| {
