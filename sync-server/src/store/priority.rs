@@ -1,8 +1,8 @@
 //! The writers' scheduling priority, for both stores.
 
-/// Asks the scheduler to run the calling thread (a store's writer, or the thread that
-/// carries its statements) before the request threads when the CPUs are all busy (nice
-/// −10); without the privilege for it (`CAP_SYS_NICE`) it runs as before, which is logged.
+/// Asks the scheduler to run the calling thread (a store's writer) before the request
+/// threads when the CPUs are all busy (nice −10); without the privilege for it
+/// (`CAP_SYS_NICE`) it runs as before, which is logged.
 ///
 /// Performance: every write of the server waits its turn on one writer, while many request
 /// threads share the cores with it. In a write rush the writer lost the CPU to them. With
