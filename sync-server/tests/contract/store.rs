@@ -46,7 +46,14 @@ async fn write<T: Send + 'static>(
     s: &Opened,
     f: impl FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {
-    let out = s.store.submit_write(boxed(f)).await?;
+    write_on(&s.store, f).await
+}
+
+async fn write_on<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    f: impl FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let out = store.submit_write(boxed(f)).await?;
     Ok(*out.downcast::<T>().expect("the job's own type"))
 }
 
@@ -268,12 +275,7 @@ async fn a_write_the_database_refuses_is_never_acknowledged_and_nothing_of_it_st
         }
         // The store goes on: the next write commits.
         let id = Uuid::from_u128(9500 + round);
-        let seq = write_on(&other, move |tx| tx.put_entity("news", id, "unit:b", &data(0))).await;
+        let seq = write_on(&other, move |tx| tx.put_entity("news", id, "unit:b", &data(0))).await.expect("the write commits");
         assert_eq!(read(&s, move |tx| tx.get_entity("news", id)).await.map(|r| r.seq), Some(seq), "round {round}");
     }
-}
-
-async fn write_on(store: &Arc<dyn Store>, f: impl FnOnce(&mut dyn Tx) -> StoreResult<i64> + Send + 'static) -> i64 {
-    let out = store.submit_write(boxed(f)).await.expect("the write commits");
-    *out.downcast::<i64>().expect("the job's own type")
 }
