@@ -137,12 +137,44 @@ pub fn thread_cpu_seconds(pid: u32) -> std::collections::BTreeMap<String, f64> {
     out
 }
 
-/// The process under test, whose CPU time the runs measure (0: none).
-pub static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+/// The processes under test, whose CPU time the runs measure together: one server, or
+/// every instance of a target with several (`--instances`).
+static SERVER_PIDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 /// Makes `pid` the process whose CPU time the next runs measure (`None`: none).
 pub fn measure_cpu_of(pid: Option<u32>) {
-    SERVER_PID.store(pid.unwrap_or(0), Ordering::Relaxed);
+    measure_cpu_of_all(pid.as_slice());
+}
+
+/// Makes `pids` the processes whose CPU time the next runs measure, summed.
+pub fn measure_cpu_of_all(pids: &[u32]) {
+    if let Ok(mut p) = SERVER_PIDS.lock() {
+        *p = pids.to_vec();
+    }
+}
+
+/// The processes [`measure_cpu_of_all`] named.
+fn measured_pids() -> Vec<u32> {
+    SERVER_PIDS.lock().map(|p| p.clone()).unwrap_or_default()
+}
+
+/// CPU seconds of all of `pids` so far; `None` if there are none or one is gone.
+fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_seconds(Some(*p))).sum()
+}
+
+/// [`thread_cpu_seconds`] of all of `pids`, summed by thread name.
+fn threads_cpu_seconds(pids: &[u32]) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in pids {
+        for (name, s) in thread_cpu_seconds(*p) {
+            *out.entry(name).or_insert(0.0) += s;
+        }
+    }
+    out
 }
 
 /// The database server's main process (PostgreSQL's postmaster), whose own and whose
@@ -256,9 +288,11 @@ impl Recorder {
 }
 
 /// Runs `concurrency` workers, each with its own connection, for `warmup + measure`; only
-/// the measured window counts. Returns the merged recorder and the measured seconds.
+/// the measured window counts. Worker `w` connects to `addrs[w % addrs.len()]` (the
+/// instances of a target with several). Returns the merged recorder and the measured
+/// seconds.
 pub async fn run_workers<S, F, Fut>(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     concurrency: usize,
     warmup: Duration,
     measure: Duration,
@@ -273,17 +307,20 @@ where
     let start = Instant::now();
     let from = start + warmup;
     let until = from + measure;
-    let pid = Some(SERVER_PID.load(Ordering::Relaxed)).filter(|p| *p != 0);
+    if addrs.is_empty() {
+        anyhow::bail!("no server to connect to");
+    }
+    let pids = measured_pids();
     let db = Some(DB_ROOT.load(Ordering::Relaxed)).filter(|p| *p != 0);
     let cpu = tokio::spawn(async move {
         tokio::time::sleep_until(from.into()).await;
-        let (s0, c0) = (pid.and_then(|p| cpu_seconds(Some(p))), cpu_seconds(None));
-        let t0 = pid.map(thread_cpu_seconds).unwrap_or_default();
+        let (s0, c0) = (cpu_seconds_of(&pids), cpu_seconds(None));
+        let t0 = threads_cpu_seconds(&pids);
         let d0 = db.map(tree_cpu_seconds);
         let m0 = machine_jiffies();
         tokio::time::sleep_until(until.into()).await;
-        let (s1, c1) = (pid.and_then(|p| cpu_seconds(Some(p))), cpu_seconds(None));
-        let t1 = pid.map(thread_cpu_seconds).unwrap_or_default();
+        let (s1, c1) = (cpu_seconds_of(&pids), cpu_seconds(None));
+        let t1 = threads_cpu_seconds(&pids);
         let d1 = db.map(tree_cpu_seconds);
         let m1 = machine_jiffies();
         // A process that started in the window counts whole; one that ended in it is lost
@@ -308,6 +345,7 @@ where
     for w in 0..concurrency {
         let state = make_state(w);
         let f = worker.clone();
+        let addr = addrs[w % addrs.len()];
         handles.push(tokio::spawn(async move { f(w, state, Conn::new(addr), Recorder::new(from, until)).await }));
     }
     let mut all = Recorder::default();
@@ -398,5 +436,55 @@ mod tests {
         // Not a process: nothing to read.
         assert_eq!(parent_pid(u32::MAX), None);
         assert!(cpu_seconds(None).is_some());
+    }
+
+    #[test]
+    fn the_cpu_of_several_instances_is_summed_and_one_that_is_gone_spoils_the_sum() {
+        let me = std::process::id();
+        let once = cpu_seconds(Some(me)).expect("this process is readable");
+        let twice = cpu_seconds_of(&[me, me]).expect("this process, twice");
+        assert!(twice >= 2.0 * once, "{twice} against {once}");
+        assert_eq!(cpu_seconds_of(&[]), None);
+        assert_eq!(cpu_seconds_of(&[me, u32::MAX]), None);
+        // Threads by name, summed over the processes (a child with one thread, which does
+        // not end while it is read, unlike this test's neighbours).
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep runs");
+        // Until its exec, the child still bears this thread's name.
+        let comm = format!("/proc/{}/comm", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "sleep") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let one = thread_cpu_seconds(child.id());
+        let both = threads_cpu_seconds(&[child.id(), child.id()]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(one.keys().collect::<Vec<_>>(), vec!["sleep"]);
+        assert_eq!(both.keys().collect::<Vec<_>>(), vec!["sleep"]);
+        assert!(both["sleep"] >= 2.0 * one["sleep"], "{both:?} against {one:?}");
+    }
+
+    #[tokio::test]
+    async fn load_workers_are_dealt_over_the_instances_round_robin() {
+        let a: SocketAddr = "127.0.0.1:1".parse().expect("an address");
+        let b: SocketAddr = "127.0.0.1:2".parse().expect("an address");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let worker = move |w: usize, (): (), conn: Conn, rec: Recorder| {
+            let log = log.clone();
+            async move {
+                log.lock().expect("the log").push((w, conn.addr));
+                rec
+            }
+        };
+        run_workers(&[a, b], 5, Duration::ZERO, Duration::ZERO, |_| (), worker).await.expect("the workers ran");
+        let mut seen = seen.lock().expect("the log").clone();
+        seen.sort();
+        assert_eq!(seen, vec![(0, a), (1, b), (2, a), (3, b), (4, a)]);
+        // No instance to send the load to is an error, not a division by zero.
+        let none = run_workers(&[], 1, Duration::ZERO, Duration::ZERO, |_| (), |_, (), _, rec: Recorder| async { rec }).await;
+        assert!(none.is_err());
     }
 }

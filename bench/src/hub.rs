@@ -62,7 +62,9 @@ struct PlanWrites {
 
 pub struct Hub<'a> {
     pub target: String,
-    pub addr: SocketAddr,
+    /// The target's server instances (one but for `--instances`): the load's connections
+    /// are dealt over them round robin.
+    pub addrs: Vec<SocketAddr>,
     pub roster: Arc<Roster>,
     pub opts: &'a Opts,
 }
@@ -133,27 +135,37 @@ pub async fn snapshot(addr: SocketAddr, token: &str) -> Result<Vec<Value>> {
 }
 
 impl Hub<'_> {
+    /// Fixes the dev clock of every instance (each has its own).
     pub async fn set_clock(&self, at: DateTime<Utc>) -> Result<()> {
-        let mut c = Conn::new(self.addr);
-        let r = c.post_json("/v1/dev/clock", None, &json!({ "now": at })).await?;
-        if !r.status.is_success() {
-            bail!("setting the dev clock answered {}", r.status);
+        for addr in &self.addrs {
+            let mut c = Conn::new(*addr);
+            let r = c.post_json("/v1/dev/clock", None, &json!({ "now": at })).await?;
+            if !r.status.is_success() {
+                bail!("setting the dev clock of {addr} answered {}", r.status);
+            }
         }
         Ok(())
     }
 
-    /// (write jobs, commits, largest group) from `/metrics`.
+    /// (write jobs, commits, largest group) from `/metrics`, summed over the instances
+    /// (the largest group: the largest of any).
     pub async fn write_stats(&self) -> Option<(u64, u64, u64)> {
-        let mut c = Conn::new(self.addr);
-        let r = c.send(Method::GET, "/metrics", None, None).await.ok()?;
-        let text = String::from_utf8_lossy(&r.body).to_string();
-        let get = |name: &str| {
-            text.lines()
-                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        Some((get("hub_store_write_jobs_total")?, get("hub_store_commits_total")?, get("hub_store_largest_group")?))
+        let mut sum = (0, 0, 0);
+        for addr in &self.addrs {
+            let mut c = Conn::new(*addr);
+            let r = c.send(Method::GET, "/metrics", None, None).await.ok()?;
+            let text = String::from_utf8_lossy(&r.body).to_string();
+            let get = |name: &str| {
+                text.lines()
+                    .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            sum.0 += get("hub_store_write_jobs_total")?;
+            sum.1 += get("hub_store_commits_total")?;
+            sum.2 = sum.2.max(get("hub_store_largest_group")?);
+        }
+        Some(sum)
     }
 
     fn figure(&self, scenario: &str, conc: usize, secs: f64, rec: Recorder) -> Figure {
@@ -181,7 +193,7 @@ impl Hub<'_> {
         let mut handles = Vec::new();
         for w in 0..conc {
             let mine = Self::deal(devices, conc, w);
-            let addr = self.addr;
+            let addr = self.addrs[w % self.addrs.len()];
             handles.push(tokio::spawn(async move {
                 let mut conn = Conn::new(addr);
                 let mut out = Vec::new();
@@ -205,7 +217,7 @@ impl Hub<'_> {
         let conc = self.opts.concurrency;
         let devices = Arc::new(devices);
         let (rec, secs) = run_workers(
-            self.addr,
+            &self.addrs,
             conc,
             self.opts.warmup,
             self.opts.measure,
@@ -263,7 +275,7 @@ impl Hub<'_> {
         }
         let devices = Arc::new(devices);
         run_workers(
-            self.addr,
+            &self.addrs,
             conc,
             self.opts.warmup,
             measure,
@@ -375,7 +387,7 @@ impl Hub<'_> {
         let pulls = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let pulls2 = pulls.clone();
         let (rec, secs) = run_workers(
-            self.addr,
+            &self.addrs,
             conc,
             self.opts.warmup,
             self.opts.measure,
@@ -420,7 +432,7 @@ impl Hub<'_> {
         let users: Vec<String> = self.roster.guardians.iter().take(64).map(|d| d.username.clone()).collect();
         let users = Arc::new(users);
         let (rec, secs) = run_workers(
-            self.addr,
+            &self.addrs,
             conc,
             Duration::from_millis(300),
             Duration::from_secs(3),
@@ -540,14 +552,13 @@ fn attendance_batch(d: &Device, round: usize) -> Vec<Mutation> {
 pub async fn push_until_killed(
     hub: &Hub<'_>,
     kill_after: Duration,
-    proc_: &mut crate::procs::Proc,
+    procs: &mut [crate::procs::Proc],
 ) -> Result<(Vec<Uuid>, Option<(u64, u64, u64)>)> {
     hub.set_clock(stockholm(today(), 7, 30)).await?;
     let conc = hub.opts.write_concurrency;
     let devices = hub.roster.guardians.clone();
-    let addr = hub.addr;
     let opts = hub.opts;
-    let h = Hub { target: hub.target.clone(), addr, roster: hub.roster.clone(), opts };
+    let h = Hub { target: hub.target.clone(), addrs: hub.addrs.clone(), roster: hub.roster.clone(), opts };
     let load = async {
         h.push_scenario("durability", devices, conc, kill_after + Duration::from_secs(1), true, absence_batch).await
     };
@@ -555,7 +566,10 @@ pub async fn push_until_killed(
         tokio::time::sleep(opts.warmup + kill_after - Duration::from_millis(200)).await;
         let stats = hub.write_stats().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        proc_.kill();
+        // Every instance at once: what any of them acknowledged must be in the database.
+        for p in procs.iter_mut() {
+            p.kill();
+        }
         stats
     };
     let (load, stats) = tokio::join!(load, killer);

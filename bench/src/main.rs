@@ -89,6 +89,11 @@ pub struct Args {
     /// Only these targets (comma-separated: hello, sqlite, postgres, pouchdb).
     #[arg(long)]
     only: Option<String>,
+    /// Server instances on the PostgreSQL database, the scale-out that store is for: the
+    /// load's connections are dealt over them round robin, and the target is named
+    /// `hub-postgres-x<N>`. SQLite runs one process by design.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Only these Hub scenarios (comma-separated: pull, care, absence, attendance, initial,
     /// login, durability); for profiling one at a time.
     #[arg(long)]
@@ -184,7 +189,13 @@ async fn run(args: Args) -> Result<()> {
     }
     if want("postgres") {
         match (&args.postgres, &args.postgres_unavailable) {
-            (Some(url), _) => stores.push(("hub-postgres".into(), url.clone())),
+            (Some(url), _) => {
+                let name = match args.instances {
+                    0 | 1 => "hub-postgres".to_string(),
+                    n => format!("hub-postgres-x{n}"),
+                };
+                stores.push((name, url.clone()));
+            }
             (None, Some(why)) => report.skipped.push(format!("PostgreSQL: {why}")),
             (None, None) => report.skipped.push("PostgreSQL: no --postgres URL given".into()),
         }
@@ -283,7 +294,7 @@ async fn start_hello(args: &Args, out: &Path) -> Result<Hello> {
 /// One round of GET / on the hello-world at `addr` (its CPU measured by the caller).
 async fn hello_round(addr: std::net::SocketAddr, opts: &Opts) -> Result<Figure> {
     let (rec, secs) = run_workers(
-        addr,
+        &[addr],
         opts.concurrency,
         opts.warmup,
         opts.measure,
@@ -359,7 +370,7 @@ async fn paired(
     report: &mut Report,
     side: &mut Side<'_, '_>,
     target: &str,
-    hub_pid: Option<u32>,
+    hub_pids: &[u32],
     rounds: usize,
     hello: Option<&Opts>,
     mut hub_round: impl AsyncFnMut() -> Result<Figure>,
@@ -369,15 +380,15 @@ async fn paired(
     let mut reference: Option<Figure> = None;
     let mut ceiling: Option<Figure> = None;
     for _ in 0..rounds.max(1) {
-        client::measure_cpu_of(hub_pid);
+        client::measure_cpu_of_all(hub_pids);
         let h = hub_round().await?;
         if let (Some(opts), Some((addr, pid)), None) = (hello, side.hello, &side.hello_error) {
             let round = hello_round(addr, opts);
-            reference_round(target, hub_pid, pid, "axum hello-world", &mut ceiling, &mut side.hello_error, round).await;
+            reference_round(target, hub_pids, pid, "axum hello-world", &mut ceiling, &mut side.hello_error, round).await;
         }
         if let (Some(p), None) = (side.pouch, &side.error) {
             let round = pouch_round(p, &h);
-            reference_round(target, hub_pid, side.pid, "pouchdb-server", &mut reference, &mut side.error, round).await;
+            reference_round(target, hub_pids, side.pid, "pouchdb-server", &mut reference, &mut side.error, round).await;
         }
         add_round(&mut hub, h);
     }
@@ -444,7 +455,7 @@ impl Drop for DbCpu {
 /// measured, added to `all`. A failure is kept in `error`, which ends its rounds.
 async fn reference_round(
     target: &str,
-    hub_pid: Option<u32>,
+    hub_pids: &[u32],
     pid: Option<u32>,
     name: &str,
     all: &mut Option<Figure>,
@@ -457,7 +468,7 @@ async fn reference_round(
     let db = client::measure_db_cpu_of(None);
     let r = round.await;
     client::settle(SETTLE_AT_MOST).await;
-    client::measure_cpu_of(hub_pid);
+    client::measure_cpu_of_all(hub_pids);
     client::measure_db_cpu_of(db);
     match r {
         Ok(mut f) => {
@@ -514,20 +525,34 @@ async fn bench_hub(
         Some(b) => b.clone(),
         None => sibling("sync-server")?,
     };
-    let start_server = |addr: std::net::SocketAddr| -> Result<Proc> {
+    let start_server = |addr: std::net::SocketAddr, log: &str| -> Result<Proc> {
         let mut cmd = Command::new(&server_bin);
         cmd.args(["--listen", &addr.to_string(), "--db", db, "--dev-clock"]).env("RUST_LOG", "warn");
-        Proc::spawn(target, cmd, &out.join(format!("{target}.log")))
+        Proc::spawn(target, cmd, &out.join(format!("{log}.log")))
     };
-    let addr = free_addr()?;
-    let mut server = start_server(addr)?;
-    server.measure_cpu();
+    // Several instances on one database: only PostgreSQL's store is made for that.
+    let instances = if db.starts_with("postgres") { args.instances.max(1) } else { 1 };
+    let mut servers = Vec::with_capacity(instances);
+    let mut addrs: Vec<std::net::SocketAddr> = Vec::with_capacity(instances);
+    for i in 0..instances {
+        let mut addr = free_addr()?;
+        while addrs.contains(&addr) {
+            addr = free_addr()?;
+        }
+        let log = if instances == 1 { target.to_string() } else { format!("{target}-{}", i + 1) };
+        servers.push(start_server(addr, &log)?);
+        addrs.push(addr);
+    }
+    let pids: Vec<u32> = servers.iter().filter_map(Proc::pid).collect();
+    client::measure_cpu_of_all(&pids);
     // PostgreSQL's processes measured as the database's (no process of its own for SQLite).
     let _db = DbCpu::measure(db).await;
-    let pid = server.pid();
     let rounds = opts.rounds;
-    wait_ready(addr, "/healthz", Duration::from_secs(60)).await.context("the sync server did not start")?;
-    let hub = hub::Hub { target: target.into(), addr, roster: roster.clone(), opts };
+    for addr in &addrs {
+        wait_ready(*addr, "/healthz", Duration::from_secs(60)).await.context("the sync server did not start")?;
+    }
+    let addr = addrs[0];
+    let hub = hub::Hub { target: target.into(), addrs, roster: roster.clone(), opts };
     // The roster's tokens were issued at the benchmark's calendar, not today's.
     hub.set_clock(benchdata::stockholm(hub::today(), 7, 0)).await?;
 
@@ -546,7 +571,7 @@ async fn bench_hub(
             report,
             side,
             target,
-            pid,
+            &pids,
             rounds,
             Some(opts),
             async || hub.pull_no_change(cursors.clone()).await,
@@ -559,7 +584,7 @@ async fn bench_hub(
         // pouchdb-server writes as many documents per request as Hub wrote care days per
         // mutation in its first round.
         let mut days: Option<usize> = None;
-        paired(report, side, target, pid, rounds, None, async || hub.care_week_rush().await, async |p, h| {
+        paired(report, side, target, &pids, rounds, None, async || hub.care_week_rush().await, async |p, h| {
             let per = *days.get_or_insert_with(|| {
                 if h.applied > 0 { ((h.items as f64 / h.applied as f64).round() as usize).max(1) } else { 30 }
             });
@@ -568,14 +593,14 @@ async fn bench_hub(
         .await?;
     }
     if run("absence") {
-        paired(report, side, target, pid, rounds, None, async || hub.absence_rush().await, async |p, _| {
+        paired(report, side, target, &pids, rounds, None, async || hub.absence_rush().await, async |p, _| {
             p.bulk_docs_1().await
         })
         .await?;
     }
     let batch = roster.tablets.first().map(|d| d.children.len() * 2).unwrap_or(40);
     if run("attendance") {
-        paired(report, side, target, pid, rounds, None, async || hub.attendance_day().await, async |p, _| {
+        paired(report, side, target, &pids, rounds, None, async || hub.attendance_day().await, async |p, _| {
             p.bulk_docs_batch(batch).await
         })
         .await?;
@@ -594,7 +619,7 @@ async fn bench_hub(
         }
         let snapshots = std::mem::take(&mut side.snapshots);
         for (conc, scenario, job) in [(1, "initial-sync", "changes-initial"), (4, "initial-sync-parallel", "changes-initial-parallel")] {
-            paired(report, side, target, pid, rounds, None, async || hub.initial_sync(conc, scenario).await, async |p, _| {
+            paired(report, side, target, &pids, rounds, None, async || hub.initial_sync(conc, scenario).await, async |p, _| {
                 p.changes_initial(&snapshots, conc, job).await
             })
             .await?;
@@ -611,8 +636,8 @@ async fn bench_hub(
     // Durable group commit: SIGKILL under load, then look for every acknowledged mutation.
     let before_rows = count_mutations(db);
     let kill_after = Duration::from_secs(3);
-    let (acked, stats) = hub::push_until_killed(&hub, kill_after, &mut server).await?;
-    drop(server);
+    let (acked, stats) = hub::push_until_killed(&hub, kill_after, &mut servers).await?;
+    drop(servers);
     let check = verify_acked(db, acked.clone()).await?;
     let after_rows = count_mutations(db);
     let mut d = Durability {

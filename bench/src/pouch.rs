@@ -134,7 +134,7 @@ impl<'a> Pouch<'a> {
         let conc = if per_request == 1 { self.opts.write_concurrency } else { self.opts.write_concurrency.min(64) };
         let db = Arc::new(db);
         let (rec, secs) = run_workers(
-            self.addr,
+            &[self.addr],
             conc,
             self.opts.warmup,
             self.opts.measure,
@@ -202,7 +202,7 @@ impl<'a> Pouch<'a> {
         let seq = Arc::new(self.update_seq(db).await?);
         let conc = self.opts.concurrency;
         let (rec, secs) = run_workers(
-            self.addr,
+            &[self.addr],
             conc,
             self.opts.warmup,
             self.opts.measure,
@@ -263,7 +263,7 @@ impl<'a> Pouch<'a> {
             }
         }
         let (rec, secs) = run_workers(
-            self.addr,
+            &[self.addr],
             conc,
             self.opts.warmup,
             self.opts.measure,

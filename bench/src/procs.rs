@@ -32,11 +32,6 @@ impl Proc {
         self.child.as_ref().map(|c| c.id())
     }
 
-    /// Makes this process the one whose CPU time the runs measure.
-    pub fn measure_cpu(&self) {
-        crate::client::measure_cpu_of(self.pid());
-    }
-
     /// SIGKILL: no chance to flush or finish anything.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
