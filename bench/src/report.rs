@@ -7,7 +7,8 @@ use crate::client::{percentile_ms, Recorder};
 /// One measured job on one target.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Figure {
-    /// `hub-sqlite`, `hub-postgres`, `axum-hello`, `pouchdb-server`.
+    /// `hub-sqlite`, `hub-postgres` (`hub-postgres-xN` with N instances), `axum-hello`,
+    /// `pouchdb-server`.
     pub target: String,
     /// A scenario key (see `SCENARIOS` in main.rs).
     pub scenario: String,
@@ -458,7 +459,14 @@ impl Report {
     pub fn targets(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mark = |ok: bool| if ok { "met" } else { "NOT met" };
-        for t in ["hub-sqlite", "hub-postgres"] {
+        // Every Hub target of the run, in its order (`hub-postgres-x2` with `--instances 2`).
+        let mut hubs: Vec<&str> = Vec::new();
+        for f in self.figures.iter().filter(|f| f.target.starts_with("hub-")) {
+            if !hubs.contains(&f.target.as_str()) {
+                hubs.push(&f.target);
+            }
+        }
+        for t in hubs {
             if let Some(f) = self.find(t, "pull-no-change") {
                 if let Some(r) = self.vs_hello(f) {
                     let per = self.vs_hello_rounds(f);
@@ -628,5 +636,16 @@ mod tests {
         let report = Report { figures: vec![start, sqlite.clone()], ..Report::default() };
         assert_eq!(report.vs_hello(&sqlite), Some(0.8));
         assert!(report.vs_hello_rounds(&sqlite).is_empty());
+    }
+
+    #[test]
+    fn a_target_of_several_instances_has_its_targets_too() {
+        let hub = round("hub-postgres-x2", "attendance-day", 3.0, 300, 40, 10);
+        let mut pouch = round("pouchdb-server", "bulk-docs-batch", 3.0, 30, 40, 1);
+        pouch.beside = Some("hub-postgres-x2".into());
+        let report = Report { figures: vec![hub, pouch], ..Report::default() };
+        let targets = report.targets().join("\n");
+        assert!(targets.contains("hub-postgres-x2: 4,000 applied mutations/s at best (attendance-day)\n"), "{targets}");
+        assert!(targets.contains("hub-postgres-x2: vs pouchdb-server attendance-day 10.0×"), "{targets}");
     }
 }
