@@ -107,7 +107,9 @@ pub fn render_write_stats(w: &crate::store::WriteStats) -> String {
          # HELP hub_store_commits_total Durable commits (group commit: one for many jobs).\n\
          # TYPE hub_store_commits_total counter\nhub_store_commits_total {}\n\
          # HELP hub_store_largest_group Most write jobs committed together.\n\
-         # TYPE hub_store_largest_group gauge\nhub_store_largest_group {}\n",
-        w.jobs, w.commits, w.largest_group
+         # TYPE hub_store_largest_group gauge\nhub_store_largest_group {}\n\
+         # HELP hub_store_split_groups_total Groups written on two database connections at once.\n\
+         # TYPE hub_store_split_groups_total counter\nhub_store_split_groups_total {}\n",
+        w.jobs, w.commits, w.largest_group, w.split_groups
     )
 }

@@ -105,6 +105,22 @@ impl PendingWrite {
         }
     }
 
+    /// The scope of the entity written.
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            PendingWrite::Put { scope, .. } | PendingWrite::Delete { scope, .. } => Some(scope),
+            PendingWrite::Outcome(_) => None,
+        }
+    }
+
+    /// The sequence number of an entity write.
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            PendingWrite::Put { seq, .. } | PendingWrite::Delete { seq, .. } => Some(*seq),
+            PendingWrite::Outcome(_) => None,
+        }
+    }
+
     /// The entity written.
     fn key(&self) -> Option<(&str, Uuid)> {
         match self {
@@ -159,7 +175,7 @@ pub(crate) trait SavepointDb {
 /// released, so two pushes of one group still write the same row once each; PostgreSQL's
 /// writer keeps a group's writes in a frame of its own until the group's end, see
 /// `postgres::run_batch`.)
-fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
+pub(crate) fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
     let mut put_later: HashSet<(&str, Uuid)> = HashSet::new();
     let mut keep = vec![true; writes.len()];
     for (i, w) in writes.iter().enumerate().rev() {
@@ -171,6 +187,32 @@ fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
         }
     }
     writes.iter().zip(keep).filter_map(|(w, k)| k.then_some(w)).collect()
+}
+
+/// Where `writes` (a group's, in order) can be cut in two closest to `target`: at one of
+/// `bounds` (where a job's writes end), with both parts non-empty and no entity written
+/// on both sides. The two parts can then go in on two connections at once without either
+/// waiting for a row the other holds (see `postgres::split_off_lower_half`).
+pub(crate) fn split_point(writes: &[PendingWrite], bounds: &[usize], target: usize) -> Option<usize> {
+    let n = writes.len();
+    let mut span: HashMap<(&str, Uuid), (usize, usize)> = HashMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        if let Some(key) = w.key() {
+            span.entry(key).and_modify(|s| s.1 = i).or_insert((i, i));
+        }
+    }
+    // covered[c] > 0: some entity is written both before c and at or after it.
+    let mut covered = vec![0i32; n + 2];
+    for &(first, last) in span.values() {
+        if first < last {
+            covered[first + 1] += 1;
+            covered[last + 1] -= 1;
+        }
+    }
+    for i in 1..covered.len() {
+        covered[i] += covered[i - 1];
+    }
+    bounds.iter().copied().filter(|&b| b > 0 && b < n && covered[b] == 0).min_by_key(|&b| b.abs_diff(target))
 }
 
 /// A savepoint of a job or a mutation (`Tx::savepoint`).
@@ -345,6 +387,35 @@ impl Deferred {
         self.pending.len()
     }
 
+    /// The writes waiting, in order.
+    pub fn waiting_writes(&self) -> &[PendingWrite] {
+        &self.pending
+    }
+
+    /// Takes the first `at` waiting writes out (to be written elsewhere, see
+    /// [`split_point`]); only while a single frame, not opened in the database, holds them.
+    pub fn take_front(&mut self, at: usize) -> StoreResult<Vec<PendingWrite>> {
+        if self.frames.len() != 1 || !self.buffering() || at > self.pending.len() {
+            return Err(StoreError::Database("a group's writes can only be cut while they all wait".into()));
+        }
+        let front: Vec<PendingWrite> = self.pending.drain(..at).collect();
+        self.by_id.clear();
+        for (i, w) in self.pending.iter().enumerate() {
+            self.by_id.entry(w.id()).or_default().push(i);
+        }
+        Ok(front)
+    }
+
+    /// Puts writes taken by [`Deferred::take_front`] back where they were.
+    pub fn put_front(&mut self, mut front: Vec<PendingWrite>) {
+        front.append(&mut self.pending);
+        self.pending = front;
+        self.by_id.clear();
+        for (i, w) in self.pending.iter().enumerate() {
+            self.by_id.entry(w.id()).or_default().push(i);
+        }
+    }
+
     /// Frames a job left open (a panic, an error or a forgotten release) end with the
     /// job's own frame at `depth`: released with it, keeping their writes as a database
     /// would, or rolled back with it.
@@ -481,5 +552,50 @@ mod tests {
         assert!(d.is_idle());
         assert_eq!(seq_of(&d, A), None);
         assert!(d.outcome(Uuid::from_u128(1)).is_none());
+    }
+
+    #[test]
+    fn a_group_is_cut_at_the_job_end_nearest_the_target_where_no_entity_is_on_both_sides() {
+        let c = Uuid::from_u128(0xc);
+        // Three jobs: A and its outcome; B, A again and an outcome; C and its outcome.
+        let writes = [put(A, 1), outcome(1), put(B, 2), put(A, 3), outcome(2), put(c, 4), outcome(3)];
+        let bounds = [2, 5, 7];
+        // After the first job A is written again later: no cut there, the next job end is taken.
+        assert_eq!(split_point(&writes, &bounds, 2), Some(5));
+        assert_eq!(split_point(&writes, &bounds, 0), Some(5));
+        // Never at the very end (one side would be empty).
+        assert_eq!(split_point(&writes, &bounds, 7), Some(5));
+        // Every job writes A: nowhere to cut.
+        let writes = [put(A, 1), put(A, 2), put(B, 3), put(A, 4)];
+        assert_eq!(split_point(&writes, &[1, 3, 4], 2), None);
+        // Outcomes alone never hold a cut back.
+        let writes = [outcome(1), outcome(2), outcome(3), outcome(4)];
+        assert_eq!(split_point(&writes, &[1, 2, 3, 4], 2), Some(2));
+        assert_eq!(split_point(&writes, &[], 2), None);
+    }
+
+    #[test]
+    fn writes_taken_from_the_front_are_no_longer_read_and_put_back_are_read_again() {
+        let mut db = Counting::default();
+        let mut d = Deferred::default();
+        d.begin(None);
+        for w in [put(A, 1), outcome(1), put(B, 2), outcome(2)] {
+            d.write(w, &mut db).unwrap();
+        }
+        let front = d.take_front(2).unwrap();
+        assert_eq!(shape(&front.iter().collect::<Vec<_>>()), vec![('p', A, 1), ('o', Uuid::from_u128(1), 0)]);
+        assert_eq!(seq_of(&d, A), None);
+        assert_eq!(seq_of(&d, B), Some((2, false)));
+        assert!(d.outcome(Uuid::from_u128(1)).is_none() && d.outcome(Uuid::from_u128(2)).is_some());
+        d.put_front(front);
+        assert_eq!(seq_of(&d, A), Some((1, false)));
+        assert_eq!(seq_of(&d, B), Some((2, false)));
+        assert!(d.outcome(Uuid::from_u128(1)).is_some());
+        // Not while a job's frame is open inside the group's.
+        d.begin(None);
+        assert!(d.take_front(1).is_err());
+        d.release(&mut db).unwrap();
+        d.release(&mut db).unwrap();
+        assert_eq!(db.0, 4);
     }
 }

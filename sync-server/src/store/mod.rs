@@ -471,6 +471,8 @@ pub struct WriteStats {
     pub commits: u64,
     pub jobs: u64,
     pub largest_group: u64,
+    /// Groups whose writes went in on two database connections at once (PostgreSQL).
+    pub split_groups: u64,
 }
 
 /// Performance: look-ups the rules repeat for every mutation, remembered for the rest of
@@ -580,6 +582,18 @@ impl TxCache {
         };
         self.entities.insert(key, Some(row));
     }
+    /// Takes in what another transaction of this writer wrote (`wrote_row` there), now
+    /// committed: the entities' rows, and their typed values where it had them.
+    pub(crate) fn absorb_written(&mut self, other: TxCache) {
+        let TxCache { entities, mut values, .. } = other;
+        for (key, row) in entities {
+            match values.remove(&key) {
+                Some(v) => self.values.insert(key.clone(), v),
+                None => self.values.remove(&key),
+            };
+            self.entities.insert(key, row);
+        }
+    }
     /// What the only writer of a database keeps for its next transaction once this one has
     /// committed: the roster, the units and the entities, now committed.
     pub(crate) fn after_commit(mut self) -> TxCache {
@@ -597,5 +611,31 @@ impl TxCache {
             self.drop_roster();
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: Uuid, seq: i64) -> EntityRow {
+        EntityRow { entity_type: "news".into(), id, scope: "unit:a".into(), seq, deleted: false, data: Some("{}".into()) }
+    }
+
+    #[test]
+    fn what_another_transaction_wrote_replaces_the_row_and_drops_a_typed_value_it_did_not_write() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut kept = TxCache::default();
+        kept.wrote_row(row(a, 1), Some(Arc::new(1u32)));
+        kept.wrote_row(row(b, 2), Some(Arc::new(2u32)));
+        let mut other = TxCache::default();
+        other.wrote_row(row(a, 3), None);
+        other.wrote_row(row(b, 4), Some(Arc::new(4u32)));
+        kept.absorb_written(other);
+        let key = |id| ("news".to_string(), id);
+        assert_eq!(kept.entities.get(&key(a)).and_then(|r| r.as_ref()).map(|r| r.seq), Some(3));
+        assert!(!kept.values.contains_key(&key(a)), "the old typed value of a is gone");
+        let v = kept.values.get(&key(b)).and_then(|v| v.as_any().downcast_ref::<u32>().copied());
+        assert_eq!(v, Some(4));
     }
 }

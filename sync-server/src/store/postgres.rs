@@ -29,6 +29,10 @@
 //!   commits later. (With a database sequence or without the lock, seq 11 could commit
 //!   before seq 10, and a pull between the two commits would move its cursor past 10 for
 //!   good.)
+//! - A large group is written on two connections at once ([`split_off_lower_half`]): its
+//!   first part, with the lower sequence numbers, commits as a transaction of its own on a
+//!   second connection while the locked transaction still holds the rest, which commits
+//!   only after it. The prefix holds, and no other instance commits in between.
 //!
 //! # Group commit
 //! The writer takes every queued job (up to [`MAX_GROUP`]) into one transaction, each job
@@ -84,7 +88,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use super::deferred::{Deferred, EntityData, PendingOutcome, PendingWrite, SavepointDb};
+use super::deferred::{coalesced, split_point, Deferred, EntityData, PendingOutcome, PendingWrite, SavepointDb};
 use super::priority::raise_priority;
 use super::{
     ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, GenerationFuture, Job, JobFuture, PairingRow, StaffPin, Store, StoreError,
@@ -227,6 +231,8 @@ struct WriteCounters {
     commits: AtomicU64,
     jobs: AtomicU64,
     largest_group: AtomicU64,
+    /// Groups written on two connections at once (see [`split_off_lower_half`]).
+    split_groups: AtomicU64,
 }
 
 impl Drop for PostgresStore {
@@ -256,6 +262,9 @@ struct Conn {
     /// Scope sets (by a hash of their names) whose last page read here was full, so that the
     /// next page of a large first sync is read in order at once (see `changes`): when.
     overflowed: HashMap<u64, Instant>,
+    /// Statements run that may write (`execute`, `batch`): a group whose writes all waited
+    /// to its end is told by this not moving (see `split_off_lower_half`).
+    writes: u64,
 }
 
 /// Bounds [`Conn::known_scope_sets`] and [`Conn::overflowed`]: past it the set starts
@@ -274,6 +283,7 @@ impl Conn {
             known_scope_sets: HashSet::new(),
             read_begun: None,
             overflowed: HashMap::new(),
+            writes: 0,
         })
     }
 
@@ -302,11 +312,13 @@ impl Conn {
     }
 
     fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        self.writes += 1;
         let st = self.stmt(sql)?;
         Ok(self.client.execute(&st, params)?)
     }
 
     fn batch(&mut self, sql: &str) -> StoreResult<()> {
+        self.writes += 1;
         Ok(self.client.batch_execute(sql)?)
     }
 }
@@ -480,6 +492,7 @@ impl Store for PostgresStore {
             commits: c.commits.load(Ordering::Relaxed),
             jobs: c.jobs.load(Ordering::Relaxed),
             largest_group: c.largest_group.load(Ordering::Relaxed),
+            split_groups: c.split_groups.load(Ordering::Relaxed),
         })
     }
 }
@@ -531,6 +544,7 @@ fn writer_loop(
     known: &KnownCommit,
 ) {
     let mut conn = Some(conn);
+    let lower = LowerWriter::start(&config);
     // The roster, units and entities as committed by this writer's last commit, and the
     // generation of that commit (see "Kept between commits" below).
     let mut kept = TxCache::default();
@@ -568,7 +582,7 @@ fn writer_loop(
                 continue;
             }
         };
-        let outcome = run_batch(c, batch, std::mem::take(&mut kept));
+        let outcome = run_batch(c, batch, std::mem::take(&mut kept), lower.as_ref(), &counters.split_groups);
         if c.client.is_closed() {
             conn = None;
         }
@@ -587,8 +601,17 @@ fn writer_loop(
                     let _ = reply.send(outcome);
                 }
             }
-            Err((e, replies)) => {
+            Err(Failed { error: e, committed, replies }) => {
                 tracing::error!(error = %e, "group commit failed");
+                if let Some((generation, done)) = committed {
+                    // The group's first half committed on its own (see `split_off_lower_half`).
+                    known.note(generation);
+                    counters.commits.fetch_add(1, Ordering::Relaxed);
+                    counters.jobs.fetch_add(done.len() as u64, Ordering::Relaxed);
+                    for (reply, outcome) in done {
+                        let _ = reply.send(outcome);
+                    }
+                }
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
                 }
@@ -635,6 +658,14 @@ fn connect_session(config: &postgres::Config) -> StoreResult<Conn> {
 
 type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
 
+/// A group commit that failed: the error, the jobs of a first half that committed on its
+/// own with its generation (see [`split_off_lower_half`]), and the replies to fail.
+struct Failed {
+    error: String,
+    committed: Option<(u64, Done)>,
+    replies: Vec<Reply>,
+}
+
 /// Begins a write transaction, takes the write lock, and reads the commit generation under
 /// it, in one round trip. Each statement of the batch reads its own snapshot (READ
 /// COMMITTED), so the generation's is taken once the lock is held: every commit before is
@@ -662,7 +693,13 @@ const GROUP_WRITES_AT_MOST: usize = 4096;
 /// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
 /// Returns the replies and the commit's generation; on a failed commit, hands back the
 /// replies to fail.
-fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Done, u64, TxCache), (String, Vec<Reply>)> {
+fn run_batch(
+    conn: &mut Conn,
+    mut batch: Vec<Msg>,
+    kept: TxCache,
+    lower: Option<&LowerWriter>,
+    split_groups: &AtomicU64,
+) -> Result<(Done, u64, TxCache), Failed> {
     let mut tx = PgTx::new(conn, true);
     tx.cache = kept;
     let mut done: Done = Vec::with_capacity(batch.len());
@@ -688,6 +725,9 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Don
     // round trip per absence report under the write lock). A failed statement fails the
     // whole group, as a job's own failed statement already did (see `run_job`).
     tx.deferred.begin(tx.seq);
+    let writes_at_start = tx.db.writes;
+    // Where each job's waiting writes end.
+    let mut bounds: Vec<usize> = Vec::with_capacity(batch.len());
     for m in batch {
         if poisoned.is_some() {
             done.push((m.reply, Err(StoreError::Database("transaction aborted".into()))));
@@ -702,6 +742,7 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Don
             poisoned = Some(e.to_string());
         }
         done.push((m.reply, outcome));
+        bounds.push(tx.deferred.waiting());
         // A bound on one statement's rows and on what waits in memory.
         if poisoned.is_none() && tx.deferred.waiting() >= GROUP_WRITES_AT_MOST {
             if let Err(e) = tx.deferred.release(&mut PgDb(tx.db, &mut tx.cache)) {
@@ -710,9 +751,32 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Don
             tx.deferred.begin(tx.seq);
         }
     }
+    let mut lower_half = None;
     if poisoned.is_none() {
+        if let Some(lower) = lower.filter(|_| tx.db.writes == writes_at_start) {
+            lower_half = split_off_lower_half(&mut tx, &bounds, lower);
+            if lower_half.is_some() {
+                split_groups.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if let Err(e) = tx.deferred.release(&mut PgDb(tx.db, &mut tx.cache)) {
             poisoned = Some(e.to_string());
+        }
+    }
+    // The lower half commits first, or this transaction must not (its jobs may build on it).
+    let mut lower_committed = None;
+    if let Some((rx, jobs)) = lower_half {
+        match rx.recv() {
+            Ok(Ok((generation, written))) => {
+                tx.cache.absorb_written(written);
+                lower_committed = Some((generation, jobs));
+            }
+            Ok(Err(e)) => {
+                poisoned.get_or_insert(format!("the group's first half failed: {e}"));
+            }
+            Err(_) => {
+                poisoned.get_or_insert("the group's first half got no answer".into());
+            }
         }
     }
     if poisoned.is_none() && tx.deferred.poisoned {
@@ -737,9 +801,127 @@ fn run_batch(conn: &mut Conn, mut batch: Vec<Msg>, kept: TxCache) -> Result<(Don
         Err(e) => {
             // After a failed COMMIT the transaction is already gone; ROLLBACK then only warns.
             let _ = tx.db.batch("ROLLBACK");
-            Err((e, done.into_iter().map(|(reply, _)| reply).collect()))
+            let committed = lower_committed.map(|(generation, jobs)| (generation, done.drain(..jobs.min(done.len())).collect()));
+            Err(Failed { error: e, committed, replies: done.into_iter().map(|(reply, _)| reply).collect() })
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// A group written on two connections at once
+
+/// Waiting writes a group must have for its first part to go in on a second connection.
+const SPLIT_AT_LEAST: usize = 256;
+
+/// The share of a group's waiting writes, in thousandths, that go in on the second
+/// connection: a little under half, so that its extra BEGIN and COMMIT end before the
+/// writer's own part does.
+const SPLIT_PERMILLE: usize = 450;
+
+/// The first part of a group, written and committed on a connection of its own.
+struct LowerHalf {
+    writes: Vec<PendingWrite>,
+    touched: TouchedScopes,
+    seq: Option<i64>,
+    reply: mpsc::SyncSender<LowerResult>,
+}
+
+/// The generation of a first half's commit and what it wrote, or why it failed.
+type LowerResult = Result<(u64, TxCache), String>;
+
+/// The thread and connection that write the first part of a large group (see
+/// [`split_off_lower_half`]).
+struct LowerWriter {
+    to: mpsc::Sender<LowerHalf>,
+}
+
+impl LowerWriter {
+    /// Starts the thread; without it every group goes in on the writer's connection alone.
+    fn start(config: &postgres::Config) -> Option<LowerWriter> {
+        let (to, rx) = mpsc::channel::<LowerHalf>();
+        let config = config.clone();
+        let started = spawn("pg-writer-2", move || {
+            raise_priority("pg-writer-2");
+            let mut conn = None;
+            while let Ok(half) = rx.recv() {
+                let result = commit_lower_half(&config, &mut conn, &half);
+                let _ = half.reply.send(result);
+            }
+        });
+        match started {
+            Ok(()) => Some(LowerWriter { to }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no second writer connection; groups go in on one");
+                None
+            }
+        }
+    }
+}
+
+/// Writes and commits `half` on its own transaction: its rows, the sequence counter up to
+/// them, and a generation of its own with its pokes, as a group of its own would.
+fn commit_lower_half(config: &postgres::Config, conn: &mut Option<Conn>, half: &LowerHalf) -> LowerResult {
+    let c = begin(config, conn, |c| c.batch("BEGIN READ WRITE")).map_err(|e| e.to_string())?;
+    let mut written = TxCache::default();
+    let result = PgDb(c, &mut written)
+        .write(&coalesced(&half.writes))
+        .and_then(|()| match half.seq {
+            Some(s) => c.execute("UPDATE meta SET value = $1 WHERE key = 'seq' AND value < $1", &[&s]).map(|_| ()),
+            None => Ok(()),
+        })
+        .and_then(|()| notify_commit(c, &half.touched))
+        .and_then(|generation| c.batch("COMMIT").map(|()| generation));
+    match result {
+        Ok(generation) => Ok((generation, written)),
+        Err(e) => {
+            let _ = c.batch("ROLLBACK");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Performance: a large group's waiting writes (a tablet rush's 30 pushes, about 600 day
+/// records and 1,200 outcomes) went in on the writer's one connection, and PostgreSQL wrote
+/// them on one backend, one core, while the other waited (two thirds of a group's time).
+/// Cut in two, the first part goes in on a second connection at the same time and commits
+/// as a transaction of its own; the writer's own transaction, which holds the write lock,
+/// commits only after it. So sequence numbers still become visible in order (the first
+/// part has the lower ones, and moves `meta.seq` and the generation itself), no other
+/// instance commits in between, and if the first part fails, so does the rest (its jobs
+/// may have read what the first part wrote). If the first part commits and the rest does
+/// not, the first part's jobs are answered as committed and the rest with the error: a
+/// job is acknowledged only once committed, and one that fails leaves nothing.
+///
+/// Only a group whose writes all waited to its end is cut (nothing of it is in the
+/// writer's transaction yet), at the end of a job, where no entity is written on both
+/// sides: neither connection then waits for a row the other has locked.
+fn split_off_lower_half(
+    tx: &mut PgTx<'_>,
+    bounds: &[usize],
+    lower: &LowerWriter,
+) -> Option<(mpsc::Receiver<LowerResult>, usize)> {
+    let n = tx.deferred.waiting();
+    if n < SPLIT_AT_LEAST || tx.deferred.depth() != 1 || !tx.deferred.buffering() {
+        return None;
+    }
+    let at = split_point(tx.deferred.waiting_writes(), bounds, n * SPLIT_PERMILLE / 1000)?;
+    // The jobs whose writes are in the first half (a job that wrote nothing goes with the rest).
+    let jobs = bounds.iter().position(|&b| b == at)? + 1;
+    let writes = tx.deferred.take_front(at).ok()?;
+    let scopes_of = |w: &[PendingWrite]| -> HashSet<String> { w.iter().filter_map(|w| w.scope().map(str::to_string)).collect() };
+    let lower_scopes = scopes_of(&writes);
+    let upper_scopes = scopes_of(tx.deferred.waiting_writes());
+    let touched: TouchedScopes = tx.touched.iter().filter(|s| lower_scopes.contains(*s)).cloned().collect();
+    let seq = writes.iter().filter_map(PendingWrite::seq).max();
+    let (reply, rx) = mpsc::sync_channel(1);
+    if let Err(mpsc::SendError(half)) = lower.to.send(LowerHalf { writes, touched, seq, reply }) {
+        // The thread is gone: the writes go in here after all.
+        tx.deferred.put_front(half.writes);
+        return None;
+    }
+    // The writer's own commit announces the rest.
+    tx.touched.retain(|s| !lower_scopes.contains(s) || upper_scopes.contains(s));
+    Some((rx, jobs))
 }
 
 /// Moves the commit generation and announces it with `touched` to every instance,

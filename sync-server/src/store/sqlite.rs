@@ -495,6 +495,7 @@ impl Store for SqliteStore {
             commits: c.commits.load(Ordering::Relaxed),
             jobs: c.jobs.load(Ordering::Relaxed),
             largest_group: c.largest_group.load(Ordering::Relaxed),
+            split_groups: 0,
         })
     }
 }
