@@ -814,9 +814,10 @@ fn run_batch(
 const SPLIT_AT_LEAST: usize = 256;
 
 /// The share of a group's waiting writes, in thousandths, that go in on the second
-/// connection: a little under half, so that its extra BEGIN and COMMIT end before the
-/// writer's own part does.
-const SPLIT_PERMILLE: usize = 450;
+/// connection: about a third, so that its own BEGIN and COMMIT end before the writer's
+/// part is written (A/B 2026-12-06: at 45 % the writer waited 2.5 ms a group for it, at
+/// 35 % 0.6 ms; docs/benchmarks.md).
+const SPLIT_PERMILLE: usize = 350;
 
 /// The first part of a group, written and committed on a connection of its own.
 struct LowerHalf {
