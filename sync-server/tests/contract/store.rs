@@ -294,9 +294,15 @@ async fn a_write_the_database_refuses_is_never_acknowledged_and_nothing_of_it_st
 /// Jobs that queue behind a job holding the writer, so that they go in as one group: job
 /// `j` writes `per_job` entities of its own (`news` ids 100,000·(j+1) + k, over four
 /// scopes) and first reads job `j − 1`'s first entity, whose `n` it counts on by one. A
-/// job named in `fail_on` also writes `{"fail":true}`, which a trigger may refuse. Returns
-/// each job's answer and its ids.
-async fn a_large_group(s: &Opened, jobs: usize, per_job: usize, fail_on: Option<usize>) -> Vec<(StoreResult<()>, Vec<Uuid>)> {
+/// job named in `fail_on` also writes `{"fail":true}`, which a trigger may refuse; `last`
+/// is one job more at the end. Returns each job's answer (of `last` too) and its ids.
+async fn a_large_group_with(
+    s: &Opened,
+    jobs: usize,
+    per_job: usize,
+    fail_on: Option<usize>,
+    last: Option<sync_server::store::Job>,
+) -> Vec<(StoreResult<Box<dyn Any + Send>>, Vec<Uuid>)> {
     let id = |j: usize, k: usize| Uuid::from_u128(100_000 * (j as u128 + 1) + k as u128);
     let holder = s.store.submit_write(boxed(|_tx| {
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -327,12 +333,19 @@ async fn a_large_group(s: &Opened, jobs: usize, per_job: usize, fail_on: Option<
         }));
         pending.push((job, ids));
     }
+    if let Some(job) = last {
+        pending.push((s.store.submit_write(job), Vec::new()));
+    }
     holder.await.expect("the holder commits");
     let mut answers = Vec::new();
     for (job, ids) in pending {
-        answers.push((job.await.map(|_| ()), ids));
+        answers.push((job.await, ids));
     }
     answers
+}
+
+async fn a_large_group(s: &Opened, jobs: usize, per_job: usize, fail_on: Option<usize>) -> Vec<(StoreResult<()>, Vec<Uuid>)> {
+    a_large_group_with(s, jobs, per_job, fail_on, None).await.into_iter().map(|(a, ids)| (a.map(|_| ()), ids)).collect()
 }
 
 fn is_postgres() -> bool {
@@ -498,4 +511,46 @@ async fn a_split_group_whose_second_half_the_database_refuses_acknowledges_exact
     let id = Uuid::from_u128(5);
     let seq = write(&s, move |tx| tx.put_entity("news", id, "unit:a", &data(1))).await.expect("the next write commits");
     assert!(all.iter().all(|c| c.0 < seq), "the next write's seq comes after every committed row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_late_in_a_large_group_that_writes_again_what_an_early_job_wrote_has_the_last_word() {
+    // A later job of a large group writes an entity of an early one again: the later write
+    // is the entity's state, after the earlier one in sequence order. (PostgreSQL cuts a
+    // large group in two only where no entity is written on both sides: not this one.)
+    let s = open().await;
+    let first = Uuid::from_u128(100_000);
+    let last: sync_server::store::Job = boxed(move |tx| tx.put_entity("news", first, "unit:a", &data(999)));
+    let answers = a_large_group_with(&s, 48, 12, None, Some(last)).await;
+    let mut seqs = Vec::new();
+    for (j, (answer, _)) in answers.into_iter().enumerate() {
+        let out = answer.unwrap_or_else(|e| panic!("job {j} commits: {e}"));
+        if let Ok(seq) = out.downcast::<i64>() {
+            seqs.push(*seq);
+        }
+    }
+    let row = read(&s, move |tx| tx.get_entity("news", first)).await.expect("committed");
+    assert_eq!(row.data.as_deref(), Some("{\"n\":999}"));
+    assert_eq!(Some(row.seq), seqs.last().copied(), "the last job's sequence number");
+    let all = changes(&s, &["unit:a", "unit:b", "unit:c", "unit:d"], 0, None, None, false).await;
+    assert_eq!(all.len(), 48 * 12, "every entity once");
+    assert_eq!(all.last().map(|c| c.1), Some(first), "the entity written last comes last");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_late_in_a_large_group_that_queries_a_scope_sees_every_earlier_job_of_the_group() {
+    // `entities_in_scope` reads the database, where the group's earlier writes are not yet
+    // (they wait to the group's end): they go in first. (PostgreSQL then does not cut the
+    // group in two: some of it is in the writer's transaction already.)
+    let s = open().await;
+    let last: sync_server::store::Job = boxed(|tx| Ok(tx.entities_in_scope("news", "unit:a")?.len()));
+    let answers = a_large_group_with(&s, 48, 12, None, Some(last)).await;
+    let mut counted = None;
+    for (j, (answer, _)) in answers.into_iter().enumerate() {
+        let out = answer.unwrap_or_else(|e| panic!("job {j} commits: {e}"));
+        if let Ok(n) = out.downcast::<usize>() {
+            counted = Some(*n);
+        }
+    }
+    assert_eq!(counted, Some(48 * 3), "three of each job's twelve are in unit:a");
 }
