@@ -441,19 +441,26 @@ async fn refuse_failing_rows(s: &Opened) {
     .expect("the trigger is made");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_split_group_whose_first_half_the_database_refuses_leaves_nothing_of_any_job() {
-    // ARCHITECTURE.md, group commit: the jobs after the cut may have read what the first
-    // half wrote, so when that half fails they must not commit either.
+/// On PostgreSQL only (else none): a large group, cut in two, whose job `fail_on` writes a
+/// row the database refuses.
+async fn a_split_group_with_a_refused_row(fail_on: usize) -> Option<(Opened, Vec<(StoreResult<()>, Vec<Uuid>)>)> {
     if !is_postgres() {
         eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
-        return;
+        return None;
     }
     let s = open().await;
     refuse_failing_rows(&s).await;
     let before = split_groups(&s);
-    let answers = a_large_group(&s, 48, 12, Some(0)).await;
+    let answers = a_large_group(&s, 48, 12, Some(fail_on)).await;
     assert!(split_groups(&s) > before, "the group went in on two connections");
+    Some((s, answers))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_group_whose_first_half_the_database_refuses_leaves_nothing_of_any_job() {
+    // ARCHITECTURE.md, group commit: the jobs after the cut may have read what the first
+    // half wrote, so when that half fails they must not commit either.
+    let Some((s, answers)) = a_split_group_with_a_refused_row(0).await else { return };
     for (j, (answer, ids)) in answers.into_iter().enumerate() {
         assert!(answer.is_err(), "job {j} is not acknowledged");
         let first = ids[0];
@@ -471,15 +478,7 @@ async fn a_split_group_whose_second_half_the_database_refuses_acknowledges_exact
     // ARCHITECTURE.md, group commit: every job acknowledged is in the database, all of it,
     // and a job that fails leaves nothing; a first half that committed on its own is
     // acknowledged, the rest fails and is retried.
-    if !is_postgres() {
-        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
-        return;
-    }
-    let s = open().await;
-    refuse_failing_rows(&s).await;
-    let before = split_groups(&s);
-    let answers = a_large_group(&s, 48, 12, Some(47)).await;
-    assert!(split_groups(&s) > before, "the group went in on two connections");
+    let Some((s, answers)) = a_split_group_with_a_refused_row(47).await else { return };
     let (mut acknowledged, mut failed) = (0, 0);
     let mut committed = Vec::new();
     for (j, (answer, ids)) in answers.into_iter().enumerate() {
