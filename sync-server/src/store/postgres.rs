@@ -82,7 +82,7 @@ use domain::pin::{PinState, PinVerifier};
 use domain::attendance::attendance_record;
 use domain::wire::entity::{Unit, ATTENDANCE_TYPE, UNIT_TYPE};
 use domain::wire::{MutationResult, Role};
-use postgres::types::{FromSql, Json, ToSql, Type};
+use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, NoTls, Row, Statement};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
@@ -101,6 +101,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/server-postgres/0003_generation.sql")),
     (4, include_str!("../../../migrations/server-postgres/0004_pin_unlocked_at.sql")),
     (5, include_str!("../../../migrations/server-postgres/0005_drop_entities_seq.sql")),
+    (6, include_str!("../../../migrations/server-postgres/0006_json_columns_as_text.sql")),
 ];
 
 /// Jobs the writer takes into one transaction at most. Smaller than SQLite's 512: every
@@ -1308,8 +1309,8 @@ struct PersonRead {
     min_cursor_seq: i64,
 }
 
-/// A `json` column as its text, as stored (its binary form is its text): no cast to `text`
-/// in the query, no parse here.
+/// A JSON column (`text` since schema v6) as its bytes, as stored: no copy into a `String`
+/// and no parse here.
 struct JsonText<'a>(&'a [u8]);
 
 impl<'a> FromSql<'a> for JsonText<'a> {
@@ -1318,7 +1319,7 @@ impl<'a> FromSql<'a> for JsonText<'a> {
     }
 
     fn accepts(ty: &Type) -> bool {
-        *ty == Type::JSON
+        *ty == Type::TEXT
     }
 }
 
@@ -1401,7 +1402,7 @@ fn int(n: u32) -> i32 {
 const USER_COLS: &str = "id, username, display_name, role, locale, password_hash, email, phone";
 /// `data` as its text: the `json` type keeps the text it was given, and it goes into pull
 /// answers as is (see [`EntityRow`]).
-const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data::text";
+const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data";
 
 /// The PostgreSQL side of [`Deferred`]: waiting puts and outcomes go in as one statement
 /// each per run (round trips are what this store's writes cost).
@@ -1477,7 +1478,7 @@ impl SavepointDb for PgDb<'_> {
         let ats: Vec<DateTime<Utc>> = outcomes.iter().map(|o| o.at).collect();
         self.0.execute(
             "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at)
-             SELECT i, u, c, n, r::json, a
+             SELECT i, u, c, n, r, a
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
                  AS x(i, u, c, n, r, a)",
             &[&ids, &owners, &clients, &names, &results, &ats],
@@ -1522,7 +1523,7 @@ fn write_puts(conn: &mut Conn, puts: &[(&str, Uuid, &str, i64, Cow<'_, str>)]) -
     let data: Vec<&str> = puts.iter().map(|p| &*p.4).collect();
     conn.execute(
         "INSERT INTO entities (type, id, scope, seq, deleted, data)
-         SELECT t, i, s, q, false, d::json
+         SELECT t, i, s, q, false, d
          FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[]) AS x(t, i, s, q, d)
          ON CONFLICT (type, id) DO UPDATE SET scope = excluded.scope, seq = excluded.seq,
              deleted = false, data = excluded.data",
@@ -2231,7 +2232,8 @@ impl Tx for PgTx<'_> {
         let row = self.db.query_opt("SELECT user_id, result FROM mutations WHERE id = $1", &[&id])?;
         let Some(r) = row else { return Ok(None) };
         let user: Uuid = r.try_get(0).map_err(corrupt)?;
-        let Json(result): Json<MutationResult> = r.try_get(1).map_err(corrupt)?;
+        let result: &str = r.try_get(1).map_err(corrupt)?;
+        let result = serde_json::from_str(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Some((user, result)))
     }
 
@@ -2247,7 +2249,7 @@ impl Tx for PgTx<'_> {
         if ids.is_empty() {
             return Ok(());
         }
-        let rows = self.db.query("SELECT id, user_id, result::text FROM mutations WHERE id = ANY($1)", &[&ids])?;
+        let rows = self.db.query("SELECT id, user_id, result FROM mutations WHERE id = ANY($1)", &[&ids])?;
         for id in ids {
             self.outcomes.insert(id, None);
         }

@@ -553,3 +553,58 @@ async fn a_job_late_in_a_large_group_that_queries_a_scope_sees_every_earlier_job
     }
     assert_eq!(counted, Some(48 * 3), "three of each job's twelve are in unit:a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_and_an_outcome_written_as_json_before_schema_6_read_the_same_after_it() {
+    // docs/operations.md, Schema: PostgreSQL migration 6 turns `entities.data` and
+    // `mutations.result` from `json` into `text`. What an older version wrote must read the
+    // same afterwards, in every way the store reads it.
+    if !is_postgres() {
+        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+        return;
+    }
+    let db = db_url().await;
+    let (entity, mutation, owner, client) =
+        (Uuid::from_u128(0x600d), Uuid::from_u128(0x6000), Uuid::from_u128(1), Uuid::from_u128(2));
+    // Schema 5 as a database of the last version left it, with one row of each in `json`.
+    let mut before = String::from(
+        "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, applied_at timestamptz NOT NULL);\n",
+    );
+    for sql in [
+        include_str!("../../../migrations/server-postgres/0001_init.sql"),
+        include_str!("../../../migrations/server-postgres/0002_tablets.sql"),
+        include_str!("../../../migrations/server-postgres/0003_generation.sql"),
+        include_str!("../../../migrations/server-postgres/0004_pin_unlocked_at.sql"),
+        include_str!("../../../migrations/server-postgres/0005_drop_entities_seq.sql"),
+    ] {
+        before.push_str(sql);
+        before.push('\n');
+    }
+    before.push_str(&format!(
+        "INSERT INTO schema_migrations SELECT v, now() FROM generate_series(1, 5) v;
+         INSERT INTO entities (type, id, scope, seq, deleted, data)
+             VALUES ('news', '{entity}', 'unit:a', 1, false, '{{\"title\": \"Höstfest\", \"n\": 1}}'::json);
+         UPDATE meta SET value = 1 WHERE key = 'seq';
+         INSERT INTO mutations (id, user_id, client_id, name, result, applied_at)
+             VALUES ('{mutation}', '{owner}', '{client}', 'news.post',
+                     '{{\"id\": \"{mutation}\", \"status\": \"rejected\", \"code\": \"not_permitted\", \"message\": \"nej\"}}'::json, now());"
+    ));
+    let url = db.url.clone();
+    pg::on_std_thread(move || pg::admin_exec(&url, &before)).await.expect("schema 5 is made");
+    let s = open_on(db);
+    let row = read(&s, move |tx| tx.get_entity("news", entity)).await.expect("the entity is there");
+    assert_eq!(row.data.as_deref(), Some("{\"title\": \"Höstfest\", \"n\": 1}"));
+    assert_eq!(
+        changes(&s, &["unit:a"], 0, None, None, false).await,
+        vec![(1, entity, false, Some("{\"title\": \"Höstfest\", \"n\": 1}".to_string()))]
+    );
+    let (who, result) = read(&s, move |tx| tx.mutation_outcome(mutation)).await.expect("the outcome is there");
+    assert_eq!(who, owner);
+    assert_eq!((result.id, result.status, result.message.as_deref()), (mutation, MutationStatus::Rejected, Some("nej")));
+    assert_eq!(result.code.map(|c| c.as_str().to_string()).as_deref(), Some("not_permitted"));
+    // And what the new version writes reads back too.
+    let next = Uuid::from_u128(0x600e);
+    write(&s, move |tx| tx.put_entity("news", next, "unit:a", &data(2))).await.expect("the write commits");
+    let seen = changes(&s, &["unit:a"], 1, None, None, false).await;
+    assert_eq!(seen, vec![(2, next, false, Some("{\"n\":2}".to_string()))]);
+}
