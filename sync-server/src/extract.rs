@@ -4,12 +4,13 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use domain::RejectCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::rules::devices;
-use crate::store::{DeviceRow, UserRow};
+use crate::store::{DeviceRow, StoreResult, Tx, UserRow};
 use crate::AppState;
 
 /// JSON body; malformed or oversized bodies become `invalid_input` / `payload_too_large`.
@@ -121,34 +122,70 @@ impl BearerToken {
     /// Looks the token up among sessions or devices, by its form.
     pub async fn caller(self, state: &AppState) -> Result<Caller, ApiError> {
         let now = state.now();
-        let h = self.token_hash.clone();
-        if self.device {
-            let device = state.store.read(move |tx| tx.device_for_token(&h)).await?;
-            let Some(mut device) = device else { return Err(ApiError::unauthorized()) };
-            note_seen(state, &mut device);
-            return Ok(Caller::Device(AuthDevice { device, token_hash: self.token_hash }));
-        }
-        // Performance: a session unchanged since it was last looked up comes from memory
-        // (`session_cache`); the generation is read before the snapshot.
+        // Read before the snapshot (see `session_cache`).
         let generation = state.store.session_generation();
-        if let Some(user) = generation.and_then(|g| state.sessions.user(&h, g, now)) {
-            state.metrics.sessions_from_memory.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(Caller::User(AuthUser { user, token_hash: self.token_hash }));
+        if let Some(caller) = self.from_memory(state, generation, now) {
+            return Ok(caller);
         }
-        let found = state
-            .store
-            .read(move |tx| {
-                let Some(user) = tx.user_for_token(&h, now)? else { return Ok(None) };
-                let expires = if generation.is_some() { tx.token_expires_at(&h)? } else { None };
-                Ok(Some((user, expires)))
-            })
-            .await?;
-        let Some((user, expires)) = found else { return Err(ApiError::unauthorized()) };
-        if let (Some(g), Some(exp)) = (generation, expires) {
-            state.sessions.remember(&self.token_hash, g, &user, exp);
-        }
-        Ok(Caller::User(AuthUser { user, token_hash: self.token_hash }))
+        let (h, device, remember) = (self.token_hash.clone(), self.device, generation.is_some());
+        let found = state.store.read(move |tx| look_up(tx, &h, device, now, remember)).await?;
+        self.found(state, generation, found)
     }
+
+    /// The caller without a store trip where that is exact: a person's session unchanged
+    /// since it was last looked up (`session_cache`), `generation` being
+    /// [`crate::store::Store::session_generation`] read before.
+    pub fn from_memory(&self, state: &AppState, generation: Option<u64>, now: DateTime<Utc>) -> Option<Caller> {
+        if self.device {
+            return None;
+        }
+        let user = state.sessions.user(&self.token_hash, generation?, now)?;
+        state.metrics.sessions_from_memory.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(Caller::User(AuthUser { user, token_hash: self.token_hash.clone() }))
+    }
+
+    /// What [`look_up`] found, as the caller: remembers a session (read at `generation`)
+    /// and notes when a device was seen; nothing found is `unauthorized`.
+    pub fn found(self, state: &AppState, generation: Option<u64>, found: Option<Found>) -> Result<Caller, ApiError> {
+        match found {
+            None => Err(ApiError::unauthorized()),
+            Some(Found::Device(mut device)) => {
+                note_seen(state, &mut device);
+                Ok(Caller::Device(AuthDevice { device, token_hash: self.token_hash }))
+            }
+            Some(Found::User(user, expires)) => {
+                if let (Some(g), Some(exp)) = (generation, expires) {
+                    state.sessions.remember(&self.token_hash, g, &user, exp);
+                }
+                Ok(Caller::User(AuthUser { user, token_hash: self.token_hash }))
+            }
+        }
+    }
+}
+
+/// A token looked up in a store job ([`look_up`]): the person, with the token's expiry when
+/// asked for (to remember the session), or the live device.
+pub enum Found {
+    User(UserRow, Option<DateTime<Utc>>),
+    Device(DeviceRow),
+}
+
+/// Looks `token_hash` up among devices or sessions (`device`: by the credential's form) in
+/// the job's `tx`; `None`: unauthorized. Run by [`BearerToken::caller`]'s read job, and by
+/// a push's write job, where PostgreSQL finds a whole group's callers in one query.
+pub fn look_up(
+    tx: &mut dyn Tx,
+    token_hash: &str,
+    device: bool,
+    now: DateTime<Utc>,
+    with_expiry: bool,
+) -> StoreResult<Option<Found>> {
+    if device {
+        return Ok(tx.device_for_token(token_hash)?.map(Found::Device));
+    }
+    let Some(user) = tx.user_for_token(token_hash, now)? else { return Ok(None) };
+    let expires = if with_expiry { tx.token_expires_at(token_hash)? } else { None };
+    Ok(Some(Found::User(user, expires)))
 }
 
 /// Keeps a device's `last_seen_at` roughly current: written at most once a minute, in the

@@ -108,11 +108,20 @@ pub struct ReadHint {
     /// day's attendance record, whose id only the unit's time zone names
     /// ([`domain::attendance::attendance_record`]).
     pub marks: Vec<(Uuid, DateTime<Utc>)>,
+    /// Token hashes the job looks up ([`Tx::user_for_token`], [`Tx::device_for_token`]):
+    /// a push whose caller is not known from memory finds it in its own write job.
+    pub session_tokens: Vec<String>,
+    pub device_tokens: Vec<String>,
 }
 
 impl ReadHint {
     pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty() && self.children.is_empty() && self.entities.is_empty() && self.marks.is_empty()
+        self.outcomes.is_empty()
+            && self.children.is_empty()
+            && self.entities.is_empty()
+            && self.marks.is_empty()
+            && self.session_tokens.is_empty()
+            && self.device_tokens.is_empty()
     }
 
     /// `other`'s keys added to these (then [`Self::dedup`] once, not after each).
@@ -121,6 +130,8 @@ impl ReadHint {
         self.children.extend(other.children);
         self.entities.extend(other.entities);
         self.marks.extend(other.marks);
+        self.session_tokens.extend(other.session_tokens);
+        self.device_tokens.extend(other.device_tokens);
     }
 
     /// Each key once.
@@ -133,6 +144,10 @@ impl ReadHint {
         self.entities.dedup();
         self.marks.sort_unstable();
         self.marks.dedup();
+        self.session_tokens.sort_unstable();
+        self.session_tokens.dedup();
+        self.device_tokens.sort_unstable();
+        self.device_tokens.dedup();
     }
 }
 

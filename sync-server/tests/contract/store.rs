@@ -608,3 +608,129 @@ async fn an_entity_and_an_outcome_written_as_json_before_schema_6_read_the_same_
     let seen = changes(&s, &["unit:a"], 1, None, None, false).await;
     assert_eq!(seen, vec![(2, next, false, Some("{\"n\":2}".to_string()))]);
 }
+
+/// What the callers' look-ups of one job answered: a session token's person, its expiry,
+/// and the device of a tablet's credential.
+type Callers = Vec<(Option<Uuid>, Option<chrono::DateTime<chrono::Utc>>, Option<Uuid>)>;
+
+fn look_up_callers(
+    tx: &mut dyn Tx,
+    sessions: &[&str],
+    device: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<Callers> {
+    let mut out = Vec::new();
+    for h in sessions {
+        let user = tx.user_for_token(h, now)?.map(|u| u.id);
+        out.push((user, tx.token_expires_at(h)?, tx.device_for_token(device)?.map(|d| d.id)));
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_looked_up_in_a_group_see_the_sign_ins_logouts_and_revocations_of_earlier_jobs() {
+    // A push looks its caller up in its own write job, and PostgreSQL fetches the callers a
+    // whole group names before its first job runs (`ReadHint`). A token a job of the group
+    // signs out or a tablet it revokes (R-STAFF-3) is refused to the jobs after it, a token
+    // it makes works for them, and one made by a job that failed does not exist.
+    use chrono::Duration;
+    use sync_server::store::{DeviceRow, ReadHint, UserRow};
+    let s = open().await;
+    let now = chrono::Utc::now();
+    let user = |n: u128, name: &str, role: domain::wire::Role| UserRow {
+        id: Uuid::from_u128(n),
+        username: name.into(),
+        display_name: name.into(),
+        role,
+        locale: "sv".into(),
+        password_hash: "x".into(),
+        email: None,
+        phone: None,
+    };
+    let (anna, lisa) = (user(1, "anna", domain::wire::Role::Guardian), user(2, "lisa", domain::wire::Role::Staff));
+    let unit = Uuid::from_u128(10);
+    let tablet = DeviceRow {
+        id: Uuid::from_u128(20),
+        unit_id: unit,
+        name: "Solrosen".into(),
+        paired_by: lisa.id,
+        paired_at: now - Duration::days(3),
+        last_seen_at: None,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    let (a, l, t) = (anna.clone(), lisa.clone(), tablet.clone());
+    write(&s, move |tx| {
+        tx.insert_user(&a)?;
+        tx.insert_user(&l)?;
+        tx.insert_unit(unit, "Solrosen")?;
+        tx.insert_token("t-old", a.id, None, now - Duration::days(1), now + Duration::days(30))?;
+        tx.insert_token("t-expired", a.id, None, now - Duration::days(40), now - Duration::days(10))?;
+        tx.insert_device(&t, "d-tablet")
+    })
+    .await
+    .expect("the roster commits");
+    const SESSIONS: [&str; 4] = ["t-old", "t-new", "t-expired", "t-failed"];
+    let hint = || ReadHint {
+        session_tokens: SESSIONS.iter().map(|h| h.to_string()).collect(),
+        device_tokens: vec!["d-tablet".into()],
+        ..ReadHint::default()
+    };
+    let commits = || s.store.write_stats().map(|w| w.commits);
+    let commits_before = commits();
+    let holder = s.store.submit_write(boxed(|_tx| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(())
+    }));
+    // The writer has taken the holder alone; the jobs below queue behind it and commit as
+    // one group.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let before = s.store.submit_write_hinted(boxed(move |tx| look_up_callers(tx, &SESSIONS, "d-tablet", now)), hint());
+    let changes = s.store.submit_write_hinted(
+        boxed(move |tx| {
+            let signed_out = tx.revoke_token("t-old")?;
+            tx.insert_token("t-new", anna.id, None, now, now + Duration::days(30))?;
+            Ok((signed_out, tx.revoke_device(tablet.id, Some(lisa.id), now)?))
+        }),
+        hint(),
+    );
+    let failed = s.store.submit_write_hinted(
+        boxed(move |tx| {
+            tx.insert_token("t-failed", anna.id, None, now, now + Duration::days(30))?;
+            Err::<(), _>(StoreError::Database("this job fails on purpose".into()))
+        }),
+        hint(),
+    );
+    let after = s.store.submit_write_hinted(boxed(move |tx| look_up_callers(tx, &SESSIONS, "d-tablet", now)), hint());
+    holder.await.expect("the holder commits");
+    let before = *before.await.expect("the first look-ups run").downcast::<Callers>().expect("its type");
+    let changed = changes.await.expect("the sign-out, sign-in and revocation commit");
+    assert_eq!(*changed.downcast::<(bool, bool)>().expect("its type"), (true, true), "signed out and revoked");
+    assert!(failed.await.is_err(), "the failing job fails");
+    let after = *after.await.expect("the last look-ups run").downcast::<Callers>().expect("its type");
+    let (old_expiry, expired) = (now + Duration::days(30), now - Duration::days(10));
+    // Timestamps come back from the database at microseconds.
+    let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    let flat = |c: &Callers| -> Vec<(Option<Uuid>, Option<i64>, Option<Uuid>)> {
+        c.iter().map(|(u, e, d)| (*u, e.map(micros), *d)).collect()
+    };
+    let tab = Some(Uuid::from_u128(20));
+    assert_eq!(
+        flat(&before),
+        vec![
+            (Some(Uuid::from_u128(1)), Some(micros(old_expiry)), tab),
+            (None, None, tab),
+            (None, Some(micros(expired)), tab),
+            (None, None, tab),
+        ],
+        "before: the old session, an expired one (known, but no one's), and the tablet"
+    );
+    assert_eq!(
+        flat(&after),
+        vec![(None, None, None), (Some(Uuid::from_u128(1)), Some(micros(old_expiry)), None), (None, Some(micros(expired)), None), (None, None, None)],
+        "after: the old session signed out, the new one signed in, the tablet revoked, the failed job's token not there"
+    );
+    if let (Some(a), Some(b)) = (commits_before, commits()) {
+        assert_eq!(b - a, 2, "the holder, then the four jobs as one group");
+    }
+}
