@@ -362,8 +362,7 @@ impl PostgresStore {
         // any write after `open` returns must reach this instance.
         let cfg = config.clone();
         let writer_conn = on_own_thread("pg-open", move || -> StoreResult<Conn> {
-            let mut conn = Conn::connect(&cfg)?;
-            conn.batch("SET synchronous_commit = on")?;
+            let mut conn = connect_session(&cfg)?;
             migrate(&mut conn)?;
             Ok(conn)
         })??;
@@ -651,9 +650,20 @@ fn begin<'c>(
     Ok(c)
 }
 
+/// A writer's connection (the writer's and the second writer's).
+///
+/// `enable_seqscan = off`: every statement a writer runs finds its rows by a key, and
+/// PostgreSQL keeps the plan it made for a prepared statement from the statistics of that
+/// moment. `mutations` starts empty and grows by thousands of rows a second in a rush: the
+/// group's outcome look-up (`id = ANY($1)`), planned while autovacuum's last `ANALYZE` had
+/// seen a few dozen rows, stayed a sequential scan of the whole table until the next one,
+/// up to a minute later. In a `psql` copy (40 rows analysed, then 200,000 more) that plan
+/// took 751 ms for 1,280 ids, the index 1.7 ms; in the benchmark at 2026-12-06 17:25 tablet
+/// marks fell from about 70,000 to 3,600/s for a whole run (docs/benchmarks.md). Off, the
+/// planner takes the index whatever the statistics say; a query without one still scans.
 fn connect_session(config: &postgres::Config) -> StoreResult<Conn> {
     let mut c = Conn::connect(config)?;
-    c.batch("SET synchronous_commit = on")?;
+    c.batch("SET synchronous_commit = on; SET enable_seqscan = off")?;
     Ok(c)
 }
 

@@ -36,6 +36,16 @@ async fn malformed_json_is_400_invalid_input() {
     let r = raw_post(&s, "/v1/sync/push", t, json, br#"{"mutations": "all of them"}"#.to_vec()).await;
     assert!(r.status == 400 || r.status == 422, "{} {}", r.status, r.body);
     assert_error_shape(&r.body, "invalid_input");
+    // The message names where in the body the bad value is (the server reads a plain JSON
+    // body without tracking the path, and reads a failing one again to say where).
+    let wrong_kind = format!(r#"{{"client_id": "{}", "mutations": [{{"id": "{}", "name": "absence.report", "args": {{}}}}, {{"id": 7}}]}}"#, Uuid::new_v4(), Uuid::new_v4());
+    for content_type in ["application/json", "application/json; charset=utf-8"] {
+        let r = raw_post(&s, "/v1/sync/push", t, Some(content_type), wrong_kind.clone().into_bytes()).await;
+        assert!(r.status == 400 || r.status == 422, "{} {}", r.status, r.body);
+        assert_error_shape(&r.body, "invalid_input");
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("mutations[1].id"), "{content_type}: {message}");
+    }
     let r = raw_post(&s, "/v1/auth/login", None, json, br#"{"username": 1, "password": []}"#.to_vec()).await;
     assert!(r.status == 400 || r.status == 422, "{} {}", r.status, r.body);
     assert_error_shape(&r.body, "invalid_input");

@@ -734,3 +734,79 @@ async fn callers_looked_up_in_a_group_see_the_sign_ins_logouts_and_revocations_o
         assert_eq!(b - a, 2, "the holder, then the four jobs as one group");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcome_look_up_takes_the_index_after_statistics_taken_while_the_table_was_small() {
+    // ARCHITECTURE.md, idempotency: every push looks its mutation ids up. PostgreSQL keeps a
+    // plan made from the statistics of one moment for a statement run often; `mutations`
+    // starts empty and grows by thousands of rows a second in a rush, and a plan made while
+    // it held a few dozen rows scanned all of it for every group (store/postgres.rs,
+    // `connect_session`). The writer must look ids up by the index whatever the statistics.
+    if !is_postgres() {
+        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+        return;
+    }
+    let s = open().await;
+    let url = s.db.url.clone();
+    let admin = move |sql: &'static str| {
+        let url = url.clone();
+        pg::on_std_thread(move || pg::admin_exec(&url, sql))
+    };
+    // No autovacuum on the table, so that no new statistics replace the ones taken here.
+    admin("ALTER TABLE mutations SET (autovacuum_enabled = false)").await.expect("autovacuum off");
+    let at = chrono::Utc::now();
+    write(&s, move |tx| {
+        for i in 0..40u128 {
+            let r = MutationResult { id: Uuid::from_u128(i), status: MutationStatus::Applied, code: None, message: None, details: None };
+            tx.store_mutation_outcome(r.id, Uuid::from_u128(1), Uuid::from_u128(2), "test", &r, at)?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("forty outcomes commit");
+    admin("ANALYZE mutations").await.expect("the small table is analysed");
+    let look_up = |round: u128| {
+        let ids: Vec<Uuid> = (0..1280u128).map(|i| Uuid::from_u128(1_000_000 * (round + 1) + i)).collect();
+        let hint = sync_server::store::ReadHint { outcomes: ids, ..Default::default() };
+        s.store.submit_write_hinted(boxed(|_tx| Ok(())), hint)
+    };
+    // More runs than PostgreSQL plans one by one before it keeps a plan.
+    for round in 0..8 {
+        look_up(round).await.expect("the look-up runs");
+    }
+    admin(
+        "INSERT INTO mutations (id, user_id, client_id, name, result, applied_at) \
+         SELECT gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'test', '{}', now() FROM generate_series(1, 200000)",
+    )
+    .await
+    .expect("the table grows");
+    let url = s.db.url.clone();
+    let scans = move || {
+        let url = url.clone();
+        pg::on_std_thread(move || {
+            pg::admin_row_i64(&url, "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = 'mutations'")
+        })
+    };
+    // Counters reach the statistics when a backend has been idle a moment: wait until the
+    // look-ups above are in them.
+    let mut before = scans().await.expect("the counters");
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = scans().await.expect("the counters");
+        if now == before && now[1] > 0 {
+            break;
+        }
+        before = now;
+    }
+    look_up(100).await.expect("the look-up runs on the grown table");
+    let mut after = before.clone();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = scans().await.expect("the counters");
+        if after != before {
+            break;
+        }
+    }
+    assert_eq!(after[0], before[0], "no sequential scan of mutations: {before:?} → {after:?}");
+    assert!(after[1] > before[1], "the look-up used the index: {before:?} → {after:?}");
+}

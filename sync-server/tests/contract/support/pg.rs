@@ -83,6 +83,13 @@ pub fn admin_exec(url: &str, sql: &str) -> Result<(), String> {
     })
 }
 
+/// The first row of `sql` on the database of `url`, its columns read as `bigint`.
+pub fn admin_row_i64(url: &str, sql: &str) -> Result<Vec<i64>, String> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| format!("connect: {e}"))?;
+    let row = client.query_one(sql, &[]).map_err(|e| e.to_string())?;
+    (0..row.len()).map(|i| row.try_get::<_, i64>(i).map_err(|e| e.to_string())).collect()
+}
+
 pub async fn on_std_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
