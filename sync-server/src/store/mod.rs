@@ -532,6 +532,12 @@ pub(crate) struct TxCache {
     pub(crate) guardians: HashMap<Uuid, Vec<Uuid>>,
     /// Parsed units (`Tx::cached_unit`).
     pub(crate) units: HashMap<Uuid, Arc<Unit>>,
+    /// PostgreSQL: the callers of pushes, by token hash (see `PgTx::prefetch_callers`): a
+    /// session's person and expiry, or none; a device credential's live device, or none.
+    /// Only this writer's own writes change them while it keeps them (a write to users,
+    /// tokens or devices forgets them all, a device seen forgets that device).
+    pub(crate) sessions: HashMap<String, Option<(UserRow, DateTime<Utc>)>>,
+    pub(crate) devices: HashMap<String, Option<DeviceRow>>,
     /// This transaction wrote the roster or a unit: what is cached of them may not be
     /// committed.
     wrote_roster_or_unit: bool,
@@ -550,6 +556,8 @@ impl TxCache {
     pub(crate) fn rolled_back(&mut self) {
         self.entities.clear();
         self.values.clear();
+        // A rolled-back write forgot them when it was made; what was fetched since is
+        // what the database holds without it.
         if self.wrote_roster_or_unit {
             self.units.clear();
             self.drop_roster();
@@ -620,6 +628,10 @@ impl TxCache {
             self.rowids.clear();
         }
         self.wrote_roster_or_unit = false;
+        if self.sessions.len() + self.devices.len() > KEPT_AT_MOST {
+            self.sessions.clear();
+            self.devices.clear();
+        }
         let kept = self.children.len() + self.staff_units.len() + self.guardians.len() + self.units.len();
         if kept > KEPT_AT_MOST {
             self.units.clear();

@@ -1304,12 +1304,6 @@ struct PgTx<'c> {
     /// A read job's person, looked up by token together with what a pull of theirs asks
     /// next (see [`PgTx::person_by_token`]).
     person: Option<PersonRead>,
-    /// Performance: a group's callers, fetched with its [`ReadHint`] (see
-    /// [`PgTx::prefetch_callers`]): a session token's person and expiry, or none; a device
-    /// credential's live device, or none. Exact inside the write lock; a write to users,
-    /// tokens or devices empties both (the store is then asked again).
-    sessions: HashMap<String, Option<(UserRow, DateTime<Utc>)>>,
-    devices: HashMap<String, Option<DeviceRow>>,
 }
 
 /// What a read job fetched with a person's token: the token's expiry, the person's
@@ -1605,11 +1599,15 @@ impl<'c> PgTx<'c> {
     /// `user_for_token`, `token_expires_at` and `device_for_token` would find them: a
     /// push's caller without a read job of its own before the push (about 40 µs of a
     /// reader thread and a round trip each), and exact, since nothing but this transaction
-    /// writes them while it holds the write lock.
+    /// writes them while it holds the write lock. Kept, like the roster, from this writer's
+    /// commit to its next while no other instance commits in between (`writer_loop`), so a
+    /// tablet signed in all day is asked for once.
     fn prefetch_callers(&mut self, sessions: &[String], devices: &[String]) -> StoreResult<()> {
         if !self.write {
             return Ok(());
         }
+        let sessions: Vec<&String> = sessions.iter().filter(|h| !self.cache.sessions.contains_key(*h)).collect();
+        let devices: Vec<&String> = devices.iter().filter(|h| !self.cache.devices.contains_key(*h)).collect();
         if !sessions.is_empty() {
             let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
             let rows = self.db.query(
@@ -1620,11 +1618,11 @@ impl<'c> PgTx<'c> {
                 &[&sessions],
             )?;
             let n = USER_COLS.split(", ").count();
-            self.sessions.extend(sessions.iter().map(|h| (h.clone(), None)));
+            self.cache.sessions.extend(sessions.iter().map(|h| (h.to_string(), None)));
             for r in &rows {
                 let hash: String = r.try_get(n).map_err(corrupt)?;
                 let expires: DateTime<Utc> = r.try_get(n + 1).map_err(corrupt)?;
-                self.sessions.insert(hash, Some((user_from_row(r)?, expires)));
+                self.cache.sessions.insert(hash, Some((user_from_row(r)?, expires)));
             }
         }
         if !devices.is_empty() {
@@ -1633,10 +1631,10 @@ impl<'c> PgTx<'c> {
                 &[&devices],
             )?;
             let n = DEVICE_COLS.split(", ").count();
-            self.devices.extend(devices.iter().map(|h| (h.clone(), None)));
+            self.cache.devices.extend(devices.iter().map(|h| (h.to_string(), None)));
             for r in &rows {
                 let hash: String = r.try_get(n).map_err(corrupt)?;
-                self.devices.insert(hash, Some(device_from_row(r)?));
+                self.cache.devices.insert(hash, Some(device_from_row(r)?));
             }
         }
         Ok(())
@@ -1644,8 +1642,8 @@ impl<'c> PgTx<'c> {
 
     /// A write to users, tokens or devices: what `prefetch_callers` fetched may be stale.
     fn callers_changed(&mut self) {
-        self.sessions.clear();
-        self.devices.clear();
+        self.cache.sessions.clear();
+        self.cache.devices.clear();
     }
 
     /// `child` is about to be asked for each of `ids`, and `get_entity` for each of
@@ -1736,8 +1734,6 @@ impl<'c> PgTx<'c> {
             seq_dirty: false,
             outcomes: HashMap::new(),
             person: None,
-            sessions: HashMap::new(),
-            devices: HashMap::new(),
         }
     }
 
@@ -2122,7 +2118,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn user_for_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
-        if let Some(found) = self.sessions.get(token_hash) {
+        if let Some(found) = self.cache.sessions.get(token_hash).filter(|_| self.write) {
             return Ok(found.as_ref().filter(|(_, expires)| *expires > now).map(|(u, _)| u.clone()));
         }
         let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
@@ -2139,7 +2135,7 @@ impl Tx for PgTx<'_> {
         if let Some(p) = self.person.as_ref().filter(|p| !self.write && p.token_hash == token_hash) {
             return Ok(Some(p.expires_at));
         }
-        if let Some(found) = self.sessions.get(token_hash) {
+        if let Some(found) = self.cache.sessions.get(token_hash).filter(|_| self.write) {
             return Ok(found.as_ref().map(|(_, expires)| *expires));
         }
         let row = self.db.query_opt("SELECT expires_at FROM tokens WHERE token_hash = $1", &[&text(token_hash)])?;
@@ -2374,7 +2370,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn device_for_token(&mut self, token_hash: &str) -> StoreResult<Option<DeviceRow>> {
-        if let Some(found) = self.devices.get(token_hash) {
+        if let Some(found) = self.cache.devices.get(token_hash).filter(|_| self.write) {
             return Ok(found.clone());
         }
         let row = self.db.query_opt(
@@ -2401,7 +2397,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn set_device_last_seen(&mut self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        self.callers_changed();
+        // Noted about once a minute per tablet: only that device is forgotten.
+        self.cache.devices.retain(|_, d| d.as_ref().is_none_or(|d| d.id != id));
         self.conn()?.execute("UPDATE devices SET last_seen_at = $2 WHERE id = $1", &[&id, &at])?;
         Ok(())
     }

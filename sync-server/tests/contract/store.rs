@@ -666,7 +666,8 @@ async fn callers_looked_up_in_a_group_see_the_sign_ins_logouts_and_revocations_o
         tx.insert_unit(unit, "Solrosen")?;
         tx.insert_token("t-old", a.id, None, now - Duration::days(1), now + Duration::days(30))?;
         tx.insert_token("t-expired", a.id, None, now - Duration::days(40), now - Duration::days(10))?;
-        tx.insert_device(&t, "d-tablet")
+        tx.insert_device(&t, "d-tablet")?;
+        tx.insert_device(&DeviceRow { id: Uuid::from_u128(21), name: "Blåklockan".into(), ..t.clone() }, "d-other")
     })
     .await
     .expect("the roster commits");
@@ -733,6 +734,29 @@ async fn callers_looked_up_in_a_group_see_the_sign_ins_logouts_and_revocations_o
     if let (Some(a), Some(b)) = (commits_before, commits()) {
         assert_eq!(b - a, 2, "the holder, then the four jobs as one group");
     }
+    // A writer keeps the callers it fetched from one commit to its next: later groups see
+    // the same, and what a later group signs out, or a device seen, is not answered as kept.
+    let look_up_alone = |device: &'static str| {
+        let hint = ReadHint {
+            session_tokens: SESSIONS.iter().map(|h| h.to_string()).collect(),
+            device_tokens: vec![device.into()],
+            ..ReadHint::default()
+        };
+        s.store.submit_write_hinted(boxed(move |tx| look_up_callers(tx, &SESSIONS, device, now)), hint)
+    };
+    let again = *look_up_alone("d-tablet").await.expect("runs").downcast::<Callers>().expect("its type");
+    assert_eq!(flat(&again), flat(&after), "a later group answers the same");
+    write(&s, move |tx| tx.revoke_token("t-new")).await.expect("the sign-out commits");
+    let signed_out = *look_up_alone("d-tablet").await.expect("runs").downcast::<Callers>().expect("its type");
+    assert_eq!(signed_out[1], (None, None, None), "signed out in an earlier group");
+    let other = move |tx: &mut dyn Tx| tx.device_for_token("d-other").map(|d| d.and_then(|d| d.last_seen_at).map(micros));
+    let hint = || ReadHint { device_tokens: vec!["d-other".into()], ..ReadHint::default() };
+    let seen = s.store.submit_write_hinted(boxed(move |tx| other(tx)), hint()).await.expect("runs");
+    assert_eq!(*seen.downcast::<Option<i64>>().expect("its type"), None, "never seen yet");
+    let when = now + Duration::minutes(5);
+    write(&s, move |tx| tx.set_device_last_seen(Uuid::from_u128(21), when)).await.expect("noted");
+    let seen = s.store.submit_write_hinted(boxed(move |tx| other(tx)), hint()).await.expect("runs");
+    assert_eq!(*seen.downcast::<Option<i64>>().expect("its type"), Some(micros(when)), "seen as noted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
