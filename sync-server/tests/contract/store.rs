@@ -212,8 +212,7 @@ async fn a_scope_set_is_known_once_committed_and_never_from_a_rolled_back_write(
 async fn reads_hold_where_the_database_ends_idle_transactions_early() {
     // docs/operations.md: PostgreSQL's readers begin their next transaction ahead, which a
     // server-wide `idle_in_transaction_session_timeout` would end between two requests.
-    if !std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
-        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+    if skipped_without_postgres() {
         return;
     }
     let db = db_url().await;
@@ -350,6 +349,15 @@ async fn a_large_group(s: &Opened, jobs: usize, per_job: usize, fail_on: Option<
 
 fn is_postgres() -> bool {
     std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+/// For a test of PostgreSQL only: true, and says so, when this run has no PostgreSQL.
+fn skipped_without_postgres() -> bool {
+    if is_postgres() {
+        return false;
+    }
+    eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+    true
 }
 
 fn split_groups(s: &Opened) -> u64 {
@@ -559,8 +567,7 @@ async fn an_entity_and_an_outcome_written_as_json_before_schema_6_read_the_same_
     // docs/operations.md, Schema: PostgreSQL migration 6 turns `entities.data` and
     // `mutations.result` from `json` into `text`. What an older version wrote must read the
     // same afterwards, in every way the store reads it.
-    if !is_postgres() {
-        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+    if skipped_without_postgres() {
         return;
     }
     let db = db_url().await;
@@ -766,8 +773,7 @@ async fn the_outcome_look_up_takes_the_index_after_statistics_taken_while_the_ta
     // starts empty and grows by thousands of rows a second in a rush, and a plan made while
     // it held a few dozen rows scanned all of it for every group (store/postgres.rs,
     // `connect_session`). The writer must look ids up by the index whatever the statistics.
-    if !is_postgres() {
-        eprintln!("note: skipped: it needs HUB_TEST_DATABASE_URL=postgres://… (cargo xtask test sets it)");
+    if skipped_without_postgres() {
         return;
     }
     let s = open().await;
