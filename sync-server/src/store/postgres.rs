@@ -1410,8 +1410,14 @@ fn int(n: u32) -> i32 {
 }
 
 const USER_COLS: &str = "id, username, display_name, role, locale, password_hash, email, phone";
-/// `data` as its text: the `json` type keeps the text it was given, and it goes into pull
-/// answers as is (see [`EntityRow`]).
+
+/// [`USER_COLS`] of a query that names `users` as `u`, and how many they are.
+fn user_cols_of_u() -> (String, usize) {
+    let cols: Vec<String> = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect();
+    (cols.join(", "), cols.len())
+}
+/// `data` is the JSON text the server wrote (a `text` column since schema v6), and it goes
+/// into pull answers as is (see [`EntityRow`]).
 const ENTITY_COLS: &str = "type, id, scope, seq, deleted, data";
 
 /// The PostgreSQL side of [`Deferred`]: waiting puts and outcomes go in as one statement
@@ -1609,7 +1615,7 @@ impl<'c> PgTx<'c> {
         let sessions: Vec<&String> = sessions.iter().filter(|h| !self.cache.sessions.contains_key(*h)).collect();
         let devices: Vec<&String> = devices.iter().filter(|h| !self.cache.devices.contains_key(*h)).collect();
         if !sessions.is_empty() {
-            let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+            let (cols, n) = user_cols_of_u();
             let rows = self.db.query(
                 &format!(
                     "SELECT {cols}, t.token_hash, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id \
@@ -1617,7 +1623,6 @@ impl<'c> PgTx<'c> {
                 ),
                 &[&sessions],
             )?;
-            let n = USER_COLS.split(", ").count();
             self.cache.sessions.extend(sessions.iter().map(|h| (h.to_string(), None)));
             for r in &rows {
                 let hash: String = r.try_get(n).map_err(corrupt)?;
@@ -1746,10 +1751,9 @@ impl<'c> PgTx<'c> {
     /// changes, each about as long as the query itself; on a loaded 2-core machine they
     /// were a third of a first sync's read job.
     fn person_by_token(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
-        let user_cols: Vec<String> = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect();
+        let (cols, n) = user_cols_of_u();
         // The columns after the user's, by their place in the select list.
-        let at = |i: usize| user_cols.len() + i;
-        let cols = user_cols.join(", ");
+        let at = |i: usize| n + i;
         // One row per child the person is a guardian of (one with none if none), in id order.
         let rows = self.db.query(
             &format!(
@@ -2121,7 +2125,7 @@ impl Tx for PgTx<'_> {
         if let Some(found) = self.cache.sessions.get(token_hash).filter(|_| self.write) {
             return Ok(found.as_ref().filter(|(_, expires)| *expires > now).map(|(u, _)| u.clone()));
         }
-        let cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let (cols, _) = user_cols_of_u();
         let row = self.db.query_opt(
             &format!(
                 "SELECT {cols} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2"
