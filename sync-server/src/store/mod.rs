@@ -522,10 +522,11 @@ pub(crate) struct TxCache {
     /// Entities last written by [`Tx::put_entity_value`] in this transaction or (SQLite's
     /// writer) one it kept from: the value as the rules saved it.
     pub(crate) values: HashMap<(String, Uuid), Arc<dyn EntityValue>>,
-    /// SQLite: the rowid of an entity's row, learnt when it was read or written, so that a
-    /// put of it updates the row by rowid instead of an upsert that first looks the
-    /// (type, id) key up (half of the upsert's cost). The update also checks type and id,
-    /// so a rowid that no longer holds the entity only costs the upsert after it.
+    /// The address of an entity's row, learnt when it was read or written, so that a put of
+    /// it updates the row there instead of an upsert that first looks the (type, id) key up
+    /// (SQLite: its rowid, half of the upsert's cost; PostgreSQL: its `ctid`, packed, see
+    /// `postgres::write_puts`). The update also checks type and id, so an address that no
+    /// longer holds the entity only costs the upsert after it.
     pub(crate) rowids: HashMap<(String, Uuid), i64>,
     pub(crate) children: HashMap<Uuid, Option<ChildRow>>,
     pub(crate) staff_units: HashMap<Uuid, Vec<Uuid>>,
@@ -606,9 +607,11 @@ impl TxCache {
         self.entities.insert(key, Some(row));
     }
     /// Takes in what another transaction of this writer wrote (`wrote_row` there), now
-    /// committed: the entities' rows, and their typed values where it had them.
+    /// committed: the entities' rows, their typed values where it had them, and where the
+    /// rows are.
     pub(crate) fn absorb_written(&mut self, other: TxCache) {
-        let TxCache { entities, mut values, .. } = other;
+        let TxCache { entities, mut values, rowids, .. } = other;
+        self.rowids.extend(rowids);
         for (key, row) in entities {
             match values.remove(&key) {
                 Some(v) => self.values.insert(key.clone(), v),

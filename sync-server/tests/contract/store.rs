@@ -840,3 +840,129 @@ async fn the_outcome_look_up_takes_the_index_after_statistics_taken_while_the_ta
     assert_eq!(after[0], before[0], "no sequential scan of mutations: {before:?} → {after:?}");
     assert!(after[1] > before[1], "the look-up used the index: {before:?} → {after:?}");
 }
+
+/// Each entity of `scope` once, as (id, data) in id order, read by a pull from the start.
+async fn latest(s: &Opened, scope: &'static str) -> Vec<(Uuid, Option<String>)> {
+    let mut rows: Vec<(Uuid, Option<String>)> =
+        changes(s, &[scope], 0, None, None, false).await.into_iter().map(|(_, id, _, d)| (id, d)).collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_written_again_after_its_row_moved_or_its_write_was_undone_holds_the_last_write() {
+    // ARCHITECTURE.md, pull: a change is an entity's latest version. Both stores update the
+    // row of an entity the writer has read or written where it last saw it (SQLite's rowid,
+    // PostgreSQL's ctid), and write by its key when that row is no longer there: after a
+    // write that was undone, and on PostgreSQL after VACUUM FULL rewrote the table under a
+    // writer that kept the addresses (one of them then holds another entity's row).
+    let s = open().await;
+    let (a, b, c) = (Uuid::from_u128(0xa), Uuid::from_u128(0xb), Uuid::from_u128(0xc));
+    write(&s, move |tx| {
+        for (n, id) in [a, b, c].into_iter().enumerate() {
+            tx.put_entity("news", id, "unit:moved", &data(n))?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("three entities");
+    write(&s, move |tx| tx.put_entity("news", a, "unit:moved", &data(10)).map(|_| ())).await.expect("a again");
+    write(&s, move |tx| {
+        // A write of `a` that reaches the database (the scope set's statement sends what
+        // waits before it) and is undone there.
+        tx.savepoint()?;
+        tx.put_entity("news", a, "unit:moved", &data(99))?;
+        tx.put_scope_set("undone", &["unit:moved".to_string()])?;
+        tx.rollback_savepoint()?;
+        tx.put_entity("news", a, "unit:moved", &data(11))?;
+        Ok(())
+    })
+    .await
+    .expect("the rest of the job commits");
+    write(&s, move |tx| tx.put_entity("news", a, "unit:moved", &data(12)).map(|_| ())).await.expect("a once more");
+    let want = |x: usize, y: usize, z: usize| {
+        vec![(a, Some(format!("{{\"n\":{x}}}"))), (b, Some(format!("{{\"n\":{y}}}"))), (c, Some(format!("{{\"n\":{z}}}")))]
+    };
+    assert_eq!(latest(&s, "unit:moved").await, want(12, 1, 2));
+
+    if is_postgres() {
+        let url = s.db.url.clone();
+        pg::on_std_thread(move || pg::admin_exec(&url, "VACUUM FULL entities")).await.expect("the table rewritten");
+        write(&s, move |tx| {
+            for (n, id) in [(13, a), (14, b), (15, c)] {
+                tx.put_entity("news", id, "unit:moved", &data(n))?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("written after the rewrite");
+        assert_eq!(latest(&s, "unit:moved").await, want(13, 14, 15), "each on its own row, none doubled");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_of_an_entity_the_writer_wrote_before_updates_its_row_without_looking_its_key_up() {
+    // Performance, store/postgres.rs `write_puts`: a tablet rush rewrites day records the
+    // writer wrote before; each is updated where its row is, without the upsert's look-up
+    // of its key (and the row lock that follows it). PostgreSQL's own counters tell.
+    if skipped_without_postgres() {
+        return;
+    }
+    let s = open().await;
+    // A table of some size, as in service: on a table of a few hundred rows PostgreSQL
+    // rightly reads it all at once instead of fetching rows one by one.
+    let url = s.db.url.clone();
+    pg::on_std_thread(move || {
+        pg::admin_exec(
+            &url,
+            "INSERT INTO entities (type, id, scope, seq, deleted, data) \
+             SELECT 'filler', gen_random_uuid(), 'unit:filler', -g, false, '{}' FROM generate_series(1, 20000) g; \
+             ANALYZE entities",
+        )
+    })
+    .await
+    .expect("other entities");
+    let ids: Vec<Uuid> = (1..=200u128).map(|i| Uuid::from_u128(0x5000 + i)).collect();
+    let put_all = |n: usize| {
+        let ids = ids.clone();
+        write(&s, move |tx| {
+            for id in ids {
+                tx.put_entity("news", id, "unit:known", &data(n))?;
+            }
+            Ok(())
+        })
+    };
+    put_all(1).await.expect("inserted");
+    put_all(2).await.expect("updated");
+    let url = s.db.url.clone();
+    let counters = move || {
+        let url = url.clone();
+        pg::on_std_thread(move || {
+            pg::admin_row_i64(
+                &url,
+                "SELECT coalesce(idx_scan, 0), n_tup_upd, n_tup_ins FROM pg_stat_user_tables WHERE relname = 'entities'",
+            )
+        })
+    };
+    // Counters reach the statistics when a backend has been idle a moment: wait for both
+    // writes above.
+    let until = async |updated: i64| {
+        for _ in 0..100 {
+            let now = counters().await.expect("the counters");
+            if now[1] >= updated {
+                return now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the counters never showed {updated} updates");
+    };
+    let before = until(200).await;
+    put_all(3).await.expect("updated again");
+    let after = until(before[1] + 200).await;
+    assert_eq!(after[1] - before[1], 200, "each row updated once: {before:?} → {after:?}");
+    assert_eq!(after[2], before[2], "none inserted: {before:?} → {after:?}");
+    assert_eq!(after[0], before[0], "no key looked up: {before:?} → {after:?}");
+    let rows = latest(&s, "unit:known").await;
+    assert_eq!(rows.len(), 200);
+    assert!(rows.iter().all(|(_, d)| d.as_deref() == Some("{\"n\":3}")), "the last write everywhere");
+}
