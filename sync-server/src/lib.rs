@@ -5,6 +5,7 @@ pub mod auth;
 pub mod benchdata;
 pub mod clock;
 pub mod config;
+pub mod day_ids;
 pub mod demo;
 pub mod error;
 pub mod extract;

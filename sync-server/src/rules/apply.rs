@@ -316,7 +316,7 @@ fn care_comment_seen(tx: &mut dyn Tx, actor: &Actor, a: &w::CareCommentSeen) -> 
 /// one on which it happened in the unit's time zone, not the one on which it synced.
 fn attendance_day(tx: &mut dyn Tx, child: &ChildRow, at: DateTime<Utc>) -> ApplyResult<(NaiveDate, Uuid)> {
     let unit = entities::unit(tx, child.unit_id)?;
-    Ok(attendance::attendance_record(child.id, at, unit_tz(&unit)?))
+    Ok(crate::day_ids::attendance_record(child.id, at, unit_tz(&unit)?))
 }
 
 fn attendance_mark(tx: &mut dyn Tx, actor: &Actor, a: &w::AttendanceMark) -> ApplyResult<Option<Details>> {

@@ -79,7 +79,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::pin::{PinState, PinVerifier};
-use domain::attendance::attendance_record;
 use domain::wire::entity::{Unit, ATTENDANCE_TYPE, UNIT_TYPE};
 use domain::wire::{MutationResult, Role};
 use bytes::{BufMut, BytesMut};
@@ -1728,7 +1727,7 @@ impl<'c> PgTx<'c> {
             let Some(Some(child)) = self.cache.children.get(c) else { continue };
             let (child_id, unit_id) = (child.id, child.unit_id);
             let Some(tz) = self.unit_time_zone(unit_id) else { continue };
-            records.push((ATTENDANCE_TYPE, attendance_record(child_id, *at, tz).1));
+            records.push((ATTENDANCE_TYPE, crate::day_ids::attendance_record(child_id, *at, tz).1));
         }
         records.sort_unstable();
         records.dedup();
