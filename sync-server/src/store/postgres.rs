@@ -1604,10 +1604,13 @@ fn write_puts(
     let mut rest: Vec<usize> = Vec::new();
     // One key reused for the look-ups (a map of owned keys).
     let mut key = (String::new(), Uuid::nil());
-    for (i, p) in puts.iter().enumerate() {
+    let set = |key: &mut (String, Uuid), p: &(&str, Uuid, &str, i64, Cow<'_, str>)| {
         key.0.clear();
         key.0.push_str(p.0);
         key.1 = p.1;
+    };
+    for (i, p) in puts.iter().enumerate() {
+        set(&mut key, p);
         match at.get(&key) {
             Some(&tid) => known.push((i, Tid(tid))),
             None => rest.push(i),
@@ -1635,9 +1638,7 @@ fn write_puts(
         for ((i, _), now) in known.into_iter().zip(moved) {
             match now {
                 Some(now) => {
-                    key.0.clear();
-                    key.0.push_str(puts[i].0);
-                    key.1 = puts[i].1;
+                    set(&mut key, &puts[i]);
                     if let Some(tid) = at.get_mut(&key) {
                         *tid = now.0;
                     }
