@@ -5,6 +5,7 @@
 //! Writes go through [`Store::write`]: implementations may group several concurrent jobs
 //! into one commit (group commit), but a job's result is delivered only after its commit.
 
+mod commit_sync;
 pub(crate) mod deferred;
 pub mod postgres;
 mod priority;

@@ -1,11 +1,13 @@
 //! The embedded SQLite store: one writer thread that commits concurrent jobs together
 //! (group commit, `synchronous=FULL` so an acknowledged mutation survives power loss) and a
-//! small pool of read connections (WAL lets them read while the writer writes).
+//! small pool of read connections (WAL lets them read while the writer writes). A
+//! commit's sync is left to a syncer thread while the writer runs the next group; nobody
+//! hears of a commit before it is synced ([`super::commit_sync`]).
 
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -18,6 +20,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
+use super::commit_sync::{self, Durability, Group, Publisher, Reply, Settle, SyncWal, WriteCounters};
 use super::deferred::{Deferred, PendingWrite, SavepointDb};
 use super::priority::raise_priority;
 use super::{
@@ -66,27 +69,21 @@ impl From<rusqlite::Error> for StoreError {
 
 struct JobMsg {
     job: Job,
-    reply: oneshot::Sender<StoreResult<Box<dyn Any + Send>>>,
+    reply: Reply,
+}
+
+/// A read job; its answer comes with the latest commit its snapshot may hold.
+struct ReadMsg {
+    job: Job,
+    reply: oneshot::Sender<(StoreResult<Box<dyn Any + Send>>, u64)>,
 }
 
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<JobMsg>>,
     counters: Arc<WriteCounters>,
+    durability: Arc<Durability>,
     /// None for an in-memory database: it has one connection, the writer's.
-    readers: Option<mpsc::Sender<JobMsg>>,
-}
-
-/// Group-commit counters, bumped by the writer thread after each successful commit.
-#[derive(Default)]
-struct WriteCounters {
-    /// Bumped after every commit, before anyone hears of it ([`Store::generation`]).
-    generation: AtomicU64,
-    /// Bumped after every commit that wrote users or tokens, before anyone hears of it
-    /// ([`Store::session_generation`]).
-    sessions: AtomicU64,
-    commits: AtomicU64,
-    jobs: AtomicU64,
-    largest_group: AtomicU64,
+    readers: Option<mpsc::Sender<ReadMsg>>,
 }
 
 /// Performance: reads run on a fixed set of threads, each owning one read-only connection
@@ -95,7 +92,7 @@ struct WriteCounters {
 /// empty: under load most reads paid for opening a connection, parsing the schema and
 /// re-preparing every statement, then closed it again. Now the prepared-statement caches
 /// stay warm and the number of connections is bounded.)
-fn reader_loop(path: String, rx: Arc<Mutex<mpsc::Receiver<JobMsg>>>) {
+fn reader_loop(path: String, rx: Arc<Mutex<mpsc::Receiver<ReadMsg>>>, durability: Arc<Durability>) {
     let opened = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -108,12 +105,13 @@ fn reader_loop(path: String, rx: Arc<Mutex<mpsc::Receiver<JobMsg>>>) {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok(JobMsg { job, reply }) = msg else { return };
+        let Ok(ReadMsg { job, reply }) = msg else { return };
         let out = match &opened {
             Err(e) => Err(StoreError::Database(format!("cannot open a read connection: {e}"))),
             Ok(conn) => run_read(conn, job),
         };
-        let _ = reply.send(out);
+        // Read after the snapshot ended: it cannot hold a commit begun later.
+        let _ = reply.send((out, durability.began()));
     }
 }
 
@@ -162,9 +160,15 @@ impl SqliteStore {
     /// `:memory:`, applies migrations, and starts the writer thread. Committed writes are
     /// announced on `pokes` with the scopes they touched.
     pub fn open(path: &str, pokes: broadcast::Sender<Arc<TouchedScopes>>) -> StoreResult<Self> {
+        Self::open_with(path, pokes, commit_sync::sync_all())
+    }
+
+    /// [`Self::open`] with the syncer's way of syncing the WAL (tests hold it back or make
+    /// it fail).
+    pub(crate) fn open_with(path: &str, pokes: broadcast::Sender<Arc<TouchedScopes>>, sync: SyncWal) -> StoreResult<Self> {
         let memory = path == ":memory:";
-        // The writer's WAL writes go through `wal_batch`, which relies on the
-        // `synchronous=FULL` set below (every commit syncs the WAL).
+        // The writer's WAL writes go through `wal_batch`, set up below
+        // (`wal_batch::set_up_writer`).
         let conn = if memory {
             Connection::open(path)?
         } else {
@@ -179,6 +183,9 @@ impl SqliteStore {
             }
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        if !memory {
+            super::wal_batch::set_up_writer(&conn).map_err(StoreError::Database)?;
+        }
         tune(&conn)?;
         migrate(&conn)?;
         if !memory {
@@ -187,31 +194,34 @@ impl SqliteStore {
 
         let (tx, rx) = mpsc::channel::<JobMsg>();
         let counters = Arc::new(WriteCounters::default());
-        let writer_counters = counters.clone();
+        let durability = Arc::new(Durability::new());
+        let publisher = Arc::new(Publisher { counters: counters.clone(), durability: durability.clone(), pokes });
+        // An in-memory database has no WAL: its commits settle at once.
+        let syncer = if memory { None } else { Some(commit_sync::spawn_syncer(publisher.clone(), sync)?) };
         let checkpoints = if memory { None } else { Some(spawn_checkpointer(path)?) };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
                 raise_priority("sqlite-writer");
-                writer_loop(conn, rx, pokes, checkpoints, &writer_counters)
+                writer_loop(conn, rx, &publisher, syncer, checkpoints)
             })
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         let readers = if memory {
             None
         } else {
-            let (rtx, rrx) = mpsc::channel::<JobMsg>();
+            let (rtx, rrx) = mpsc::channel::<ReadMsg>();
             let rrx = Arc::new(Mutex::new(rrx));
             let n = std::thread::available_parallelism().map_or(MIN_READERS, |n| n.get()).clamp(MIN_READERS, MAX_READERS);
             for i in 0..n {
-                let (path, rrx) = (path.to_string(), rrx.clone());
+                let (path, rrx, durability) = (path.to_string(), rrx.clone(), durability.clone());
                 std::thread::Builder::new()
                     .name(format!("sqlite-reader-{i}"))
-                    .spawn(move || reader_loop(path, rrx))
+                    .spawn(move || reader_loop(path, rrx, durability))
                     .map_err(|e| StoreError::Database(format!("cannot start reader thread: {e}")))?;
             }
             Some(rtx)
         };
-        Ok(SqliteStore { writer: Mutex::new(tx), counters, readers })
+        Ok(SqliteStore { writer: Mutex::new(tx), counters, durability, readers })
     }
 
     fn send_to_writer(&self, job: Job) -> JobFuture {
@@ -336,10 +346,11 @@ fn data_version(conn: &Connection) -> Option<i64> {
 fn writer_loop(
     conn: Connection,
     rx: mpsc::Receiver<JobMsg>,
-    pokes: broadcast::Sender<Arc<TouchedScopes>>,
+    publisher: &Publisher,
+    syncer: Option<mpsc::Sender<Settle>>,
     checkpoints: Option<mpsc::SyncSender<()>>,
-    counters: &WriteCounters,
 ) {
+    let counters = &publisher.counters;
     // The roster and units as committed, kept between group commits (see `TxCache`).
     let mut kept = TxCache::default();
     let mut version = data_version(&conn);
@@ -376,6 +387,10 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        if publisher.durability.failed() {
+            publisher.refuse(batch.into_iter().map(|m| m.reply));
+            continue;
+        }
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             for m in batch {
                 let _ = m.reply.send(Err(StoreError::Database(format!("cannot begin: {e}"))));
@@ -396,14 +411,18 @@ fn writer_loop(
             }
             done.push((m.reply, outcome));
         }
+        // Numbered before COMMIT: a reader whose snapshot holds this commit finds the number.
+        let commit = publisher.durability.begin();
+        let deferred = syncer.is_some() && super::wal_batch::defer_commit_sync(&conn);
         let committed = if tx.deferred.poisoned {
             Err(StoreError::Database("a job's writes failed half-way; the whole group is undone".into()))
         } else {
             tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?))
         };
+        let wal = if deferred { super::wal_batch::take_deferred_sync(&conn) } else { None };
         // After a failed commit nothing is kept: the transaction may have written the roster.
         let cache = std::mem::take(&mut tx.cache);
-        match committed {
+        let settle = match committed {
             Ok(()) => {
                 kept = cache.after_commit();
                 wal_behind = true;
@@ -411,22 +430,8 @@ fn writer_loop(
                     // Full: a poke is already waiting.
                     let _ = c.try_send(());
                 }
-                let group = done.len() as u64;
-                // Before the replies and pokes: whoever learns of this commit sees the new
-                // generation.
-                counters.generation.fetch_add(1, Ordering::SeqCst);
-                if tx.wrote_sessions {
-                    counters.sessions.fetch_add(1, Ordering::SeqCst);
-                }
-                counters.commits.fetch_add(1, Ordering::Relaxed);
-                counters.jobs.fetch_add(group, Ordering::Relaxed);
-                counters.largest_group.fetch_max(group, Ordering::Relaxed);
-                if !touched.is_empty() {
-                    let _ = pokes.send(Arc::new(touched));
-                }
-                for (reply, outcome) in done {
-                    let _ = reply.send(outcome);
-                }
+                let group = Group { done, touched, wrote_sessions: tx.wrote_sessions };
+                Settle { commit, wal, group: Some(group) }
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
@@ -434,7 +439,18 @@ fn writer_loop(
                 for (reply, _) in done {
                     let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
                 }
+                Settle { commit, wal: None, group: None }
             }
+        };
+        // Answered once on disk, by the syncer, in commit order (at once without one).
+        match &syncer {
+            Some(s) => {
+                if let Err(mpsc::SendError(settle)) = s.send(settle) {
+                    tracing::error!("the syncer thread is gone; the commit cannot be confirmed");
+                    publisher.failed(settle);
+                }
+            }
+            None => publisher.settled(settle),
         }
     }
 }
@@ -467,12 +483,16 @@ impl Store for SqliteStore {
             return self.send_to_writer(job);
         };
         let (reply, rx) = oneshot::channel();
-        let sent = readers.send(JobMsg { job, reply }).is_ok();
+        let sent = readers.send(ReadMsg { job, reply }).is_ok();
+        let durability = self.durability.clone();
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::Closed);
             }
-            rx.await.map_err(|_| StoreError::Closed)?
+            let (out, seen) = rx.await.map_err(|_| StoreError::Closed)?;
+            // Nothing read from a commit that is not on disk yet leaves before it is.
+            durability.until_settled(seen).await?;
+            out
         })
     }
 

@@ -11,14 +11,27 @@
 //! close, file control, lock, memory map) first hands the waiting bytes to the real file,
 //! and a write that does not continue the waiting bytes does too, so the file sees the same
 //! bytes written in the same order, only joined into pieces of up to 120 KiB. Readers in other connections only read frames
-//! a commit made visible, and the writer makes a commit visible only after syncing the WAL
-//! (`synchronous=FULL`, which the store always sets; with it every commit syncs), by which
-//! time the bytes are in the file. A failed hand-over is the error of the call that caused
+//! a commit made visible, and the writer makes a commit visible only after its call to sync the WAL
+//! (`synchronous=FULL`, which the store always sets; with it every commit calls the sync),
+//! and that call hands the bytes over first, also when it leaves the sync itself for later
+//! (below). A failed hand-over is the error of the call that caused
 //! it (the sync of a commit: the commit fails and is rolled back), as a failed `pwrite`
 //! would have been. Every other file (the database, journals) is the default VFS's own.
+//!
+//! A commit may also leave its sync to another thread ([`defer_commit_sync`]): its frames
+//! are handed over as above, so readers find them, but the disk is not waited for; the
+//! writer's thread goes on with the next group while the store's syncer thread syncs the
+//! file ([`take_deferred_sync`], `store::commit_sync`). Only the commit's own sync is left:
+//! the writer's connection sets `checkpoint_fullfsync`, so a checkpoint's sync and the sync
+//! of a restarted WAL's header ask for `SQLITE_SYNC_FULL` and always happen at once (the
+//! header's is what keeps a restarted WAL from being read with stale frames after a crash,
+//! and a checkpoint must not copy frames into the database file before they are on disk).
 
-use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::OnceLock;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::fs::File;
+use std::sync::{Arc, OnceLock};
+
+use rusqlite::Connection;
 
 use rusqlite::ffi;
 
@@ -40,7 +53,19 @@ struct WalFile {
     /// Bytes written but not yet handed to `real`, starting at file offset `start`.
     waiting: *mut Vec<u8>,
     start: i64,
+    /// The commit sync the writer asked to leave ([`defer_commit_sync`]): `NOT_ASKED`,
+    /// `ASKED`, or `LEFT` once a commit left it.
+    defer: u8,
+    /// The same file opened again, for the thread that makes a left sync (null if it could
+    /// not be opened: then nothing is ever left).
+    again: *mut Arc<File>,
+    /// Syncs that reached the disk, for tests.
+    syncs: u64,
 }
+
+const NOT_ASKED: u8 = 0;
+const ASKED: u8 = 1;
+const LEFT: u8 = 2;
 
 /// Where the default VFS's file lives inside the allocation SQLite makes for ours.
 const REAL_AT: usize = std::mem::size_of::<WalFile>().next_multiple_of(16);
@@ -101,6 +126,15 @@ unsafe extern "C" fn x_open(
     (*wal).real = real;
     (*wal).waiting = Box::into_raw(Box::new(Vec::new()));
     (*wal).start = 0;
+    (*wal).defer = NOT_ASKED;
+    (*wal).syncs = 0;
+    // The path SQLite just opened, opened again: the same file for as long as SQLite keeps
+    // it open (a WAL is only deleted after its last connection closed it).
+    let again = (!name.is_null())
+        .then(|| CStr::from_ptr(name).to_str().ok())
+        .flatten()
+        .and_then(|p| File::open(p).ok());
+    (*wal).again = again.map_or(std::ptr::null_mut(), |f| Box::into_raw(Box::new(Arc::new(f))));
     (*wal).base.pMethods = &WAL_METHODS;
     ffi::SQLITE_OK
 }
@@ -193,11 +227,20 @@ unsafe extern "C" fn wal_write(file: *mut ffi::sqlite3_file, data: *const c_void
 
 unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     let wal = file.cast::<WalFile>();
-    let handed = hand_over(file);
+    let mut handed = hand_over(file);
     let (real, m) = real(file);
+    if handed == ffi::SQLITE_OK && (*wal).defer == LEFT {
+        // Never closed with a left sync not yet taken (the writer takes it right after its
+        // commit; this is only a safety net).
+        handed = m.xSync.map_or(ffi::SQLITE_IOERR_FSYNC, |f| f(real, ffi::SQLITE_SYNC_NORMAL));
+    }
     let closed = m.xClose.map_or(ffi::SQLITE_OK, |c| c(real));
     drop(Box::from_raw((*wal).waiting));
     (*wal).waiting = std::ptr::null_mut();
+    if !(*wal).again.is_null() {
+        drop(Box::from_raw((*wal).again));
+        (*wal).again = std::ptr::null_mut();
+    }
     if handed != ffi::SQLITE_OK {
         handed
     } else {
@@ -231,7 +274,6 @@ macro_rules! forward {
 
 after_hand_over!(wal_read, xRead(data: *mut c_void, amt: c_int, offset: i64), ffi::SQLITE_IOERR_READ);
 after_hand_over!(wal_truncate, xTruncate(size: i64), ffi::SQLITE_IOERR_TRUNCATE);
-after_hand_over!(wal_sync, xSync(flags: c_int), ffi::SQLITE_IOERR_FSYNC);
 after_hand_over!(wal_file_size, xFileSize(size: *mut i64), ffi::SQLITE_IOERR_FSTAT);
 after_hand_over!(wal_lock, xLock(level: c_int), ffi::SQLITE_IOERR_LOCK);
 after_hand_over!(wal_unlock, xUnlock(level: c_int), ffi::SQLITE_IOERR_UNLOCK);
@@ -244,6 +286,93 @@ forward!(wal_shm_map, xShmMap(page: c_int, size: c_int, extend: c_int, out: *mut
 forward!(wal_shm_lock, xShmLock(offset: c_int, n: c_int, flags: c_int) -> c_int, ffi::SQLITE_IOERR_SHMLOCK);
 forward!(wal_shm_unmap, xShmUnmap(delete: c_int) -> c_int, ffi::SQLITE_OK);
 forward!(wal_unfetch, xUnfetch(offset: i64, page: *mut c_void) -> c_int, ffi::SQLITE_OK);
+
+/// Hands the waiting bytes over, then syncs, unless this is the commit's own sync
+/// (`SQLITE_SYNC_NORMAL`; checkpoints and WAL headers ask for `SQLITE_SYNC_FULL`) and the
+/// writer asked to leave it.
+unsafe extern "C" fn wal_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    let rc = hand_over(file);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    let wal = file.cast::<WalFile>();
+    if (*wal).defer != NOT_ASKED && flags & 0x0f == ffi::SQLITE_SYNC_NORMAL && !(*wal).again.is_null() {
+        (*wal).defer = LEFT;
+        return ffi::SQLITE_OK;
+    }
+    let (real, m) = real(file);
+    let rc = m.xSync.map_or(ffi::SQLITE_IOERR_FSYNC, |f| f(real, flags));
+    if rc == ffi::SQLITE_OK {
+        (*wal).syncs += 1;
+    }
+    rc
+}
+
+/// What the writer's connection on this VFS needs: every commit calls the sync
+/// (`synchronous=FULL`), and the syncs of checkpoints and WAL headers ask for
+/// `SQLITE_SYNC_FULL` (`checkpoint_fullfsync`; the same `fsync` on Linux), which tells them
+/// from a commit's, the only one [`defer_commit_sync`] may leave.
+pub fn set_up_writer(conn: &Connection) -> Result<(), String> {
+    let read = |pragma: &str| conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0));
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA checkpoint_fullfsync=ON;")
+        .and_then(|_| Ok((read("synchronous")?, read("checkpoint_fullfsync")?)))
+        .map_err(|e| e.to_string())
+        .and_then(|kept| match kept {
+            (2, 1) => Ok(()),
+            (s, c) => Err(format!("the writer's connection kept synchronous={s}, checkpoint_fullfsync={c}")),
+        })
+}
+
+/// `conn`'s WAL file if it is open and one of ours.
+unsafe fn wal_of(conn: &Connection) -> Option<*mut WalFile> {
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    let rc = ffi::sqlite3_file_control(
+        conn.handle(),
+        c"main".as_ptr(),
+        ffi::SQLITE_FCNTL_JOURNAL_POINTER,
+        (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+    );
+    if rc != ffi::SQLITE_OK || file.is_null() || !std::ptr::eq((*file).pMethods, &WAL_METHODS) {
+        return None;
+    }
+    Some(file.cast())
+}
+
+/// Asks that `conn`'s next commit hand its WAL frames to the kernel without waiting for
+/// the disk, leaving the sync to [`take_deferred_sync`]'s caller. `conn` must have been
+/// opened with this VFS and set up by [`set_up_writer`]. False if it cannot be done (no WAL
+/// of ours open, or it could not be opened a second time): then the commit syncs as always.
+pub fn defer_commit_sync(conn: &Connection) -> bool {
+    // Safety: the pointer is SQLite's live WAL file of `conn`, used on `conn`'s thread.
+    unsafe {
+        match wal_of(conn) {
+            Some(wal) if !(*wal).again.is_null() => {
+                (*wal).defer = ASKED;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// After the commit [`defer_commit_sync`] asked for (committed or not): the WAL file to
+/// sync before the commit may be acknowledged, if the commit left its sync; the asking is
+/// undone either way.
+pub fn take_deferred_sync(conn: &Connection) -> Option<Arc<File>> {
+    // Safety: as in `defer_commit_sync`.
+    unsafe {
+        let wal = wal_of(conn)?;
+        let left = std::mem::replace(&mut (*wal).defer, NOT_ASKED) == LEFT;
+        (left && !(*wal).again.is_null()).then(|| (*(*wal).again).clone())
+    }
+}
+
+/// Syncs of `conn`'s WAL file that reached the disk so far, if it is one of ours.
+#[cfg(test)]
+pub fn wal_syncs(conn: &Connection) -> Option<u64> {
+    // Safety: as in `defer_commit_sync`.
+    unsafe { wal_of(conn).map(|wal| (*wal).syncs) }
+}
 
 unsafe extern "C" fn wal_shm_barrier(file: *mut ffi::sqlite3_file) {
     let (real, m) = real(file);
@@ -278,7 +407,8 @@ mod tests {
             let conn = Connection::open_with_flags_and_vfs(&self.path, OpenFlags::default(), VFS_NAME).unwrap();
             let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
             assert_eq!(mode, "wal");
-            conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA cache_size = 10;").unwrap();
+            set_up_writer(&conn).unwrap();
+            conn.execute_batch("PRAGMA cache_size = 10;").unwrap();
             conn
         }
     }
@@ -348,5 +478,63 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(rounds, ["0", "2"]);
+    }
+
+    fn count(c: &Connection, round: i64) -> i64 {
+        c.query_row("SELECT count(*) FROM t WHERE v LIKE ?1", [format!("{round}:%")], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_commit_asked_to_leave_its_sync_hands_its_frames_over_unsynced_while_checkpoints_still_sync() {
+        let db = Db::new();
+        let w = db.writer();
+        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
+        let r = Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let before = wal_syncs(&w).expect("the writer's WAL is one of ours");
+
+        assert!(defer_commit_sync(&w));
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        insert_round(&w, 0);
+        w.execute_batch("COMMIT").unwrap();
+        let left = take_deferred_sync(&w).expect("the commit left its sync");
+        assert_eq!(wal_syncs(&w), Some(before), "and did not make it");
+        assert_eq!(count(&r, 0), 500, "its frames are in the file for readers");
+        left.sync_all().unwrap();
+
+        // Not asked, a commit syncs itself.
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        insert_round(&w, 1);
+        w.execute_batch("COMMIT").unwrap();
+        assert_eq!(wal_syncs(&w), Some(before + 1));
+        assert!(take_deferred_sync(&w).is_none());
+        assert_eq!(count(&r, 1), 500);
+
+        // Asked, a checkpoint's sync is made at once: it must not copy frames into the
+        // database file before they are on disk.
+        assert!(defer_commit_sync(&w));
+        w.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).unwrap();
+        assert_eq!(wal_syncs(&w), Some(before + 2));
+        assert!(take_deferred_sync(&w).is_none());
+    }
+
+    #[test]
+    fn a_restarted_wal_syncs_its_header_at_once_when_the_commit_leaves_its_own_sync() {
+        let db = Db::new();
+        let w = db.writer();
+        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
+        insert_round(&w, 0);
+        // Everything copied back: the next commit writes the WAL from its start, new header
+        // first.
+        w.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())).unwrap();
+        let before = wal_syncs(&w).unwrap();
+        assert!(defer_commit_sync(&w));
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        insert_round(&w, 1);
+        w.execute_batch("COMMIT").unwrap();
+        assert_eq!(wal_syncs(&w), Some(before + 1), "the header's sync was made");
+        take_deferred_sync(&w).expect("the commit's was left").sync_all().unwrap();
+        drop(w);
+        let again = Connection::open(&db.path).unwrap();
+        assert_eq!(again.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 1000);
     }
 }
