@@ -401,7 +401,7 @@ mod tests {
         }
 
         /// A writer as the store opens it, with a page cache small enough that a large
-        /// transaction spills pages into the WAL before its commit.
+        /// transaction spills pages into the WAL before its commit, and the table `t`.
         fn writer(&self) -> Connection {
             register().unwrap();
             let conn = Connection::open_with_flags_and_vfs(&self.path, OpenFlags::default(), VFS_NAME).unwrap();
@@ -409,7 +409,13 @@ mod tests {
             assert_eq!(mode, "wal");
             set_up_writer(&conn).unwrap();
             conn.execute_batch("PRAGMA cache_size = 10;").unwrap();
+            conn.execute_batch("CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
             conn
+        }
+
+        /// A plain read-only connection, as the store's readers open theirs.
+        fn reader(&self) -> Connection {
+            Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
         }
     }
 
@@ -432,8 +438,7 @@ mod tests {
     fn every_commit_through_the_batching_vfs_is_read_at_once_by_a_plain_connection_and_survives_reopening() {
         let db = Db::new();
         let w = db.writer();
-        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
-        let r = Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let r = db.reader();
         for round in 0..20_i64 {
             w.execute_batch("BEGIN IMMEDIATE").unwrap();
             insert_round(&w, round);
@@ -456,7 +461,6 @@ mod tests {
     fn a_rolled_back_transaction_that_spilled_into_the_wal_leaves_nothing() {
         let db = Db::new();
         let w = db.writer();
-        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
         w.execute_batch("BEGIN IMMEDIATE").unwrap();
         insert_round(&w, 0);
         w.execute_batch("COMMIT").unwrap();
@@ -488,8 +492,7 @@ mod tests {
     fn a_commit_asked_to_leave_its_sync_hands_its_frames_over_unsynced_while_checkpoints_still_sync() {
         let db = Db::new();
         let w = db.writer();
-        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
-        let r = Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let r = db.reader();
         let before = wal_syncs(&w).expect("the writer's WAL is one of ours");
 
         assert!(defer_commit_sync(&w));
@@ -521,7 +524,6 @@ mod tests {
     fn a_restarted_wal_syncs_its_header_at_once_when_the_commit_leaves_its_own_sync() {
         let db = Db::new();
         let w = db.writer();
-        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
         insert_round(&w, 0);
         // Everything copied back: the next commit writes the WAL from its start, new header
         // first.
