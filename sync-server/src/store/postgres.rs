@@ -32,7 +32,8 @@
 //! - A large group is written on two connections at once ([`split_off_lower_half`]): its
 //!   first part, with the lower sequence numbers, commits as a transaction of its own on a
 //!   second connection while the locked transaction still holds the rest, which commits
-//!   only after it. The prefix holds, and no other instance commits in between.
+//!   only after it. The prefix holds, and no other instance commits in between: not even
+//!   when the writer's session ends before its first part commits (`FIRST_PART_LOCK`).
 //!
 //! # Group commit
 //! The writer takes every queued job (up to [`MAX_GROUP`]) into one transaction, each job
@@ -113,6 +114,10 @@ const READERS: usize = 4;
 /// Taken by every write transaction (transaction-scoped): serializes writers across
 /// instances. An arbitrary constant, "hub:wr".
 const WRITE_LOCK: i64 = 0x6875_623a_7772;
+/// Held (shared, transaction-scoped) by the first part of a split group while it commits,
+/// and waited for (taken and let go at once) by every writer after it takes the write lock:
+/// see [`split_off_lower_half`]. "hub:lw".
+const FIRST_PART_LOCK: i64 = 0x6875_623a_6c77;
 /// Taken (session-scoped) while migrating, so instances starting at once migrate once.
 const MIGRATE_LOCK: i64 = 0x6875_623a_6d67;
 /// The NOTIFY channel of commits and their pokes.
@@ -266,6 +271,9 @@ struct Conn {
     /// Statements run that may write (`execute`, `batch`): a group whose writes all waited
     /// to its end is told by this not moving (see `split_off_lower_half`).
     writes: u64,
+    /// The backend's process id on a writer's connection (0 on others): the session whose
+    /// write lock the first part of a split group checks (see `split_off_lower_half`).
+    pid: i32,
 }
 
 /// Bounds [`Conn::known_scope_sets`] and [`Conn::overflowed`]: past it the set starts
@@ -285,6 +293,7 @@ impl Conn {
             read_begun: None,
             overflowed: HashMap::new(),
             writes: 0,
+            pid: 0,
         })
     }
 
@@ -664,6 +673,7 @@ fn begin<'c>(
 fn connect_session(config: &postgres::Config) -> StoreResult<Conn> {
     let mut c = Conn::connect(config)?;
     c.batch("SET synchronous_commit = on; SET enable_seqscan = off")?;
+    c.pid = c.query_one("SELECT pg_backend_pid()", &[])?.try_get(0).map_err(corrupt)?;
     Ok(c)
 }
 
@@ -677,13 +687,15 @@ struct Failed {
     replies: Vec<Reply>,
 }
 
-/// Begins a write transaction, takes the write lock, and reads the commit generation under
-/// it, in one round trip. Each statement of the batch reads its own snapshot (READ
-/// COMMITTED), so the generation's is taken once the lock is held: every commit before is
-/// in it.
+/// Begins a write transaction, takes the write lock, waits for the first part of a split
+/// group still committing (of a writer whose session ended, see [`split_off_lower_half`]),
+/// and reads the commit generation, in one round trip. Each statement of the batch reads
+/// its own snapshot (READ COMMITTED), so the generation's is taken once the lock is held
+/// and that part is done: every commit before is in it.
 fn begin_write(c: &mut Conn) -> StoreResult<Option<u64>> {
     let messages = c.client.simple_query(&format!(
         "BEGIN READ WRITE; SELECT pg_advisory_xact_lock({WRITE_LOCK}); \
+         SELECT pg_advisory_lock({FIRST_PART_LOCK}); SELECT pg_advisory_unlock({FIRST_PART_LOCK}); \
          SELECT value FROM meta WHERE key = 'generation'"
     ))?;
     let generation = messages.iter().rev().find_map(|m| match m {
@@ -837,6 +849,8 @@ struct LowerHalf {
     rowids: HashMap<(String, Uuid), i64>,
     touched: TouchedScopes,
     seq: Option<i64>,
+    /// The writer's session, which holds the write lock.
+    writer: i32,
     reply: mpsc::SyncSender<LowerResult>,
 }
 
@@ -881,7 +895,7 @@ fn commit_lower_half(
     half: &LowerHalf,
     rowids: HashMap<(String, Uuid), i64>,
 ) -> LowerResult {
-    let c = begin(config, conn, |c| c.batch("BEGIN READ WRITE")).map_err(|e| e.to_string())?;
+    let c = begin(config, conn, |c| begin_first_part(c, half.writer)).map_err(|e| e.to_string())?;
     let mut written = TxCache { rowids, ..TxCache::default() };
     let result = PgDb(c, &mut written)
         .write(&coalesced(&half.writes))
@@ -915,6 +929,15 @@ fn commit_lower_half(
 /// Only a group whose writes all waited to its end is cut (nothing of it is in the
 /// writer's transaction yet), at the end of a job, where no entity is written on both
 /// sides: neither connection then waits for a row the other has locked.
+///
+/// The first part holds no write lock of its own: it commits under the writer's. Were the
+/// writer's session to end meanwhile (its connection lost), PostgreSQL would let that lock
+/// go, and another instance's writer, reading `meta.seq` before the first part's commit,
+/// would hand out its sequence numbers again. So the first part holds [`FIRST_PART_LOCK`]
+/// (shared) and then checks that the writer's session still holds the write lock, before
+/// it writes: and every writer, once it has the write lock, waits for that lock to be free
+/// before it reads anything ([`begin_write`]). A first part whose writer is gone fails; one
+/// that checked in time commits before any later writer reads.
 fn split_off_lower_half(
     tx: &mut PgTx<'_>,
     bounds: &[usize],
@@ -945,7 +968,7 @@ fn split_off_lower_half(
         })
         .collect();
     let (reply, rx) = mpsc::sync_channel(1);
-    if let Err(mpsc::SendError(half)) = lower.to.send(LowerHalf { writes, rowids, touched, seq, reply }) {
+    if let Err(mpsc::SendError(half)) = lower.to.send(LowerHalf { writes, rowids, touched, seq, writer: tx.db.pid, reply }) {
         // The thread is gone: the writes go in here after all.
         tx.deferred.put_front(half.writes);
         return None;
@@ -953,6 +976,24 @@ fn split_off_lower_half(
     // The writer's own commit announces the rest.
     tx.touched.retain(|s| !lower_scopes.contains(s) || upper_scopes.contains(s));
     Some((rx, jobs))
+}
+
+/// Begins the first part's transaction: holds [`FIRST_PART_LOCK`] (shared), then checks
+/// that the session `writer` still holds the write lock, in one round trip.
+fn begin_first_part(c: &mut Conn, writer: i32) -> StoreResult<()> {
+    let messages = c.client.simple_query(&format!(
+        "BEGIN READ WRITE; SELECT pg_advisory_xact_lock_shared({FIRST_PART_LOCK}); \
+         SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = {writer} \
+             AND objsubid = 1 AND ((classid::int8 << 32) | objid::int8) = {WRITE_LOCK})"
+    ))?;
+    let held = messages.iter().rev().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v == "t"),
+        _ => None,
+    });
+    match held {
+        Some(true) => Ok(()),
+        _ => Err(StoreError::Database("the group's writer no longer holds the write lock".into())),
+    }
 }
 
 /// Moves the commit generation and announces it with `touched` to every instance,
