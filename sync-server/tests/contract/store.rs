@@ -17,7 +17,7 @@ use crate::support::{db_url, pg, TestDb};
 
 struct Opened {
     store: Arc<dyn Store>,
-    _pokes: broadcast::Receiver<Arc<sync_server::store::TouchedScopes>>,
+    pokes: broadcast::Receiver<Arc<sync_server::store::TouchedScopes>>,
     db: TestDb,
 }
 
@@ -28,7 +28,7 @@ async fn open() -> Opened {
 fn open_on(db: TestDb) -> Opened {
     let (tx, rx) = broadcast::channel(64);
     let store = sync_server::open_store(&db.url, tx).expect("the store opens");
-    Opened { store, _pokes: rx, db }
+    Opened { store, pokes: rx, db }
 }
 
 fn boxed<T: Send + 'static>(
@@ -518,6 +518,39 @@ async fn a_split_group_whose_second_half_the_database_refuses_acknowledges_exact
     let id = Uuid::from_u128(5);
     let seq = write(&s, move |tx| tx.put_entity("news", id, "unit:a", &data(1))).await.expect("the next write commits");
     assert!(all.iter().all(|c| c.0 < seq), "the next write's seq comes after every committed row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_in_a_group_pokes_none_of_the_scopes_it_wrote() {
+    // ARCHITECTURE.md, pokes: a commit announces the scopes its jobs wrote. A job that failed
+    // is undone with everything it wrote, so its scopes are not announced (phones would pull
+    // for nothing), while the job beside it in the same group is.
+    let mut s = open().await;
+    let holder = s.store.submit_write(boxed(|_tx| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(())
+    }));
+    // The writer has taken the holder alone; the two jobs queue behind it, one group.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let failed = s.store.submit_write(boxed(|tx| {
+        tx.put_entity("news", Uuid::from_u128(1), "unit:undone", &data(1))?;
+        Err::<(), _>(StoreError::Database("the job fails on purpose".into()))
+    }));
+    let kept = s.store.submit_write(boxed(|tx| tx.put_entity("news", Uuid::from_u128(2), "unit:kept", &data(2))));
+    holder.await.expect("the holder commits");
+    assert!(failed.await.is_err(), "the failing job fails");
+    kept.await.expect("the job beside it commits");
+    let mut poked = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !poked.contains("unit:kept") {
+        match tokio::time::timeout_at(deadline, s.pokes.recv()).await {
+            Ok(Ok(scopes)) => poked.extend(scopes.iter().cloned()),
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+            other => panic!("no poke of unit:kept: {other:?}"),
+        }
+    }
+    assert!(!poked.contains("unit:undone"), "the failed job's scope is not announced: {poked:?}");
+    assert!(read(&s, |tx| tx.get_entity("news", Uuid::from_u128(1))).await.is_none(), "nothing of it stays");
 }
 
 /// The session holding this database's write lock ("hub:wr", taken by every instance's
