@@ -1118,3 +1118,108 @@ async fn a_put_of_an_entity_the_writer_wrote_before_updates_its_row_without_look
     assert_eq!(rows.len(), 200);
     assert!(rows.iter().all(|(_, d)| d.as_deref() == Some("{\"n\":3}")), "the last write everywhere");
 }
+
+
+const FIRST_SYNC_SCOPES: [&str; 5] = ["unit:a", "unit:b", "unit:c", "unit:d", "unit:e"];
+
+fn first_sync_id(scope: usize, n: usize) -> Uuid {
+    Uuid::from_u128(7_000_000 + 1_000 * scope as u128 + n as u128)
+}
+
+/// 30 rows in each of [`FIRST_SYNC_SCOPES`]; then row 0 of each is deleted and row 1
+/// written again.
+async fn first_sync_rows(s: &Opened) {
+    write(s, |tx| {
+        for (k, scope) in FIRST_SYNC_SCOPES.iter().enumerate() {
+            for n in 0..30 {
+                tx.put_entity("news", first_sync_id(k, n), scope, &data(n))?;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .expect("the rows commit");
+    write(s, |tx| {
+        for (k, scope) in FIRST_SYNC_SCOPES.iter().enumerate() {
+            tx.delete_entity("news", first_sync_id(k, 0))?;
+            tx.put_entity("news", first_sync_id(k, 1), scope, &data(100))?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("the changes commit");
+}
+
+/// Every live row of [`FIRST_SYNC_SCOPES`] in sequence order, from a read of every row
+/// (deleted ones too, left out here).
+async fn live_rows(s: &Opened) -> Seen {
+    let all = changes_on(&s.store, &FIRST_SYNC_SCOPES, 0, None, None, false).await;
+    all.into_iter().filter(|r| !r.2).map(|(seq, id, _, data)| (seq, id, false, data)).collect()
+}
+
+/// A first sync's page (live rows only) in a read job that takes its snapshot at once,
+/// then waits for `go` before it reads the page; `started` says it has its snapshot.
+fn first_sync_page_after(
+    s: &Opened,
+    started: std::sync::mpsc::Sender<()>,
+    go: std::sync::mpsc::Receiver<()>,
+) -> sync_server::store::JobFuture {
+    s.store.submit_read(boxed(move |tx| {
+        tx.max_seq()?;
+        let _ = started.send(());
+        let _ = go.recv_timeout(std::time::Duration::from_secs(20));
+        let scopes: Vec<String> = FIRST_SYNC_SCOPES.iter().map(|s| s.to_string()).collect();
+        let mut seen = Vec::new();
+        tx.changes(&scopes, 0, None, Some(1_000), true, &mut |r| {
+            seen.push((r.seq, r.id, r.deleted, r.data.map(|d| String::from_utf8_lossy(d).into_owned())));
+            Ok(())
+        })?;
+        Ok(seen)
+    }))
+}
+
+async fn started(rx: std::sync::mpsc::Receiver<()>) {
+    pg::on_std_thread(move || rx.recv_timeout(std::time::Duration::from_secs(20)))
+        .await
+        .expect("the read job takes its snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_page_is_the_snapshot_its_read_began_with_while_a_write_commits() {
+    // ARCHITECTURE.md, pulls: a page is one snapshot. A first sync's page (live rows only,
+    // read in no order by PostgreSQL and sorted after) taken in a read job that began before
+    // a write committed has none of what the write added and the rows it rewrote or deleted
+    // as they were.
+    let s = open().await;
+    first_sync_rows(&s).await;
+    let expected = live_rows(&s).await;
+    assert_eq!(expected.len(), 5 * 29, "30 rows a scope, one deleted");
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (go, wait) = std::sync::mpsc::channel();
+    let page = first_sync_page_after(&s, started_tx, wait);
+    started(started_rx).await;
+    write(&s, |tx| {
+        for (k, scope) in FIRST_SYNC_SCOPES.iter().enumerate() {
+            tx.put_entity("news", first_sync_id(k, 500), scope, &data(500))?;
+            tx.put_entity("news", first_sync_id(k, 2), scope, &data(200))?;
+            tx.delete_entity("news", first_sync_id(k, 3))?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("the write commits while the read waits");
+    let _ = go.send(());
+    let page = *page.await.expect("the read job runs").downcast::<Seen>().expect("the job's own type");
+    assert_eq!(page, expected, "the snapshot the read began with, whole, in sequence order");
+    // A first sync now has the write, and nothing twice.
+    let now = changes_on(&s.store, &FIRST_SYNC_SCOPES, 0, None, Some(1_000), true).await;
+    assert_eq!(now, live_rows(&s).await);
+    assert_eq!(now.len(), 5 * 29, "one row more and one fewer in each scope");
+    assert!(now.windows(2).all(|w| w[0].0 < w[1].0), "in sequence order");
+    for k in 0..FIRST_SYNC_SCOPES.len() {
+        let data_of = |n| now.iter().find(|r| r.1 == first_sync_id(k, n)).map(|r| r.3.clone());
+        assert_eq!(data_of(500), Some(Some("{\"n\":500}".into())));
+        assert_eq!(data_of(2), Some(Some("{\"n\":200}".into())));
+        assert_eq!(data_of(3), None, "deleted");
+    }
+}
