@@ -786,10 +786,20 @@ fn run_batch(
             lower_half = split_off_lower_half(&mut tx, &bounds, lower);
             if lower_half.is_some() {
                 split_groups.fetch_add(1, Ordering::Relaxed);
+                // PostgreSQL lets go of an aborted transaction's locks at the error, not at
+                // its ROLLBACK: a refused write of the rest would free the write lock before
+                // the first part checked that it is held, and a first part that could have
+                // committed would fail with the rest (CI, 2026-12-07). Under a savepoint the
+                // error undoes the savepoint only; the lock stays until the first part answers.
+                if let Err(e) = tx.db.batch("SAVEPOINT rest_of_group") {
+                    poisoned = Some(e.to_string());
+                }
             }
         }
-        if let Err(e) = tx.deferred.release(&mut PgDb(tx.db, &mut tx.cache)) {
-            poisoned = Some(e.to_string());
+        if poisoned.is_none() {
+            if let Err(e) = tx.deferred.release(&mut PgDb(tx.db, &mut tx.cache)) {
+                poisoned = Some(e.to_string());
+            }
         }
     }
     // The lower half commits first, or this transaction must not (its jobs may build on it).
@@ -943,7 +953,9 @@ fn commit_lower_half(
 /// (shared) and then checks that the writer's session still holds the write lock, before
 /// it writes: and every writer, once it has the write lock, waits for that lock to be free
 /// before it reads anything ([`begin_write`]). A first part whose writer is gone fails; one
-/// that checked in time commits before any later writer reads.
+/// that checked in time commits before any later writer reads. (The writer writes the rest
+/// under a savepoint, so that a refused write of its own does not end its hold of the lock
+/// before the first part has checked: see `run_batch`.)
 fn split_off_lower_half(
     tx: &mut PgTx<'_>,
     bounds: &[usize],

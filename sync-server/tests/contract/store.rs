@@ -486,9 +486,15 @@ async fn a_split_group_whose_second_half_the_database_refuses_acknowledges_exact
     // ARCHITECTURE.md, group commit: every job acknowledged is in the database, all of it,
     // and a job that fails leaves nothing; a first half that committed on its own is
     // acknowledged, the rest fails and is retried.
-    let Some((s, answers)) = a_split_group_with_a_refused_row(47).await else { return };
+    //
+    // The refused row is in job 17, the first after the cut (about 35 % of the 576 writes):
+    // the rest then fails at once, while the first part is still connecting. That once freed
+    // the write lock before the first part checked it (an aborted transaction's locks go at
+    // the error), and the first part failed with the rest: 18 runs in 20 on its own.
+    let Some((s, answers)) = a_split_group_with_a_refused_row(17).await else { return };
     let (mut acknowledged, mut failed) = (0, 0);
     let mut committed = Vec::new();
+    let errors: std::collections::BTreeSet<String> = answers.iter().filter_map(|(a, _)| a.as_ref().err().map(|e| e.to_string())).collect();
     for (j, (answer, ids)) in answers.into_iter().enumerate() {
         for id in &ids {
             let id = *id;
@@ -507,7 +513,7 @@ async fn a_split_group_whose_second_half_the_database_refuses_acknowledges_exact
             Err(_) => failed += 1,
         }
     }
-    assert!(acknowledged > 0 && failed > 0, "{acknowledged} acknowledged, {failed} failed");
+    assert!(acknowledged > 0 && failed > 0, "{acknowledged} acknowledged, {failed} failed: {errors:?}");
     // A walk from the start finds exactly what was acknowledged, in order; the next write
     // comes after it.
     let all = changes(&s, &["unit:a", "unit:b", "unit:c", "unit:d"], 0, None, None, false).await;
