@@ -1125,7 +1125,6 @@ async fn a_put_of_an_entity_the_writer_wrote_before_updates_its_row_without_look
     assert!(rows.iter().all(|(_, d)| d.as_deref() == Some("{\"n\":3}")), "the last write everywhere");
 }
 
-
 const FIRST_SYNC_SCOPES: [&str; 5] = ["unit:a", "unit:b", "unit:c", "unit:d", "unit:e"];
 
 fn first_sync_id(scope: usize, n: usize) -> Uuid {
@@ -1160,7 +1159,7 @@ async fn first_sync_rows(s: &Opened) {
 /// (deleted ones too, left out here).
 async fn live_rows(s: &Opened) -> Seen {
     let all = changes_on(&s.store, &FIRST_SYNC_SCOPES, 0, None, None, false).await;
-    all.into_iter().filter(|r| !r.2).map(|(seq, id, _, data)| (seq, id, false, data)).collect()
+    all.into_iter().filter(|r| !r.2).collect()
 }
 
 /// A first sync's page (live rows only) in a read job that takes its snapshot at once,
