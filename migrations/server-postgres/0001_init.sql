@@ -6,7 +6,7 @@
 -- Pullable state lives in `entities` (one row per entity, latest version, tombstones kept);
 -- the roster tables below only answer "who may see what" and rule look-ups.
 -- Applied by the server at start, under a session advisory lock, so several instances may
--- start at once (sync-server/src/store/postgres.rs, `migrate`).
+-- start at once (sync-server/src/store/postgres/mod.rs, `migrate`).
 
 CREATE TABLE users (
     id            uuid PRIMARY KEY,
@@ -84,7 +84,7 @@ CREATE INDEX thread_participants_user ON thread_participants(user_id);
 
 -- Every pullable entity, latest version. `seq` is bumped from `meta.seq` on every write, so
 -- "changes since cursor" and "full snapshot" are the same query. Writers are serialized
--- (one advisory lock), so `seq` grows in commit order: see store/postgres.rs.
+-- (one advisory lock), so `seq` grows in commit order: see store/postgres/mod.rs.
 CREATE TABLE entities (
     type    text NOT NULL,
     id      uuid NOT NULL,

@@ -1,6 +1,6 @@
 -- Hub sync server, PostgreSQL schema v2: paired tablets and staff PINs (R-STAFF-1…3), the
 -- same tables as migrations/server-sqlite/0002 with native types. Applied after 0001 by
--- `migrate` in sync-server/src/store/postgres.rs.
+-- `migrate` in sync-server/src/store/postgres/mod.rs.
 
 -- A tablet paired to one unit. Its credential is a bearer token kept only as its SHA-256;
 -- a revoked device keeps its row (the list shows when and by whom) but no longer signs in.

@@ -1,6 +1,6 @@
 -- Hub sync server, PostgreSQL schema v5: no separate index on `entities.seq`, as
 -- migrations/server-sqlite/0004. Applied after 0004 by `migrate` in
--- sync-server/src/store/postgres.rs.
+-- sync-server/src/store/postgres/mod.rs.
 --
 -- Every query that reads by sequence number names the scope too and uses
 -- `entities_scope_seq`. The unique index only stood guard over numbers that the writer

@@ -1,6 +1,6 @@
 -- Hub sync server, PostgreSQL schema v6: an entity's data and a mutation's outcome are
 -- stored as `text`, as in migrations/server-sqlite (SQLite has no JSON type). Applied after
--- 0005 by `migrate` in sync-server/src/store/postgres.rs.
+-- 0005 by `migrate` in sync-server/src/store/postgres/mod.rs.
 --
 -- Only the server writes these columns, always JSON it serialised itself from typed values,
 -- and it reads them back as text. As `json` every row written was parsed once more by the

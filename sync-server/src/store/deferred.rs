@@ -174,7 +174,7 @@ pub(crate) trait SavepointDb {
 /// once per mutation. (On SQLite a job's writes go in when the job's own frame is
 /// released, so two pushes of one group still write the same row once each; PostgreSQL's
 /// writer keeps a group's writes in a frame of its own until the group's end, see
-/// `postgres::run_batch`.)
+/// `postgres::writer::run_batch`.)
 pub(crate) fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
     let mut put_later: HashSet<(&str, Uuid)> = HashSet::new();
     let mut keep = vec![true; writes.len()];
@@ -192,7 +192,7 @@ pub(crate) fn coalesced(writes: &[PendingWrite]) -> Vec<&PendingWrite> {
 /// Where `writes` (a group's, in order) can be cut in two closest to `target`: at one of
 /// `bounds` (where a job's writes end), with both parts non-empty and no entity written
 /// on both sides. The two parts can then go in on two connections at once without either
-/// waiting for a row the other holds (see `postgres::split_off_lower_half`).
+/// waiting for a row the other holds (see `postgres::split::split_off_lower_half`).
 pub(crate) fn split_point(writes: &[PendingWrite], bounds: &[usize], target: usize) -> Option<usize> {
     let n = writes.len();
     let mut span: HashMap<(&str, Uuid), (usize, usize)> = HashMap::new();

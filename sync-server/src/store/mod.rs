@@ -507,7 +507,7 @@ pub struct WriteStats {
 /// The same holds on PostgreSQL: a write transaction holds the write lock (no other
 /// instance writes while it runs) and a read job sees one snapshot. Its writer notes what
 /// it writes as it goes in ([`TxCache::wrote_row`]), and keeps all of it for its next
-/// transaction while no other instance committed in between (`postgres::writer_loop`).
+/// transaction while no other instance committed in between (`postgres::writer::writer_loop`).
 ///
 /// The embedded SQLite's writer goes one step further and keeps the roster, the units and
 /// the entities it read or wrote from one group commit to the next
@@ -526,7 +526,7 @@ pub(crate) struct TxCache {
     /// The address of an entity's row, learnt when it was read or written, so that a put of
     /// it updates the row there instead of an upsert that first looks the (type, id) key up
     /// (SQLite: its rowid, half of the upsert's cost; PostgreSQL: its `ctid`, packed, see
-    /// `postgres::write_puts`). The update also checks type and id, so an address that no
+    /// `postgres::db::write_puts`). The update also checks type and id, so an address that no
     /// longer holds the entity only costs the upsert after it.
     pub(crate) rowids: HashMap<(String, Uuid), i64>,
     pub(crate) children: HashMap<Uuid, Option<ChildRow>>,

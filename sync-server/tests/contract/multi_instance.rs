@@ -299,7 +299,7 @@ async fn a_poke_names_the_commit_it_announces_and_a_pull_naming_it_has_the_chang
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_writer_reads_afresh_what_the_other_instance_wrote_since_its_own_commit() {
     // Each instance's writer keeps what it read and wrote from one commit to the next, as
-    // long as no other commit came in between (store/postgres.rs, `writer_loop`). Here A
+    // long as no other commit came in between (store/postgres/writer.rs, `writer_loop`). Here A
     // keeps Oskar's day record after his arrival; B then corrects the arrival (R-STAFF-2);
     // A's departure must build on B's record, not on the one it kept.
     let Some(p) = pair("a_writer_reads_afresh_what_the_other_instance_wrote_since_its_own_commit").await else { return };

@@ -929,7 +929,7 @@ async fn the_outcome_look_up_takes_the_index_after_statistics_taken_while_the_ta
     // ARCHITECTURE.md, idempotency: every push looks its mutation ids up. PostgreSQL keeps a
     // plan made from the statistics of one moment for a statement run often; `mutations`
     // starts empty and grows by thousands of rows a second in a rush, and a plan made while
-    // it held a few dozen rows scanned all of it for every group (store/postgres.rs,
+    // it held a few dozen rows scanned all of it for every group (store/postgres/mod.rs,
     // `connect_session`). The writer must look ids up by the index whatever the statistics.
     if skipped_without_postgres() {
         return;
@@ -1060,7 +1060,7 @@ async fn an_entity_written_again_after_its_row_moved_or_its_write_was_undone_hol
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_of_an_entity_the_writer_wrote_before_updates_its_row_without_looking_its_key_up() {
-    // Performance, store/postgres.rs `write_puts`: a tablet rush rewrites day records the
+    // Performance, store/postgres/db.rs `write_puts`: a tablet rush rewrites day records the
     // writer wrote before; each is updated where its row is, without the upsert's look-up
     // of its key (and the row lock that follows it). PostgreSQL's own counters tell.
     if skipped_without_postgres() {
