@@ -1,5 +1,5 @@
 -- Hub sync server, SQLite schema v2: paired tablets and staff PINs (R-STAFF-1…3).
--- Applied after 0001 by `migrate` in sync-server/src/store/sqlite.rs.
+-- Applied after 0001 by `migrate` in sync-server/src/store/sqlite/mod.rs.
 
 -- A tablet paired to one unit. Its credential is a bearer token kept only as its SHA-256;
 -- a revoked device keeps its row (the list shows when and by whom) but no longer signs in.

@@ -1,5 +1,5 @@
 -- Hub sync server, SQLite schema v4: no separate index on `entities.seq`.
--- Applied after 0003 by `migrate` in sync-server/src/store/sqlite.rs.
+-- Applied after 0003 by `migrate` in sync-server/src/store/sqlite/mod.rs.
 --
 -- Every query that reads by sequence number names the scope too and uses
 -- `entities_scope_seq`. The unique index only stood guard over numbers that the single

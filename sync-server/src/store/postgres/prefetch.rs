@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::store::{ReadHint, StoreResult, Tx};
 
 use super::corrupt;
-use super::rows::{child_from_row, device_from_row, entity_from_row, user_cols_of_u, user_from_row, Tid, CHILD_COLS, DEVICE_COLS, ENTITY_COLS};
+use super::rows::{
+    child_from_row, device_from_row, entity_from_row, user_cols_of_u, user_from_row, Tid, CHILD_COLS, DEVICE_COLS,
+    ENTITY_COLS,
+};
 use super::tx::PgTx;
 
 impl PgTx<'_> {

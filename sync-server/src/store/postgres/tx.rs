@@ -12,10 +12,16 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::store::deferred::{Deferred, PendingWrite};
-use crate::store::{ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, PairingRow, StaffPin, StoreError, StoreResult, TouchedScopes, Tx, TxCache, UserRow};
+use crate::store::{
+    ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, PairingRow, StaffPin, StoreError, StoreResult,
+    TouchedScopes, Tx, TxCache, UserRow,
+};
 
 use super::db::PgDb;
-use super::rows::{child_from_row, count_col, device_from_row, entities, entity_from_row, first_col_uuids, int, pairing_from_row, user_cols_of_u, user_from_row, JsonText, CHILD_COLS, DEVICE_COLS, ENTITY_COLS, PAIRING_COLS, USER_COLS};
+use super::rows::{
+    child_from_row, count_col, device_from_row, entities, entity_from_row, first_col_uuids, int, pairing_from_row,
+    user_cols_of_u, user_from_row, JsonText, CHILD_COLS, DEVICE_COLS, ENTITY_COLS, PAIRING_COLS, USER_COLS,
+};
 use super::{corrupt, opt_text, text, Conn, KNOWN_SCOPE_SETS, OVERFLOWED_FOR};
 
 pub(super) struct PgTx<'c> {
