@@ -226,35 +226,3 @@ fn columns<'p>(
         which.map(|i| &*puts[i].4).collect(),
     )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_written_row_is_what_a_read_sees_is_kept_after_the_commit_and_forgotten_on_a_rollback() {
-        let mut cache = TxCache::default();
-        let id = Uuid::from_u128(7);
-        let key = ("attendance".to_string(), id);
-        let row = |seq| EntityRow {
-            entity_type: "attendance".into(),
-            id,
-            scope: "care:1".into(),
-            seq,
-            deleted: false,
-            data: Some(format!("{{\"seq\":{seq}}}")),
-        };
-        let seq_of = |c: &TxCache| c.entities.get(&key).and_then(|r| r.as_ref()).map(|r| r.seq);
-        cache.wrote_row(row(5), Some(Arc::new(serde_json::json!({ "seq": 5 }))));
-        assert_eq!(seq_of(&cache), Some(5));
-        assert!(cache.values.contains_key(&key), "the rules' typed value with it");
-        // A later write as JSON text replaces the row and drops the typed value.
-        cache.wrote_row(row(6), None);
-        assert_eq!(seq_of(&cache), Some(6));
-        assert!(!cache.values.contains_key(&key), "no typed value older than the row");
-        let mut kept = cache.after_commit();
-        assert_eq!(seq_of(&kept), Some(6), "committed: kept for the next group");
-        kept.rolled_back();
-        assert_eq!(seq_of(&kept), None, "a rollback forgets every entity");
-    }
-}

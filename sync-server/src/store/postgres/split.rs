@@ -84,7 +84,7 @@ fn commit_lower_half(
     rowids: HashMap<(String, Uuid), i64>,
 ) -> LowerResult {
     let c = begin(config, conn, |c| begin_first_part(c, half.writer)).map_err(|e| e.to_string())?;
-    let mut written = TxCache { rowids, ..TxCache::default() };
+    let mut written = TxCache::with_rowids(rowids);
     let result = PgDb(c, &mut written)
         .write(&coalesced(&half.writes))
         .and_then(|()| match half.seq {
