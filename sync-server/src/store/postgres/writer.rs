@@ -1,5 +1,5 @@
 //! The writer: one thread taking queued write jobs into group commits under the write
-//! lock, each job in its own savepoint, results sent only after COMMIT.
+//! lock, each job in a savepoint frame of its own, results sent only after COMMIT.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,4 +1,5 @@
-//! The reader threads: each read job on a connection of its own, in a read transaction.
+//! The reader threads: each owns one read-only connection and runs every read job in a
+//! transaction of its own (one snapshot a job).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,5 +1,6 @@
-//! The writer: one thread taking queued write jobs into group commits, each job in its own
-//! savepoint; a commit's sync is left to the syncer ([`crate::store::commit_sync`]).
+//! The writer: one thread taking queued write jobs into group commits, each job in a
+//! savepoint frame of its own (a real savepoint only when it needs one); a commit's sync is
+//! left to the syncer ([`crate::store::commit_sync`]).
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
