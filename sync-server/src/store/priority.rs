@@ -7,7 +7,7 @@
 /// Performance: every write of the server waits its turn on one writer, while many request
 /// threads share the cores with it. In a write rush the writer lost the CPU to them. With
 /// the priority, SQLite's care weeks ran 6–17 % faster in five A/B pairs; PostgreSQL's
-/// tablet marks 4–7 % in two (docs/benchmarks.md, 2026-12-06 12:49).
+/// tablet marks 4–7 % in two (docs/benchmarks-history.md, 2026-12-06 12:49).
 pub(crate) fn raise_priority(thread: &str) {
     #[cfg(target_os = "linux")]
     {
