@@ -213,6 +213,67 @@ impl Hub<'_> {
 
     /// (1) Guardians' phones pulling with their cursor at the head: nothing new.
     pub async fn pull_no_change(&self, devices: Vec<(String, String)>) -> Result<Figure> {
+        let n = devices.len();
+        let mut f = self.pulls("pull-no-change", devices, true).await?;
+        f.note = format!("{n} guardian devices, each pulling again at once with the cursor and the commit it got");
+        Ok(f)
+    }
+
+    /// The poke before (1b): each pulling guardian reports its first child absent today
+    /// (untimed; a family's second report merges, R-ABS-8), so that each has a change in
+    /// its scope since the cursor [`Hub::prepare_cursors`] gave it.
+    pub async fn poke(&self, devices: &[Device]) -> Result<()> {
+        self.set_clock(stockholm(today(), 7, 0)).await?;
+        let conc = self.opts.write_concurrency.min(devices.len()).max(1);
+        let mut handles = Vec::new();
+        for w in 0..conc {
+            let mine = Self::deal(devices, conc, w);
+            let addr = self.addrs[w % self.addrs.len()];
+            handles.push(tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let mut rec = Recorder::default();
+                for d in mine {
+                    let made = absence_batch(&d, 0);
+                    let mutations =
+                        made.iter().map(|m| Envelope { id: Uuid::now_v7(), name: m.name, args: &m.args }).collect();
+                    let body = PushBody { client_id: Uuid::new_v4(), mutations };
+                    let r = conn.post_json("/v1/sync/push", Some(&d.token), &body).await?;
+                    if !r.status.is_success() {
+                        bail!("the poke's push answered {}", r.status);
+                    }
+                    count_push(&mut rec, &r.body, false)?;
+                }
+                match rec.first_error {
+                    Some(e) => bail!("the poke's absence report was not applied: {e}"),
+                    None => Ok(()),
+                }
+            }));
+        }
+        for h in handles {
+            h.await??;
+        }
+        Ok(())
+    }
+
+    /// (1b) Guardians' phones pulling after a poke: each pulls from the cursor it had
+    /// before [`Hub::poke`] and gets the change made since, so every pull goes to the
+    /// store. A phone does not keep the cursor it is answered (it names the commit, as the
+    /// app does), so each of its pulls reads the same change again: the pull that every
+    /// write sets off on the phones and tablets it pokes, the commonest request of the
+    /// morning peak (docs/benchmarks.md, "Sizing on paper").
+    pub async fn pull_after_poke(&self, devices: Vec<(String, String)>) -> Result<Figure> {
+        let n = devices.len();
+        let mut f = self.pulls("pull-after-poke", devices, false).await?;
+        f.note = format!(
+            "{n} guardian devices, each pulling again at once from the cursor it had before an absence report of its child"
+        );
+        Ok(f)
+    }
+
+    /// Pulls by `devices` (token, cursor), each worker taking its devices in turn, naming
+    /// the greatest commit each has seen; with `keep_cursor` a device pulls next from the
+    /// cursor it was answered, else from its first one again.
+    async fn pulls(&self, scenario: &str, devices: Vec<(String, String)>, keep_cursor: bool) -> Result<Figure> {
         self.set_clock(stockholm(today(), 7, 0)).await?;
         let conc = self.opts.concurrency;
         let devices = Arc::new(devices);
@@ -222,7 +283,7 @@ impl Hub<'_> {
             self.opts.warmup,
             self.opts.measure,
             |w| Self::deal(&devices, conc, w),
-            |_, mine: Vec<(String, String)>, mut conn: Conn, mut rec: Recorder| async move {
+            move |_, mine: Vec<(String, String)>, mut conn: Conn, mut rec: Recorder| async move {
                 // As the app does: each phone names the greatest commit it has seen
                 // (docs/protocol.md, "Commits"; none before its first answer).
                 let mut mine: Vec<(String, String, Option<u64>)> = mine.into_iter().map(|(t, c)| (t, c, None)).collect();
@@ -238,7 +299,9 @@ impl Hub<'_> {
                                 if rec.record(started, r.server_ms) {
                                     rec.items += p.changes.len() as u64;
                                 }
-                                mine[k].1 = p.cursor;
+                                if keep_cursor {
+                                    mine[k].1 = p.cursor;
+                                }
                                 mine[k].2 = mine[k].2.max(p.commit);
                             }
                             Err(e) => rec.error(e),
@@ -251,12 +314,8 @@ impl Hub<'_> {
             },
         )
         .await?;
-        let mut f = self.figure("pull-no-change", conc, secs, rec);
+        let mut f = self.figure(scenario, conc, secs, rec);
         f.items_label = "changes".into();
-        f.note = format!(
-            "{} guardian devices, each pulling again at once with the cursor and the commit it got",
-            devices.len()
-        );
         Ok(f)
     }
 

@@ -4,7 +4,7 @@
 //! On loopback, in one run: the axum hello-world (the HTTP ceiling), then for each store
 //! (SQLite, and PostgreSQL when given) a large synthetic roster seeded straight through the
 //! store, a release `sync-server --dev-clock` on it, and the scenarios of simulated devices:
-//! no-change pulls, the morning absence rush, the Sunday-evening care-week rush, staff
+//! no-change pulls, pulls after a poke (for the sizing), the morning absence rush, the Sunday-evening care-week rush, staff
 //! tablets syncing a day of attendance, initial syncs of guardians with a school year of
 //! data, a few sign-ins, and the durable-group-commit check (SIGKILL under load).
 //! pouchdb-server 4.2.0 in memory does the same jobs in rounds alternating with Hub's
@@ -83,7 +83,7 @@ pub struct Args {
     /// round of that job (see `paired`).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Guardian devices in the no-change pull scenario.
+    /// Guardian devices in the pull scenarios (no change, after a poke).
     #[arg(long, default_value_t = 2000)]
     pull_devices: usize,
     /// Only these targets (comma-separated: hello, sqlite, postgres, pouchdb).
@@ -94,8 +94,8 @@ pub struct Args {
     /// `hub-postgres-x<N>`. SQLite runs one process by design.
     #[arg(long, default_value_t = 1)]
     instances: usize,
-    /// Only these Hub scenarios (comma-separated: pull, care, absence, attendance, initial,
-    /// login, durability); for profiling one at a time.
+    /// Only these Hub scenarios (comma-separated: pull, poke, care, absence, attendance,
+    /// initial, login, durability); for profiling one at a time.
     #[arg(long)]
     scenarios: Option<String>,
 }
@@ -557,8 +557,8 @@ async fn bench_hub(
     hub.set_clock(benchdata::stockholm(hub::today(), 7, 0)).await?;
 
     let run = |s: &str| args.scenarios.as_deref().is_none_or(|o| o.split(',').any(|x| x.trim() == s));
-    // (1) no-change pulls
-    if run("pull") {
+    // (1) no-change pulls, then (1b) pulls after a poke, from the same cursors.
+    if run("pull") || run("poke") {
         let devices: Vec<_> = roster.guardians.iter().take(args.pull_devices).cloned().collect();
         let t = Instant::now();
         let cursors = hub.prepare_cursors(&devices).await.context("first syncs of the pulling devices")?;
@@ -567,17 +567,31 @@ async fn bench_hub(
             cursors.len(),
             t.elapsed().as_secs_f64()
         );
-        paired(
-            report,
-            side,
-            target,
-            &pids,
-            rounds,
-            Some(opts),
-            async || hub.pull_no_change(cursors.clone()).await,
-            async |p, _| p.changes_no_change(1000).await,
-        )
-        .await?;
+        if run("pull") {
+            paired(
+                report,
+                side,
+                target,
+                &pids,
+                rounds,
+                Some(opts),
+                async || hub.pull_no_change(cursors.clone()).await,
+                async |p, _| p.changes_no_change(1000).await,
+            )
+            .await?;
+        }
+        if run("poke") {
+            hub.poke(&devices).await.context("an absence report by each pulling device")?;
+            // No pouchdb-server job: the row is for the sizing (docs/benchmarks.md), not a target.
+            let mut all = None;
+            for _ in 0..rounds.max(1) {
+                client::measure_cpu_of_all(&pids);
+                add_round(&mut all, hub.pull_after_poke(cursors.clone()).await?);
+            }
+            if let Some(f) = all {
+                push(report, f);
+            }
+        }
     }
     // (3) Sunday evening, then (2) Tuesday morning, (4) Tuesday evening: in calendar order.
     if run("care") {
