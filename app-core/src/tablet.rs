@@ -39,8 +39,9 @@ use uuid::Uuid;
 use crate::error::CoreError;
 use crate::net::NetError;
 use crate::replica::{keys, Replica};
-use crate::{overlay, replica_path, room, views};
-use crate::{Account, AppCore, CoreEvent, Inner, Live, Mode, SessionFile};
+use crate::session::{normalize_url, replica_path, SessionFile};
+use crate::{overlay, room, views};
+use crate::{Account, AppCore, CoreEvent, Inner, Live, Mode};
 
 type Result<T> = std::result::Result<T, CoreError>;
 
@@ -357,7 +358,7 @@ impl AppCore {
         code: &str,
         name: Option<&str>,
     ) -> Result<TabletState> {
-        let base = crate::normalize_url(server_url);
+        let base = normalize_url(server_url);
         if base.is_empty() {
             return Err(CoreError::invalid("a server address is needed"));
         }
@@ -821,6 +822,6 @@ mod tests {
         assert_eq!(tablet_key("http://h", a), tablet_key("http://h", a));
         assert_ne!(tablet_key("http://h", a), tablet_key("http://h", b));
         assert_ne!(tablet_key("http://h", a), tablet_key("http://g", a));
-        assert_ne!(tablet_key("http://h", a), crate::account_key("http://h", a));
+        assert_ne!(tablet_key("http://h", a), crate::session::account_key("http://h", a));
     }
 }
