@@ -186,29 +186,38 @@ impl Hub<'_> {
         items.iter().skip(w).step_by(conc.max(1)).cloned().collect()
     }
 
-    /// Guardians sign in once each (the tokens come with the roster); here they bring their
-    /// replica to the head, untimed, so the measured pulls find nothing new.
-    pub async fn prepare_cursors(&self, devices: &[Device]) -> Result<Vec<(String, String)>> {
-        let conc = self.opts.concurrency;
+    /// Runs `work`, untimed, over `devices` dealt to `conc` connections at once, and
+    /// collects what each connection's share gave.
+    async fn over_devices<T, F, Fut>(&self, devices: &[Device], conc: usize, work: F) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(Conn, Vec<Device>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
+    {
         let mut handles = Vec::new();
         for w in 0..conc {
             let mine = Self::deal(devices, conc, w);
-            let addr = self.addrs[w % self.addrs.len()];
-            handles.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
-                let mut out = Vec::new();
-                for d in mine {
-                    let (cursor, _, _, _) = full_sync(&mut conn, &d.token, None).await?;
-                    out.push((d.token.clone(), cursor));
-                }
-                Ok::<_, anyhow::Error>(out)
-            }));
+            handles.push(tokio::spawn(work(Conn::new(self.addrs[w % self.addrs.len()]), mine)));
         }
         let mut all = Vec::new();
         for h in handles {
             all.extend(h.await??);
         }
         Ok(all)
+    }
+
+    /// Guardians sign in once each (the tokens come with the roster); here they bring their
+    /// replica to the head, untimed, so the measured pulls find nothing new.
+    pub async fn prepare_cursors(&self, devices: &[Device]) -> Result<Vec<(String, String)>> {
+        self.over_devices(devices, self.opts.concurrency, |mut conn, mine| async move {
+            let mut out = Vec::new();
+            for d in mine {
+                let (cursor, _, _, _) = full_sync(&mut conn, &d.token, None).await?;
+                out.push((d.token.clone(), cursor));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// (1) Guardians' phones pulling with their cursor at the head: nothing new.
@@ -225,33 +234,25 @@ impl Hub<'_> {
     pub async fn poke(&self, devices: &[Device]) -> Result<()> {
         self.set_clock(stockholm(today(), 7, 0)).await?;
         let conc = self.opts.write_concurrency.min(devices.len()).max(1);
-        let mut handles = Vec::new();
-        for w in 0..conc {
-            let mine = Self::deal(devices, conc, w);
-            let addr = self.addrs[w % self.addrs.len()];
-            handles.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
-                let mut rec = Recorder::default();
-                for d in mine {
-                    let made = absence_batch(&d, 0);
-                    let mutations =
-                        made.iter().map(|m| Envelope { id: Uuid::now_v7(), name: m.name, args: &m.args }).collect();
-                    let body = PushBody { client_id: Uuid::new_v4(), mutations };
-                    let r = conn.post_json("/v1/sync/push", Some(&d.token), &body).await?;
-                    if !r.status.is_success() {
-                        bail!("the poke's push answered {}", r.status);
-                    }
-                    count_push(&mut rec, &r.body, false)?;
+        self.over_devices(devices, conc, |mut conn, mine| async move {
+            let mut rec = Recorder::default();
+            for d in mine {
+                let made = absence_batch(&d, 0);
+                let mutations =
+                    made.iter().map(|m| Envelope { id: Uuid::now_v7(), name: m.name, args: &m.args }).collect();
+                let body = PushBody { client_id: Uuid::new_v4(), mutations };
+                let r = conn.post_json("/v1/sync/push", Some(&d.token), &body).await?;
+                if !r.status.is_success() {
+                    bail!("the poke's push answered {}", r.status);
                 }
-                match rec.first_error {
-                    Some(e) => bail!("the poke's absence report was not applied: {e}"),
-                    None => Ok(()),
-                }
-            }));
-        }
-        for h in handles {
-            h.await??;
-        }
+                count_push(&mut rec, &r.body, false)?;
+            }
+            match rec.first_error {
+                Some(e) => bail!("the poke's absence report was not applied: {e}"),
+                None => Ok(Vec::<()>::new()),
+            }
+        })
+        .await?;
         Ok(())
     }
 
