@@ -322,6 +322,50 @@ async fn a_writer_reads_afresh_what_the_other_instance_wrote_since_its_own_commi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_signed_out_on_one_instance_cannot_pull_on_the_other_that_remembers_it() {
+    // B remembers Anna from her pulls (store/postgres/people.rs); her sign-out on A revokes
+    // the token in the database, and B's next pull with it must find nobody (R-ACC-1).
+    let Some(p) = pair("a_session_signed_out_on_one_instance_cannot_pull_on_the_other_that_remembers_it").await else {
+        return;
+    };
+    let anna_a = p.login(&p.a, "anna").await;
+    let anna_b = via(&anna_a, &p.b);
+    let (cursor, _) = anna_b.pull_all().await;
+    let (cursor, _) = anna_b.delta(&cursor).await;
+    let status = anna_a.logout().await;
+    assert!((200..300).contains(&status), "signed out on A: {status}");
+    anna_b.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r_msg_1_a_thread_started_on_one_instance_reaches_a_participant_the_other_remembers() {
+    // Lisa pulls on B, which remembers her threads (store/postgres/people.rs). Anna starts a
+    // thread with her on A: Lisa's next pull on B carries it and its message.
+    let Some(p) = pair("r_msg_1_a_thread_started_on_one_instance_reaches_a_participant_the_other_remembers").await else {
+        return;
+    };
+    let anna_a = p.login(&p.a, "anna").await;
+    let lisa_b = p.login(&p.b, "lisa").await;
+    let (cursor, _) = lisa_b.pull_all().await;
+    let (cursor, _) = lisa_b.delta(&cursor).await;
+    let r = anna_a
+        .push_one(
+            "message.send",
+            json!({ "recipients": [ids::user("lisa")], "title": "Vantar", "body": "Elsa har glömt sina vantar.", "child_id": ids::elsa() }),
+        )
+        .await;
+    assert_applied(&r);
+    let details = r.details.expect("details").value();
+    let thread_id: Uuid = serde_json::from_value(details["thread_id"].clone()).expect("thread id");
+    let (_, delta) = lisa_b.delta(&cursor).await;
+    let threads: Vec<Uuid> = upserts::<e::MessageThread>(&delta, e::THREAD_TYPE).iter().map(|t| t.id).collect();
+    assert_eq!(threads, vec![thread_id], "{delta:?}");
+    let messages = upserts::<e::Message>(&delta, e::MESSAGE_TYPE);
+    assert_eq!(messages.len(), 1, "{delta:?}");
+    assert_eq!(messages[0].thread_id, thread_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_mutation_id_pushed_to_both_instances_applies_once() {
     // Idempotency by id holds across instances: the same mutation (a retry that the load
     // balancer sent elsewhere) reaching A and B at once is applied once, and both answers are

@@ -7,9 +7,9 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use domain::wire::{MutationResult, MutationStatus};
+use domain::wire::{MutationResult, MutationStatus, Role};
 use serde_json::value::RawValue;
-use sync_server::store::{Store, StoreError, StoreResult, Tx};
+use sync_server::store::{ChildRow, Store, StoreError, StoreResult, Tx, UserRow};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -1227,4 +1227,63 @@ async fn a_first_sync_page_is_the_snapshot_its_read_began_with_while_a_write_com
         assert_eq!(data_of(2), Some(Some("{\"n\":200}".into())));
         assert_eq!(data_of(3), None, "deleted");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_a_pull_read_is_read_again_only_once_their_person_gen_has_moved() {
+    // Performance, store/postgres/people.rs: an instance remembers what a pull read of a
+    // person with their token, and the next time checks only their `person_gen`. Changed
+    // behind the store's back (nothing counted up), the remembered children are what the
+    // next pull sees: it did not read them again. Once `person_gen` moves, behind its back
+    // or by the store's own write, the person is read afresh.
+    if skipped_without_postgres() {
+        return;
+    }
+    let s = open().await;
+    let (guardian, unit, child) = (Uuid::from_u128(0x7001), Uuid::from_u128(0x7002), Uuid::from_u128(0x7003));
+    let now = chrono::Utc::now();
+    write(&s, move |tx| {
+        tx.insert_user(&UserRow {
+            id: guardian,
+            username: "greta".into(),
+            display_name: "Greta".into(),
+            role: Role::Guardian,
+            locale: "sv".into(),
+            password_hash: "x".into(),
+            email: None,
+            phone: None,
+        })?;
+        tx.insert_token("greta-token", guardian, None, now, now + chrono::Duration::days(1))?;
+        tx.insert_unit(unit, "Förskolan")?;
+        tx.insert_child(&ChildRow {
+            id: child,
+            unit_id: unit,
+            class_id: None,
+            student_user_id: None,
+            personnummer: "20200101-0000".into(),
+            group_ids: Vec::new(),
+        })?;
+        tx.add_guardian(guardian, child)
+    })
+    .await
+    .expect("seeded");
+    let children = || {
+        read(&s, move |tx| {
+            let Some(u) = tx.user_for_pull("greta-token", now)? else { return Ok(None) };
+            tx.children_of_guardian(u.id).map(Some)
+        })
+    };
+    let admin = |sql: &'static str| {
+        let url = s.db.url.clone();
+        pg::on_std_thread(move || pg::admin_exec(&url, sql))
+    };
+    assert_eq!(children().await, Some(vec![child]), "read");
+    admin("DELETE FROM guardianships").await.expect("deleted behind the store's back");
+    assert_eq!(children().await, Some(vec![child]), "remembered while person_gen stands");
+    admin("UPDATE users SET person_gen = person_gen + 1").await.expect("counted up");
+    assert_eq!(children().await, Some(Vec::new()), "read again once person_gen moved");
+    write(&s, move |tx| tx.add_guardian(guardian, child)).await.expect("added again");
+    assert_eq!(children().await, Some(vec![child]), "the store's own write counts person_gen up");
+    write(&s, move |tx| tx.revoke_token("greta-token")).await.expect("revoked");
+    assert_eq!(children().await, None, "a revoked token finds nobody");
 }

@@ -43,7 +43,8 @@
 //!
 //! # Reads
 //! Reader threads run each job in its own `REPEATABLE READ READ ONLY` transaction: one
-//! consistent snapshot per job.
+//! consistent snapshot per job. They share what pulls read of a person with their token,
+//! checked in each later pull's snapshot by the person's `person_gen` ([`people`]).
 //!
 //! # The commit generation
 //! Every write transaction adds one to `meta.generation` just before its COMMIT, so the
@@ -86,6 +87,7 @@ use super::{GenerationFuture, Job, JobFuture, ReadHint, Store, StoreError, Store
 
 mod commits;
 mod db;
+mod people;
 mod prefetch;
 mod reads;
 mod rows;
@@ -94,6 +96,7 @@ mod tx;
 mod writer;
 
 use commits::{generation_task, listen_connect, listen_loop, KnownCommit};
+use people::People;
 use reads::{reader_loop, Readers};
 use writer::writer_loop;
 
@@ -104,6 +107,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../../migrations/server-postgres/0004_pin_unlocked_at.sql")),
     (5, include_str!("../../../../migrations/server-postgres/0005_drop_entities_seq.sql")),
     (6, include_str!("../../../../migrations/server-postgres/0006_json_columns_as_text.sql")),
+    (7, include_str!("../../../../migrations/server-postgres/0007_person_gen.sql")),
 ];
 
 /// Reader threads (and so at most this many read connections) per instance.
@@ -340,14 +344,16 @@ impl PostgresStore {
             None => "-c idle_in_transaction_session_timeout=0".to_string(),
         };
         reader_config.options(&options);
+        // Shared by the readers: a person's next pull may go to any of them.
+        let people = Arc::new(People::default());
         for i in 0..READERS {
             let (tx, rx) = mpsc::channel::<Msg>();
             if let Ok(mut r) = readers.lock() {
                 r.inboxes.push(tx);
             }
             let cfg = reader_config.clone();
-            let shared = readers.clone();
-            spawn(&format!("pg-reader-{i}"), move || reader_loop(cfg, i, rx, shared))?;
+            let (shared, people) = (readers.clone(), people.clone());
+            spawn(&format!("pg-reader-{i}"), move || reader_loop(cfg, i, rx, shared, people))?;
         }
 
         let cfg = config;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::store::{Job, StoreError};
 
+use super::people::People;
 use super::tx::PgTx;
 use super::{begin, Conn, Msg, Reply};
 
@@ -22,13 +23,19 @@ pub(super) struct Readers {
     pub(super) closed: bool,
 }
 
-pub(super) fn reader_loop(config: postgres::Config, me: usize, inbox: mpsc::Receiver<Msg>, shared: Arc<Mutex<Readers>>) {
+pub(super) fn reader_loop(
+    config: postgres::Config,
+    me: usize,
+    inbox: mpsc::Receiver<Msg>,
+    shared: Arc<Mutex<Readers>>,
+    people: Arc<People>,
+) {
     // Connected at the first job, so an idle instance holds only its writer and listener.
     let mut conn: Option<Conn> = None;
     while let Ok(first) = inbox.recv() {
         let mut next = Some(first);
         while let Some(msg) = next {
-            read_job(&config, &mut conn, msg.job, msg.reply);
+            read_job(&config, &mut conn, &people, msg.job, msg.reply);
             let Ok(mut r) = shared.lock() else { return };
             if r.closed {
                 return;
@@ -52,7 +59,7 @@ pub(super) fn reader_loop(config: postgres::Config, me: usize, inbox: mpsc::Rece
 /// [`READ_BEGUN_FOR`] is begun again, so that a connection the database dropped while idle
 /// is found (and replaced) by BEGIN, not by the job's first statement; within that time a
 /// job on a connection the database has just dropped fails, as one in flight then would.
-fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job, reply: Reply) {
+fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, people: &People, job: Job, reply: Reply) {
     let begun = conn
         .as_ref()
         .is_some_and(|c| !c.client.is_closed() && c.read_begun.is_some_and(|at| at.elapsed() < READ_BEGUN_FOR));
@@ -75,6 +82,7 @@ fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, job: Job, reply:
     c.read_begun = None;
     let out = {
         let mut tx = PgTx::new(c, false);
+        tx.people = Some(people);
         catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
             .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
     };

@@ -1,0 +1,13 @@
+-- Hub sync server, PostgreSQL schema v7: a version of what a pull reads of a person with
+-- their token (their children and those children's groups, their threads, the token), so
+-- that an instance may remember it between the person's pulls and check it with one
+-- indexed read instead of reading it all again. Applied after 0006 by `migrate` in
+-- sync-server/src/store/postgres/mod.rs; the people it serves are in store/postgres/people.rs.
+--
+-- Every write of the server that changes any of that for a person counts their
+-- `person_gen` up in the same transaction (`PgTx::person_changed`): a guardianship added or
+-- removed, a thread they take part in, a token of theirs revoked. A new token or a new
+-- person needs none (nobody remembers them yet). A roster write added later that changes a
+-- child's groups or a person's row must count up the people concerned too. Adding a
+-- column with a constant default does not rewrite the table.
+ALTER TABLE users ADD COLUMN person_gen bigint NOT NULL DEFAULT 0;
