@@ -70,7 +70,7 @@ pub struct Hub<'a> {
 }
 
 /// Counts a push answer into `rec`; returns the number of care days written (set_week).
-fn count_push(rec: &mut Recorder, body: &[u8], keep_ids: bool) -> Result<u64> {
+pub(crate) fn count_push(rec: &mut Recorder, body: &[u8], keep_ids: bool) -> Result<u64> {
     let r: PushResp = serde_json::from_slice(body).context("push answer")?;
     let mut days = 0;
     for m in r.results {
@@ -168,7 +168,7 @@ impl Hub<'_> {
         Some(sum)
     }
 
-    fn figure(&self, scenario: &str, conc: usize, secs: f64, rec: Recorder) -> Figure {
+    pub(crate) fn figure(&self, scenario: &str, conc: usize, secs: f64, rec: Recorder) -> Figure {
         Figure::from_recorder(&self.target, scenario, conc, secs, rec)
     }
 
@@ -321,7 +321,7 @@ impl Hub<'_> {
     }
 
     /// Pushes of one kind: `make` builds a device's next batch of mutations.
-    async fn push_scenario(
+    pub(crate) async fn push_scenario(
         &self,
         scenario: &str,
         devices: Vec<Device>,
@@ -525,52 +525,52 @@ impl Hub<'_> {
 /// One mutation a simulated device sends. Performance of the load generator: the push
 /// bodies are written straight from these types (as the app's typed mutations are), not
 /// built as `serde_json::Value` maps first, which took most of its CPU.
-struct Mutation {
-    name: &'static str,
-    args: Args,
+pub(crate) struct Mutation {
+    pub name: &'static str,
+    pub args: Args,
 }
 
 #[derive(serde::Serialize)]
 #[serde(untagged)]
-enum Args {
+pub(crate) enum Args {
     Absence { child_id: Uuid, date: String },
     CareWeek { child_id: Uuid, week_start: String, days: Vec<CareDay>, repeat: Repeat },
     Mark { child_id: Uuid, kind: &'static str, at: DateTime<Utc> },
 }
 
 #[derive(serde::Serialize)]
-struct CareDay {
+pub(crate) struct CareDay {
     weekday: u8,
     intervals: [Interval; 1],
 }
 
 #[derive(serde::Serialize)]
-struct Interval {
+pub(crate) struct Interval {
     start: &'static str,
     end: &'static str,
 }
 
 #[derive(serde::Serialize)]
-struct Repeat {
+pub(crate) struct Repeat {
     every_weeks: usize,
     count: usize,
 }
 
 /// A push's body: `mutations` with fresh ids.
 #[derive(serde::Serialize)]
-struct PushBody<'a> {
-    client_id: Uuid,
-    mutations: Vec<Envelope<'a>>,
+pub(crate) struct PushBody<'a> {
+    pub client_id: Uuid,
+    pub mutations: Vec<Envelope<'a>>,
 }
 
 #[derive(serde::Serialize)]
-struct Envelope<'a> {
-    id: Uuid,
-    name: &'static str,
-    args: &'a Args,
+pub(crate) struct Envelope<'a> {
+    pub id: Uuid,
+    pub name: &'static str,
+    pub args: &'a Args,
 }
 
-fn absence_batch(d: &Device, round: usize) -> Vec<Mutation> {
+pub(crate) fn absence_batch(d: &Device, round: usize) -> Vec<Mutation> {
     let c = &d.children[round % d.children.len()];
     let date = if (round / d.children.len()).is_multiple_of(2) { today() } else { today() + Days::days(1) };
     let args = Args::Absence { child_id: c.id, date: date.format("%Y-%m-%d").to_string() };

@@ -4,7 +4,8 @@
 //! On loopback, in one run: the axum hello-world (the HTTP ceiling), then for each store
 //! (SQLite, and PostgreSQL when given) a large synthetic roster seeded straight through the
 //! store, a release `sync-server --dev-clock` on it, and the scenarios of simulated devices:
-//! no-change pulls, pulls after a poke (for the sizing), the morning absence rush, the Sunday-evening care-week rush, staff
+//! no-change pulls, pulls after a poke (for the sizing), the morning absence rush (also with
+//! thousands of event streams open, for the sizing), the Sunday-evening care-week rush, staff
 //! tablets syncing a day of attendance, initial syncs of guardians with a school year of
 //! data, a few sign-ins, and the durable-group-commit check (SIGKILL under load).
 //! pouchdb-server 4.2.0 in memory does the same jobs in rounds alternating with Hub's
@@ -21,6 +22,7 @@ mod hub;
 mod pouch;
 mod procs;
 mod report;
+mod streams;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,8 +96,12 @@ pub struct Args {
     /// `hub-postgres-x<N>`. SQLite runs one process by design.
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Open event streams in the streams scenario (every tablet's, then guardians'; at most
+    /// what this process's open-file limit leaves room for).
+    #[arg(long, default_value_t = 8000)]
+    streams: usize,
     /// Only these Hub scenarios (comma-separated: pull, poke, care, absence, attendance,
-    /// initial, login, durability); for profiling one at a time.
+    /// streams, initial, login, durability); for profiling one at a time.
     #[arg(long)]
     scenarios: Option<String>,
 }
@@ -115,6 +121,8 @@ fn sibling(name: &str) -> Result<PathBuf> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    // For the event streams' sockets; the servers started here inherit it.
+    sync_server::open_files::raise_limit();
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
 }
 
@@ -618,6 +626,18 @@ async fn bench_hub(
             p.bulk_docs_batch(batch).await
         })
         .await?;
+    }
+    // (2b) the absence rush again, with thousands of event streams open: for the sizing.
+    if run("streams") {
+        let n = args.streams.min(sync_server::open_files::raise_limit().saturating_sub(1000) as usize);
+        let (without, with, s) = hub.streams(&pids, n).await.context("the event streams")?;
+        println!(
+            "{target}: {} event streams: poke p50 {:?} ms, {} pokes received",
+            s.streams, s.poke_p50_ms, s.pokes_received
+        );
+        push(report, without);
+        push(report, with);
+        report.streams.push(s);
     }
     // (5) initial syncs: the scope sets are stored by a first, untimed sync of each device.
     if run("initial") {

@@ -232,12 +232,45 @@ pub struct Durability {
     pub note: String,
 }
 
+/// Event streams under the absence rush (`--scenarios streams`, `crate::streams`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Streams {
+    pub target: String,
+    /// Streams that said `ready` (of them every staff tablet's, `tablets`), and those that
+    /// failed to open.
+    pub streams: u64,
+    pub tablets: u64,
+    pub failed: u64,
+    /// Seconds to open them all (the last round's), 64 connecting at a time.
+    pub open_s: f64,
+    /// The growth of the server's resident memory while they opened, a stream.
+    pub rss_kib_per_stream: Option<f64>,
+    /// Over the measured windows with the streams open: their seconds, the reports applied
+    /// and the pokes the streams received; and the pokes the server counted as sent from
+    /// the streams' opening to each round's end.
+    pub seconds: f64,
+    pub reports: u64,
+    pub pokes_received: u64,
+    pub pokes_sent: u64,
+    /// Probes: a push sent → its poke on the probe's own stream, and → the push's answer.
+    pub poke_p50_ms: Option<f64>,
+    pub poke_p95_ms: Option<f64>,
+    pub poke_p99_ms: Option<f64>,
+    pub answer_p50_ms: Option<f64>,
+    pub probed: u64,
+    /// Probe reports whose poke did not come within 5 s, and probe pushes that failed.
+    pub missed: u64,
+    pub probe_errors: u64,
+    pub first_error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
     pub machine: Machine,
     pub roster: String,
     pub figures: Vec<Figure>,
     pub durability: Vec<Durability>,
+    pub streams: Vec<Streams>,
     pub skipped: Vec<String>,
     pub notes: Vec<String>,
 }
@@ -434,6 +467,46 @@ impl Report {
                 if !d.note.is_empty() {
                     o.push_str(&format!("\n{}: {}\n", d.target, d.note));
                 }
+            }
+        }
+        if !self.streams.is_empty() {
+            o.push_str("\n## Event streams under the absence rush\n\n");
+            o.push_str(
+                "The rush's rows `absence-rush-no-streams` and `absence-rush-streams` above ran in alternating rounds. \
+                 Probe guardians, whose families take no part in the rush, each push a report and wait for its poke on \
+                 their own stream; `poke` is from the push sent to the poke received, `answer` to the push's answer.\n\n",
+            );
+            o.push_str("| target | streams (tablets) | failed | opened in | server memory a stream | pokes received/s | pokes a report | poke p50 / p95 / p99 ms | answer p50 ms | probes (missed) |\n");
+            o.push_str("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
+            for s in &self.streams {
+                let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "–".into());
+                let per_s = if s.seconds > 0.0 { s.pokes_received as f64 / s.seconds } else { 0.0 };
+                let per_report = if s.reports > 0 { s.pokes_received as f64 / s.reports as f64 } else { 0.0 };
+                o.push_str(&format!(
+                    "| {} | {} ({}) | {} | {:.1} s | {} | {} | {per_report:.2} | {} / {} / {} | {} | {} ({}) |\n",
+                    s.target,
+                    s.streams,
+                    s.tablets,
+                    s.failed,
+                    s.open_s,
+                    s.rss_kib_per_stream.map(|k| format!("{k:.1} KiB")).unwrap_or_else(|| "–".into()),
+                    fmt_num(per_s),
+                    ms(s.poke_p50_ms),
+                    ms(s.poke_p95_ms),
+                    ms(s.poke_p99_ms),
+                    ms(s.answer_p50_ms),
+                    s.probed,
+                    s.missed,
+                ));
+            }
+            for s in &self.streams {
+                o.push_str(&format!(
+                    "\n{}: the server counted {} pokes sent from the streams' opening to the end of each round (warm-ups included); {} probe pushes failed{}\n",
+                    s.target,
+                    s.pokes_sent,
+                    s.probe_errors,
+                    s.first_error.as_ref().map(|e| format!("; first stream error: {e}")).unwrap_or_default()
+                ));
             }
         }
         o.push_str("\n## Targets\n\n");

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod open_files;
 pub mod openapi;
 pub mod pull_cache;
 pub mod session_cache;

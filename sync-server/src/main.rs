@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
+    let files = sync_server::open_files::raise_limit();
+    tracing::info!(open_files = files, "open-file limit (each event stream holds a socket)");
     let server = sync_server::start(config).await?;
     let stop = server.trigger();
     tokio::spawn(async move {
