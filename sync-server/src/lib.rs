@@ -12,6 +12,7 @@ pub mod extract;
 pub mod metrics;
 pub mod open_files;
 pub mod openapi;
+pub mod poke_fanout;
 pub mod pull_cache;
 pub mod session_cache;
 pub mod routes;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub clock: Arc<ServerClock>,
     pub dev_clock: bool,
     pub pokes: broadcast::Sender<Arc<TouchedScopes>>,
+    /// The open event streams by the scopes they watch, fed from `pokes`.
+    pub streams: Arc<poke_fanout::PokeFanout>,
     pub metrics: Arc<Metrics>,
     pub pull_cache: Arc<pull_cache::PullCache>,
     pub sessions: Arc<session_cache::SessionCache>,
@@ -149,11 +152,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let dev_clock = config.dev_clock || config.dev_clock_at.is_some();
+    let streams = Arc::new(poke_fanout::PokeFanout::default());
+    tokio::spawn(poke_fanout::run(streams.clone(), pokes.subscribe(), shutdown_rx.clone()));
     let state = AppState(Arc::new(Shared {
         store,
         clock,
         dev_clock,
         pokes,
+        streams,
         metrics: Arc::new(Metrics::default()),
         pull_cache: Arc::default(),
         sessions: Arc::default(),

@@ -2,21 +2,20 @@
 //! app pulls at once. Each committed write announces the scopes it touched; a stream pokes
 //! when one of them is its user's (a change of the user's own scope touches `user:<id>`).
 //! A paired tablet's stream watches its unit's scopes and ends when the device is revoked
-//! (a revocation touches `device:<id>`).
+//! (a revocation touches `device:<id>`). Which streams a commit concerns is looked up by
+//! scope in [`crate::poke_fanout`], which wakes only those.
 
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::poke_fanout::Subscription;
 use crate::rules::scope;
 use crate::store::{DeviceRow, UserRow};
 use crate::AppState;
@@ -40,8 +39,8 @@ impl Viewer {
 struct Conn {
     state: AppState,
     viewer: Viewer,
-    scopes: BTreeSet<String>,
-    rx: tokio::sync::broadcast::Receiver<Arc<crate::store::TouchedScopes>>,
+    /// Where the commits that concern this stream wake it (crate::poke_fanout).
+    sub: Subscription,
     shutdown: tokio::sync::watch::Receiver<bool>,
     first: bool,
 }
@@ -53,7 +52,7 @@ impl Drop for Conn {
 }
 
 /// The viewer's scopes now; `None` when the viewer is a device that was revoked since.
-async fn load_scopes(state: &AppState, viewer: &Viewer) -> Result<Option<BTreeSet<String>>, ApiError> {
+async fn load_scopes(state: &AppState, viewer: &Viewer) -> Result<Option<Vec<String>>, ApiError> {
     let v = match viewer {
         Viewer::User(u) => {
             let u = u.clone();
@@ -70,7 +69,7 @@ async fn load_scopes(state: &AppState, viewer: &Viewer) -> Result<Option<BTreeSe
                 .await?
         }
     };
-    Ok(v.map(|v| v.into_iter().collect()))
+    Ok(v)
 }
 
 /// An event's data: the commit this instance knows, which is the poked commit or a later
@@ -88,57 +87,36 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let rx = state.pokes.subscribe();
     let viewer = match caller {
         Caller::User(u) => Viewer::User(u.user),
         Caller::Device(d) => Viewer::Device { device: d.device, token_hash: d.token_hash },
     };
+    // Registered before its scopes are read: a change of them meanwhile asks for a reload.
+    let sub = state.streams.subscribe(viewer.own_scope(), Vec::new());
     let scopes = load_scopes(&state, &viewer).await?.ok_or_else(ApiError::unauthorized)?;
+    sub.set_scopes(scopes);
     state.metrics.sse_connections.fetch_add(1, Ordering::Relaxed);
-    let conn = Conn {
-        shutdown: state.shutdown.clone(),
-        state,
-        viewer,
-        scopes,
-        rx,
-        first: true,
-    };
+    let conn = Conn { shutdown: state.shutdown.clone(), state, viewer, sub, first: true };
     let stream = futures_util::stream::unfold(conn, |mut c| async move {
         if c.first {
             // Tells the client the stream is live; it may have missed changes while connecting.
             c.first = false;
             return Some((Ok(Event::default().event("ready").data(poke_data(&c.state))), c));
         }
-        loop {
-            let touched = tokio::select! {
-                r = c.rx.recv() => r,
-                _ = c.shutdown.changed() => return None,
-            };
-            let me = c.viewer.own_scope();
-            let poke = match touched {
-                Ok(t) => {
-                    // `*`: a change too wide to list (or possibly missed): everyone pulls.
-                    if t.contains(&me) || t.contains(crate::store::POKE_EVERYONE) {
-                        match load_scopes(&c.state, &c.viewer).await {
-                            Ok(Some(s)) => c.scopes = s,
-                            // A revoked device: its stream ends.
-                            Ok(None) => return None,
-                            Err(_) => {}
-                        }
-                        true
-                    } else {
-                        t.iter().any(|s| c.scopes.contains(s))
-                    }
-                }
-                // Missed some announcements: poke to be safe.
-                Err(RecvError::Lagged(_)) => true,
-                Err(RecvError::Closed) => return None,
-            };
-            if poke {
-                c.state.metrics.pokes_sent.fetch_add(1, Ordering::Relaxed);
-                return Some((Ok(Event::default().event("poke").data(poke_data(&c.state))), c));
+        let wake = tokio::select! {
+            w = c.sub.woken() => w,
+            _ = c.shutdown.changed() => return None,
+        };
+        if wake.reload {
+            match load_scopes(&c.state, &c.viewer).await {
+                Ok(Some(s)) => c.sub.set_scopes(s),
+                // A revoked device: its stream ends.
+                Ok(None) => return None,
+                Err(_) => {}
             }
         }
+        c.state.metrics.pokes_sent.fetch_add(1, Ordering::Relaxed);
+        Some((Ok(Event::default().event("poke").data(poke_data(&c.state))), c))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -265,6 +265,12 @@ async fn r_staff_3_a_revoked_tablet_is_refused_everywhere() {
     assert_eq!(lisa.delete(&path).await.status, 204, "revoking again changes nothing");
 
     assert!(events.ends_within(Duration::from_secs(10)).await, "the open event stream ends");
+    // And takes itself out of the poke fan-out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !s.state.streams.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.state.streams.is_empty(), "the ended stream is no longer registered");
     tablet.pull_raw(Some(&cursor), None).await.assert_error(401, "unauthorized");
     tablet.pull_raw(None, None).await.assert_error(401, "unauthorized");
     let push = tablet
