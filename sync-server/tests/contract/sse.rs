@@ -56,3 +56,39 @@ async fn the_event_stream_needs_a_session() {
     let s = server().await;
     s.get("/v1/sync/events", None).await.assert_error(401, "unauthorized");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_open_stream_of_a_changed_scope_is_poked_and_no_stream_of_another() {
+    // Many phones of one family: each open stream is registered by the scopes it watches
+    // (poke_fanout), and a closed one is taken out.
+    let s = server().await;
+    s.set_local("2026-11-25", "10:00:00").await;
+    let (anna, erik, maria) = (s.login("anna").await, s.login("erik").await, s.login("maria").await);
+    let (mut annas, mut marias) = (Vec::new(), Vec::new());
+    for _ in 0..12 {
+        annas.push(anna.events().await);
+        marias.push(maria.events().await);
+    }
+    for st in annas.iter_mut().chain(marias.iter_mut()) {
+        assert_eq!(st.next_within(Duration::from_secs(2)).await.expect("ready").event, "ready");
+    }
+    assert_eq!(s.state.streams.len(), 24);
+
+    // Half of Anna's streams close; the server lets go of them.
+    annas.truncate(6);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.state.streams.len() > 18 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.state.streams.len(), 18, "the closed streams are no longer registered");
+
+    assert_applied(&erik.push_one("care.set_day", set_day_args(ids::elsa(), "2026-11-26", &[("08:00", "15:00")])).await);
+    for (i, st) in annas.iter_mut().enumerate() {
+        let poke = st.next_within(Duration::from_secs(1)).await.unwrap_or_else(|| panic!("Anna's stream {i} is poked"));
+        assert_eq!(poke.event, "poke");
+    }
+    // Maria's streams had as long as Anna's to hear of it.
+    for (i, st) in marias.iter_mut().enumerate() {
+        assert_eq!(st.next_within(Duration::from_millis(50)).await, None, "Maria's stream {i} is not poked");
+    }
+}
