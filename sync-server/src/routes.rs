@@ -103,6 +103,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Some(w) = state.store.write_stats() {
         body.push_str(&crate::metrics::render_write_stats(&w));
     }
+    if let Some(n) = state.store.pulls_read_ahead() {
+        body.push_str(&format!(
+            "# HELP hub_store_pulls_read_ahead_total Pulls whose changes were read with their person, in one statement.\n\
+             # TYPE hub_store_pulls_read_ahead_total counter\nhub_store_pulls_read_ahead_total {n}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
@@ -366,6 +372,9 @@ async fn pull_handler(
                     let Some(d) = tx.device_for_token(&h)? else { return Ok(None) };
                     let scopes = scope::scopes_for_device(tx, d.unit_id)?;
                     return pull::pull(tx, scopes, cursor.as_deref(), limit).map(|o| Some((o, Some(d), None)));
+                }
+                if let Some((after, changes_limit)) = pull::expected_changes(cursor.as_deref(), limit) {
+                    tx.expect_changes(after, changes_limit);
                 }
                 let Some(u) = tx.user_for_pull(&h, now)? else { return Ok(None) };
                 let scopes = scope::scopes_for(tx, &u)?;

@@ -144,8 +144,21 @@ pub enum PullOutcome {
 
 /// One page for a caller whose scope set is `scopes` (a user's, [`scope::scopes_for`], or a
 /// paired tablet's, [`scope::scopes_for_device`]).
+/// What [`pull`] will ask [`Tx::changes`] for a page after `cursor` if the caller's scope
+/// set is still the cursor's: the rows after the cursor's `seq`, with a limit of one more
+/// than the page (that one says whether there is more). `None` without a readable cursor.
+/// For [`Tx::expect_changes`].
+pub fn expected_changes(cursor: Option<&str>, limit: u32) -> Option<(i64, u32)> {
+    let c = Cursor::decode(cursor?)?;
+    Some((c.seq, page_size(limit) + 1))
+}
+
+fn page_size(limit: u32) -> u32 {
+    limit.clamp(1, MAX_LIMIT)
+}
+
 pub fn pull(tx: &mut dyn Tx, scopes: Vec<String>, cursor: Option<&str>, limit: u32) -> StoreResult<PullOutcome> {
-    let limit = limit.clamp(1, MAX_LIMIT);
+    let limit = page_size(limit);
     let hash = scope::hash(&scopes);
     if !tx.has_scope_set(&hash)? {
         return Ok(PullOutcome::NeedScopeSet { hash, scopes });

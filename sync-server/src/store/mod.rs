@@ -59,6 +59,11 @@ pub trait Store: Send + Sync + 'static {
     fn write_stats(&self) -> Option<WriteStats> {
         None
     }
+    /// Pulls whose page of changes was read with their person, in one statement
+    /// ([`Tx::expect_changes`]), for `/metrics`; `None` for a store that does not.
+    fn pulls_read_ahead(&self) -> Option<u64> {
+        None
+    }
     /// A number that changes with every commit to the database, by this process or any
     /// other, read no earlier than this call; `None` when it cannot be read (then nothing is
     /// answered from memory). Awaited before a snapshot, it tells later whether anything at
@@ -385,6 +390,11 @@ pub trait Tx {
     fn user_for_pull(&mut self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserRow>> {
         self.user_for_token(token_hash, now)
     }
+    /// Said before [`Tx::user_for_pull`]: the pull will likely ask [`Tx::changes`] for the
+    /// rows after `after` with this `limit`, in the scopes the person's last pull read
+    /// (`crate::rules::pull::expected_changes`). A store may read them with the person and
+    /// answer that call from them when it asks exactly that (PostgreSQL does).
+    fn expect_changes(&mut self, _after: i64, _limit: u32) {}
     /// When a session token expires; `None` for an unknown token.
     fn token_expires_at(&mut self, token_hash: &str) -> StoreResult<Option<DateTime<Utc>>>;
     fn revoke_token(&mut self, token_hash: &str) -> StoreResult<bool>;

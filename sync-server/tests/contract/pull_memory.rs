@@ -150,3 +150,55 @@ async fn commit_numbers_come_only_from_a_shared_database_and_a_pull_naming_one_a
     erik.post("/v1/sync/pull", &json!({"cursor": cursor, "min_commit": "soon"})).await.assert_error(422, "invalid_input");
     erik.post("/v1/sync/pull", &json!({"cursor": cursor, "min_commit": -1})).await.assert_error(422, "invalid_input");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_whose_changes_were_read_with_its_person_has_the_same_pages() {
+    // Performance (PostgreSQL, `Tx::expect_changes`): a pull after a cursor reads its page
+    // with the person, in the scopes their last such pull read. The pages are those the
+    // pull would otherwise read: every change after the cursor, paged, nothing more.
+    let s = server().await;
+    s.set_local("2026-11-24", "07:00:00").await;
+    let anna = s.login("anna").await;
+    let erik = s.login("erik").await;
+    let elsa = erik.me().await.children.into_iter().find(|c| c.first_name == "Elsa").expect("Elsa").id;
+    let (cursor, _) = anna.pull_all().await;
+    let read_ahead = || metric(&s, "hub_store_pulls_read_ahead_total");
+    assert_applied(&erik.push_one("absence.report", json!({"child_id": elsa, "date": "2026-11-24"})).await);
+    let absence = |page: &domain::wire::PullResponse| page.changes.iter().filter(|c| c.entity_type == "absence").count();
+
+    // The first pull after the cursor reads as before; the scopes it read in are kept.
+    let first = anna.pull(Some(&cursor)).await;
+    assert_eq!((absence(&first), first.has_more), (1, false));
+    let before = read_ahead().await;
+    let again = anna.pull(Some(&cursor)).await;
+    assert_eq!(serde_json::to_value(&again.changes).unwrap(), serde_json::to_value(&first.changes).unwrap());
+    assert_eq!((again.cursor.as_str(), again.has_more), (first.cursor.as_str(), false));
+    if !on_sqlite() {
+        assert_eq!(read_ahead().await, before + 1, "read with the person");
+    }
+
+    // Another change: it is in the page read ahead too.
+    assert_applied(&erik.push_one("absence.report", json!({"child_id": elsa, "date": "2026-11-25"})).await);
+    let two = anna.pull(Some(&cursor)).await;
+    assert_eq!((absence(&two), two.has_more), (2, false));
+    let (_, all) = anna.delta(&cursor).await;
+    assert_eq!(serde_json::to_value(&two.changes).unwrap(), serde_json::to_value(&all).unwrap());
+
+    // A page smaller than what follows the cursor: read in order, one change at a time.
+    let (_, paged) = anna.pull_from(Some(&cursor), Some(1)).await;
+    assert_eq!(serde_json::to_value(&paged).unwrap(), serde_json::to_value(&all).unwrap());
+    let again = anna.pull_limit(Some(&cursor), Some(1)).await;
+    assert_eq!((again.changes.len(), again.has_more), (1, true));
+
+    // Nothing after the cursor in Anna's scopes, though others changed: an empty page.
+    let (head, _) = anna.delta(&cursor).await;
+    let lisa = s.login("lisa").await;
+    assert_applied(&lisa.push_one("care.set_day", set_day_args(ids::noah(), "2026-11-26", &[("08:00", "15:00")])).await);
+    for _ in 0..2 {
+        let empty = anna.pull(Some(&head)).await;
+        assert_eq!((empty.changes.len(), empty.has_more), (0, false));
+    }
+    if !on_sqlite() {
+        assert!(read_ahead().await >= before + 3, "the later pulls were read with the person too");
+    }
+}

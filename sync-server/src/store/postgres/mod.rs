@@ -166,6 +166,7 @@ pub struct PostgresStore {
     closed: Arc<AtomicBool>,
     counters: Arc<WriteCounters>,
     known: Arc<KnownCommit>,
+    people: Arc<People>,
 }
 
 /// Group-commit counters of this instance, bumped by its writer after each commit.
@@ -360,7 +361,7 @@ impl PostgresStore {
         let (flag, listen_known) = (closed.clone(), known.clone());
         spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag, listen_known))?;
 
-        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters, known })
+        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters, known, people })
     }
 }
 
@@ -442,6 +443,10 @@ impl Store for PostgresStore {
             largest_group: c.largest_group.load(Ordering::Relaxed),
             split_groups: c.split_groups.load(Ordering::Relaxed),
         })
+    }
+
+    fn pulls_read_ahead(&self) -> Option<u64> {
+        Some(self.people.read_ahead())
     }
 }
 

@@ -13,7 +13,8 @@
 //! Nothing here is needed by another instance: losing it costs one read.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -32,17 +33,40 @@ pub(super) struct Person {
     /// The children the person is a guardian of, in id order, each as `Tx::child` answers.
     pub(super) children: Vec<(Uuid, Option<ChildRow>)>,
     pub(super) threads: Vec<Uuid>,
+    /// The scopes of the last page of changes a pull with the token read after a cursor:
+    /// the next pull reads its changes in them with the person, in the same statement
+    /// (`PgTx::person_by_token`), and uses them only if it asks for exactly those.
+    pub(super) scopes: Option<Arc<Vec<String>>>,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct People {
     by_token: Mutex<HashMap<String, Person>>,
+    /// Pulls whose changes were read with their person (for `/metrics`).
+    read_ahead: AtomicU64,
 }
 
 impl People {
     /// The person last read with `token_hash`, if any.
     pub(super) fn get(&self, token_hash: &str) -> Option<Person> {
         self.by_token.lock().ok()?.get(token_hash).cloned()
+    }
+
+    /// The scopes a pull with `token_hash` read its changes in, for the next one.
+    pub(super) fn remember_scopes(&self, token_hash: &str, scopes: Arc<Vec<String>>) {
+        if let Ok(mut m) = self.by_token.lock() {
+            if let Some(p) = m.get_mut(token_hash) {
+                p.scopes = Some(scopes);
+            }
+        }
+    }
+
+    pub(super) fn count_read_ahead(&self) {
+        self.read_ahead.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn read_ahead(&self) -> u64 {
+        self.read_ahead.load(Ordering::Relaxed)
     }
 
     pub(super) fn remember(&self, token_hash: &str, person: Person) {
