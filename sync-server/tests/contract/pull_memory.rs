@@ -21,6 +21,17 @@ async fn pulls_from_memory(s: &TestServer) -> u64 {
     metric(s, "hub_pulls_from_memory_total").await
 }
 
+/// On 2026-11-24 at 07:00: Anna synced to the head (her cursor), and Erik, who is Elsa's
+/// guardian too.
+async fn anna_at_the_head_and_erik(s: &TestServer) -> (Client, Client, uuid::Uuid, String) {
+    s.set_local("2026-11-24", "07:00:00").await;
+    let anna = s.login("anna").await;
+    let erik = s.login("erik").await;
+    let elsa = erik.me().await.children.into_iter().find(|c| c.first_name == "Elsa").expect("Elsa").id;
+    let (cursor, _) = anna.pull_all().await;
+    (anna, erik, elsa, cursor)
+}
+
 fn on_sqlite() -> bool {
     !std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
 }
@@ -52,11 +63,7 @@ async fn a_session_used_for_pushes_is_refused_by_the_very_next_request_after_its
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_at_the_head_is_answered_from_memory_until_anything_is_committed() {
     let s = server().await;
-    s.set_local("2026-11-24", "07:00:00").await;
-    let anna = s.login("anna").await;
-    let erik = s.login("erik").await;
-    let elsa = erik.me().await.children.into_iter().find(|c| c.first_name == "Elsa").expect("Elsa").id;
-    let (cursor, _) = anna.pull_all().await;
+    let (anna, erik, elsa, cursor) = anna_at_the_head_and_erik(&s).await;
     let before = pulls_from_memory(&s).await;
     for _ in 0..3 {
         let again = anna.pull(Some(&cursor)).await;
@@ -157,11 +164,7 @@ async fn a_pull_whose_changes_were_read_with_its_person_has_the_same_pages() {
     // with the person, in the scopes their last such pull read. The pages are those the
     // pull would otherwise read: every change after the cursor, paged, nothing more.
     let s = server().await;
-    s.set_local("2026-11-24", "07:00:00").await;
-    let anna = s.login("anna").await;
-    let erik = s.login("erik").await;
-    let elsa = erik.me().await.children.into_iter().find(|c| c.first_name == "Elsa").expect("Elsa").id;
-    let (cursor, _) = anna.pull_all().await;
+    let (anna, erik, elsa, cursor) = anna_at_the_head_and_erik(&s).await;
     let read_ahead = || metric(&s, "hub_store_pulls_read_ahead_total");
     assert_applied(&erik.push_one("absence.report", json!({"child_id": elsa, "date": "2026-11-24"})).await);
     let absence = |page: &domain::wire::PullResponse| page.changes.iter().filter(|c| c.entity_type == "absence").count();
