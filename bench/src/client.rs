@@ -362,6 +362,37 @@ where
     Ok((all, measure.as_secs_f64()))
 }
 
+/// The CPU time used so far by the measured server processes, the database's processes and
+/// the whole machine: two samples give the shares of a window (`CpuSample::since`).
+#[derive(Clone)]
+pub struct CpuSample {
+    server_s: Option<f64>,
+    db: Option<std::collections::HashMap<u32, f64>>,
+    machine: Option<(u64, u64)>,
+}
+
+impl CpuSample {
+    pub fn now() -> CpuSample {
+        let db = Some(DB_ROOT.load(Ordering::Relaxed)).filter(|p| *p != 0);
+        CpuSample { server_s: cpu_seconds_of(&measured_pids()), db: db.map(tree_cpu_seconds), machine: machine_jiffies() }
+    }
+
+    /// Cores the server and the database used on average since `before`, `secs` ago, and
+    /// the share of the machine's CPU time that was busy.
+    pub fn since(&self, before: &CpuSample, secs: f64) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let secs = secs.max(1e-9);
+        let server = self.server_s.zip(before.server_s).map(|(b, a)| (b - a) / secs);
+        let db = self.db.as_ref().zip(before.db.as_ref()).filter(|(d1, _)| !d1.is_empty()).map(|(d1, d0)| {
+            d1.iter().map(|(p, s)| s - d0.get(p).copied().unwrap_or(0.0)).sum::<f64>() / secs
+        });
+        let busy = self.machine.zip(before.machine).and_then(|((b1, t1), (b0, t0))| {
+            let total = t1.saturating_sub(t0);
+            (total > 0).then(|| b1.saturating_sub(b0) as f64 / total as f64)
+        });
+        (server, db, busy)
+    }
+}
+
 /// Busy and total jiffies of all CPUs so far (`/proc/stat`).
 fn machine_jiffies() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;

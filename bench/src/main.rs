@@ -22,6 +22,7 @@ mod hub;
 mod pouch;
 mod procs;
 mod report;
+mod soak;
 mod streams;
 
 use std::path::{Path, PathBuf};
@@ -100,8 +101,15 @@ pub struct Args {
     /// what this process's open-file limit leaves room for).
     #[arg(long, default_value_t = 8000)]
     streams: usize,
+    /// Seconds the soak scenario holds each of its loads.
+    #[arg(long, default_value_t = 20.0)]
+    soak_seconds: f64,
+    /// The soak's loads, one after the other, in times the largest municipality's peak with
+    /// the sizing's safety factor (about 90 mutations and 1,100 pulls a second).
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 3.0, 6.0])]
+    soak_scales: Vec<f64>,
     /// Only these Hub scenarios (comma-separated: pull, poke, care, absence, attendance,
-    /// streams, initial, login, durability); for profiling one at a time.
+    /// streams, initial, login, soak, durability); for profiling one at a time.
     #[arg(long)]
     scenarios: Option<String>,
 }
@@ -662,6 +670,19 @@ async fn bench_hub(
     }
     if run("login") {
         push(report, hub.login().await?);
+    }
+    // (6) the morning peak held, open loop: for the sizing.
+    if run("soak") {
+        let steps = hub.soak(&args.soak_scales, args.soak_seconds, db, args.pull_devices).await.context("the soak")?;
+        for s in steps {
+            for f in &s.flows {
+                println!(
+                    "{target}: soak {}×, {}: {:.0}/s offered, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                    s.scale, f.name, f.offered_per_s, f.p50_ms, f.p99_ms, f.errors
+                );
+            }
+            report.soaks.push(s);
+        }
     }
     if !run("durability") {
         return Ok(());

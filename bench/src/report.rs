@@ -264,6 +264,51 @@ pub struct Streams {
     pub first_error: Option<String>,
 }
 
+/// The morning peak held (`--scenarios soak`, `crate::soak`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Soak {
+    pub target: String,
+    /// Times the largest municipality's peak, for how many seconds.
+    pub scale: f64,
+    pub seconds: f64,
+    /// Each flow over the whole run.
+    pub flows: Vec<SoakFlow>,
+    pub windows: Vec<SoakWindow>,
+    /// What the store grew to by the end (name, figure).
+    pub store: Vec<(String, String)>,
+    /// Every flow's p99 stayed under `soak::KEPT_UP_P99_MS` and nothing failed.
+    pub kept_up: bool,
+}
+
+/// One flow of requests of the soak, over a window or the whole run.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SoakFlow {
+    pub name: String,
+    pub offered_per_s: f64,
+    pub connections: usize,
+    pub answered_per_s: f64,
+    pub errors: u64,
+    /// From when the request was due (not when it was sent) to its answer.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Changes a pull received, on average.
+    pub changes_per_request: f64,
+    pub first_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SoakWindow {
+    /// Seconds from the start to the window's end.
+    pub end_s: f64,
+    pub flows: Vec<SoakFlow>,
+    /// Cores the server's processes and the database's used on average, and the share of
+    /// the machine's CPU time that was busy.
+    pub server_cores: Option<f64>,
+    pub db_cores: Option<f64>,
+    pub busy: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
     pub machine: Machine,
@@ -271,6 +316,7 @@ pub struct Report {
     pub figures: Vec<Figure>,
     pub durability: Vec<Durability>,
     pub streams: Vec<Streams>,
+    pub soaks: Vec<Soak>,
     pub skipped: Vec<String>,
     pub notes: Vec<String>,
 }
@@ -509,6 +555,75 @@ impl Report {
                 ));
             }
         }
+        if !self.soaks.is_empty() {
+            o.push_str("\n## The morning peak held (open loop)\n\n");
+            o.push_str(
+                "The requests of the largest municipality's peak minute with the sizing's safety factor (docs/benchmarks.md, \
+                 \"Sizing on paper\"), times the scale, each sent when it is due whether or not the ones before were \
+                 answered; a latency counts from when the request was due, so a server that falls behind shows it here. \
+                 A step kept up when every flow's p99 stayed under 1 s and nothing failed. In the windows, each cell is \
+                 `p50 / p99 ms (answered/s)` of the requests due in that window.\n",
+            );
+            let mut targets: Vec<&str> = self.soaks.iter().map(|s| s.target.as_str()).collect();
+            targets.dedup();
+            o.push('\n');
+            for t in targets {
+                let best = self.soaks.iter().filter(|s| s.target == t && s.kept_up).map(|s| s.scale).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+                o.push_str(&format!(
+                    "- {t}: {}\n",
+                    best.map(|b| format!("kept up with {b}× the largest municipality's peak at most")).unwrap_or_else(|| "kept up with none of the loads".into())
+                ));
+            }
+            for s in &self.soaks {
+                o.push_str(&format!(
+                    "\n### {} at {}× for {:.0} s: {}\n\n",
+                    s.target,
+                    s.scale,
+                    s.seconds,
+                    if s.kept_up { "kept up" } else { "fell behind" }
+                ));
+                o.push_str("| flow | offered/s | connections | answered/s | p50 ms | p99 ms | max ms | changes a request | errors |\n");
+                o.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                for f in &s.flows {
+                    o.push_str(&format!(
+                        "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {}{} |\n",
+                        f.name,
+                        fmt_num(f.offered_per_s),
+                        f.connections,
+                        fmt_num(f.answered_per_s),
+                        f.p50_ms,
+                        f.p99_ms,
+                        f.max_ms,
+                        f.changes_per_request,
+                        f.errors,
+                        f.first_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    ));
+                }
+                let names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
+                o.push_str(&format!("\n| window ends | {} | server cores | db cores | busy |\n", names.join(" | ")));
+                o.push_str(&format!("|---:|{}---:|---:|---:|\n", "---|".repeat(names.len())));
+                let cores = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
+                for w in &s.windows {
+                    let cells: Vec<String> = w
+                        .flows
+                        .iter()
+                        .map(|f| format!("{:.1} / {:.1} ({})", f.p50_ms, f.p99_ms, fmt_num(f.answered_per_s)))
+                        .collect();
+                    o.push_str(&format!(
+                        "| {:.0} s | {} | {} | {} | {} |\n",
+                        w.end_s,
+                        cells.join(" | "),
+                        cores(w.server_cores),
+                        cores(w.db_cores),
+                        w.busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into())
+                    ));
+                }
+                if !s.store.is_empty() {
+                    let facts: Vec<String> = s.store.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    o.push_str(&format!("\nThe store at the end: {}.\n", facts.join("; ")));
+                }
+            }
+        }
         o.push_str("\n## Targets\n\n");
         for line in self.targets() {
             o.push_str(&format!("- {line}\n"));
@@ -720,5 +835,33 @@ mod tests {
         let targets = report.targets().join("\n");
         assert!(targets.contains("hub-postgres-x2: 4,000 applied mutations/s at best (attendance-day)\n"), "{targets}");
         assert!(targets.contains("hub-postgres-x2: vs pouchdb-server attendance-day 10.0×"), "{targets}");
+    }
+
+    #[test]
+    fn the_soak_names_the_largest_load_each_target_kept_up_with() {
+        let flow = |p99_ms| SoakFlow { name: "pull after a poke".into(), offered_per_s: 600.0, p99_ms, ..SoakFlow::default() };
+        let step = |target: &str, scale, p99_ms, kept_up| Soak {
+            target: target.into(),
+            scale,
+            seconds: 20.0,
+            flows: vec![flow(p99_ms)],
+            windows: vec![SoakWindow { end_s: 10.0, flows: vec![flow(p99_ms)], server_cores: Some(1.5), db_cores: None, busy: Some(0.9) }],
+            kept_up,
+            ..Soak::default()
+        };
+        let report = Report {
+            soaks: vec![
+                step("hub-sqlite", 1.0, 4.0, true),
+                step("hub-sqlite", 3.0, 40.0, true),
+                step("hub-sqlite", 6.0, 4_000.0, false),
+                step("hub-postgres", 1.0, 2_000.0, false),
+            ],
+            ..Report::default()
+        };
+        let md = report.markdown();
+        assert!(md.contains("- hub-sqlite: kept up with 3× the largest municipality's peak at most"), "{md}");
+        assert!(md.contains("- hub-postgres: kept up with none of the loads"), "{md}");
+        assert!(md.contains("### hub-sqlite at 6× for 20 s: fell behind"), "{md}");
+        assert!(md.contains("| 10 s | 0.0 / 4000.0 (0) | 1.50 | – | 90 % |"), "{md}");
     }
 }
