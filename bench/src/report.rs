@@ -417,6 +417,80 @@ impl Report {
         f.rounds.iter().zip(&p.rounds).map(|(a, b)| compare(how, a, b)).filter(|r| r.is_finite()).collect()
     }
 
+    /// The section of the soak (`crate::soak`): the largest load each target kept up with,
+    /// then each step's flows and windows.
+    fn soak_markdown(&self) -> String {
+        let mut o = String::new();
+        o.push_str("\n## The morning peak held (open loop)\n\n");
+        o.push_str(
+            "The requests of the largest municipality's peak minute with the sizing's safety factor (docs/benchmarks.md, \
+             \"Sizing on paper\"), times the scale, each sent when it is due whether or not the ones before were \
+             answered; a latency counts from when the request was due, so a server that falls behind shows it here. \
+             A step kept up when every flow's p99 stayed under 1 s and nothing failed. In the windows, each cell is \
+             `p50 / p99 ms (answered/s)` of the requests due in that window.\n",
+        );
+        let mut targets: Vec<&str> = self.soaks.iter().map(|s| s.target.as_str()).collect();
+        targets.dedup();
+        o.push('\n');
+        for t in targets {
+            let best = self.soaks.iter().filter(|s| s.target == t && s.kept_up).map(|s| s.scale).reduce(f64::max);
+            o.push_str(&format!(
+                "- {t}: {}\n",
+                best.map(|b| format!("kept up with {b}× the largest municipality's peak at most")).unwrap_or_else(|| "kept up with none of the loads".into())
+            ));
+        }
+        for s in &self.soaks {
+            o.push_str(&format!(
+                "\n### {} at {}× for {:.0} s: {}\n\n",
+                s.target,
+                s.scale,
+                s.seconds,
+                if s.kept_up { "kept up" } else { "fell behind" }
+            ));
+            o.push_str("| flow | offered/s | connections | answered/s | p50 ms | p99 ms | max ms | changes a request | errors |\n");
+            o.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            for f in &s.flows {
+                o.push_str(&format!(
+                    "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {}{} |\n",
+                    f.name,
+                    fmt_num(f.offered_per_s),
+                    f.connections,
+                    fmt_num(f.answered_per_s),
+                    f.p50_ms,
+                    f.p99_ms,
+                    f.max_ms,
+                    f.changes_per_request,
+                    f.errors,
+                    f.first_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                ));
+            }
+            let names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
+            o.push_str(&format!("\n| window ends | {} | server cores | db cores | busy |\n", names.join(" | ")));
+            o.push_str(&format!("|---:|{}---:|---:|---:|\n", "---|".repeat(names.len())));
+            let cores = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
+            for w in &s.windows {
+                let cells: Vec<String> = w
+                    .flows
+                    .iter()
+                    .map(|f| format!("{:.1} / {:.1} ({})", f.p50_ms, f.p99_ms, fmt_num(f.answered_per_s)))
+                    .collect();
+                o.push_str(&format!(
+                    "| {:.0} s | {} | {} | {} | {} |\n",
+                    w.end_s,
+                    cells.join(" | "),
+                    cores(w.server_cores),
+                    cores(w.db_cores),
+                    w.busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into())
+                ));
+            }
+            if !s.store.is_empty() {
+                let facts: Vec<String> = s.store.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                o.push_str(&format!("\nThe store at the end: {}.\n", facts.join("; ")));
+            }
+        }
+        o
+    }
+
     pub fn markdown(&self) -> String {
         let m = &self.machine;
         let mut o = String::new();
@@ -556,73 +630,7 @@ impl Report {
             }
         }
         if !self.soaks.is_empty() {
-            o.push_str("\n## The morning peak held (open loop)\n\n");
-            o.push_str(
-                "The requests of the largest municipality's peak minute with the sizing's safety factor (docs/benchmarks.md, \
-                 \"Sizing on paper\"), times the scale, each sent when it is due whether or not the ones before were \
-                 answered; a latency counts from when the request was due, so a server that falls behind shows it here. \
-                 A step kept up when every flow's p99 stayed under 1 s and nothing failed. In the windows, each cell is \
-                 `p50 / p99 ms (answered/s)` of the requests due in that window.\n",
-            );
-            let mut targets: Vec<&str> = self.soaks.iter().map(|s| s.target.as_str()).collect();
-            targets.dedup();
-            o.push('\n');
-            for t in targets {
-                let best = self.soaks.iter().filter(|s| s.target == t && s.kept_up).map(|s| s.scale).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-                o.push_str(&format!(
-                    "- {t}: {}\n",
-                    best.map(|b| format!("kept up with {b}× the largest municipality's peak at most")).unwrap_or_else(|| "kept up with none of the loads".into())
-                ));
-            }
-            for s in &self.soaks {
-                o.push_str(&format!(
-                    "\n### {} at {}× for {:.0} s: {}\n\n",
-                    s.target,
-                    s.scale,
-                    s.seconds,
-                    if s.kept_up { "kept up" } else { "fell behind" }
-                ));
-                o.push_str("| flow | offered/s | connections | answered/s | p50 ms | p99 ms | max ms | changes a request | errors |\n");
-                o.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-                for f in &s.flows {
-                    o.push_str(&format!(
-                        "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {}{} |\n",
-                        f.name,
-                        fmt_num(f.offered_per_s),
-                        f.connections,
-                        fmt_num(f.answered_per_s),
-                        f.p50_ms,
-                        f.p99_ms,
-                        f.max_ms,
-                        f.changes_per_request,
-                        f.errors,
-                        f.first_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
-                    ));
-                }
-                let names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
-                o.push_str(&format!("\n| window ends | {} | server cores | db cores | busy |\n", names.join(" | ")));
-                o.push_str(&format!("|---:|{}---:|---:|---:|\n", "---|".repeat(names.len())));
-                let cores = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
-                for w in &s.windows {
-                    let cells: Vec<String> = w
-                        .flows
-                        .iter()
-                        .map(|f| format!("{:.1} / {:.1} ({})", f.p50_ms, f.p99_ms, fmt_num(f.answered_per_s)))
-                        .collect();
-                    o.push_str(&format!(
-                        "| {:.0} s | {} | {} | {} | {} |\n",
-                        w.end_s,
-                        cells.join(" | "),
-                        cores(w.server_cores),
-                        cores(w.db_cores),
-                        w.busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into())
-                    ));
-                }
-                if !s.store.is_empty() {
-                    let facts: Vec<String> = s.store.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    o.push_str(&format!("\nThe store at the end: {}.\n", facts.join("; ")));
-                }
-            }
+            o.push_str(&self.soak_markdown());
         }
         o.push_str("\n## Targets\n\n");
         for line in self.targets() {
