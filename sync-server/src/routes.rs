@@ -109,6 +109,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
              # TYPE hub_store_pulls_read_ahead_total counter\nhub_store_pulls_read_ahead_total {n}\n"
         ));
     }
+    if let Some(n) = state.store.pull_ranges_skipped() {
+        body.push_str(&format!(
+            "# HELP hub_store_pull_ranges_skipped_total Scopes of pulls not read, nothing being written in them after the cursor.\n\
+             # TYPE hub_store_pull_ranges_skipped_total counter\nhub_store_pull_ranges_skipped_total {n}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

@@ -194,14 +194,18 @@ pub fn pull(tx: &mut dyn Tx, scopes: Vec<String>, cursor: Option<&str>, limit: u
     // Performance: a cursor at the head (the common case: a device pulling again after a
     // poke or on its timer) cannot have anything after it in this snapshot, so the range
     // query over every scope is skipped.
-    if after < max_seq {
+    // Performance: of the caller's scopes, only those written after the cursor where the
+    // store knows them: a phone poked for one change reads one range, not a dozen.
+    let written = if after < max_seq { tx.scopes_written_after(&scopes, after, max_seq) } else { None };
+    let read = written.as_deref().unwrap_or(&scopes);
+    if after < max_seq && !read.is_empty() {
         // Performance: room for the page at once (about 320 bytes a change) instead of
         // doubling the buffer, copying it, half a dozen times for a first sync's page.
         let expected = (max_seq - after).min(i64::from(limit)) as usize;
         changes.json.reserve(expected * 320);
         let (mut sent, mut last) = (0u32, after);
         // One row past the limit says whether there is more.
-        tx.changes(&scopes, after, None, Some(limit + 1), cursor.is_none(), &mut |r| {
+        tx.changes(read, after, None, Some(limit + 1), cursor.is_none(), &mut |r| {
             if sent == limit {
                 has_more = true;
                 return Ok(());

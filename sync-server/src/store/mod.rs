@@ -64,6 +64,11 @@ pub trait Store: Send + Sync + 'static {
     fn pulls_read_ahead(&self) -> Option<u64> {
         None
     }
+    /// Ranges of scopes with nothing after the cursor that pulls did not read
+    /// ([`Tx::scopes_written_after`]), for `/metrics`; `None` for a store that reads them all.
+    fn pull_ranges_skipped(&self) -> Option<u64> {
+        None
+    }
     /// A number that changes with every commit to the database, by this process or any
     /// other, read no earlier than this call; `None` when it cannot be read (then nothing is
     /// answered from memory). Awaited before a snapshot, it tells later whether anything at
@@ -345,6 +350,13 @@ pub trait Tx {
         live_only: bool,
         visit: &mut dyn FnMut(ChangeRef<'_>) -> StoreResult<()>,
     ) -> StoreResult<()>;
+    /// Of `scopes`, those that may hold rows with a sequence number above `after` in this
+    /// snapshot, whose newest is `max_seq`: a pull reads only their ranges. `None` when the
+    /// store does not know (every one may); SQLite's writer keeps what it wrote where
+    /// (`store/sqlite/scope_heads.rs`).
+    fn scopes_written_after(&mut self, _scopes: &[String], _after: i64, _max_seq: i64) -> Option<Vec<String>> {
+        None
+    }
     /// Every row, live or not, in any of `scopes` (for deletes on scope shrink).
     fn all_in_scopes(&mut self, scopes: &[String]) -> StoreResult<Vec<EntityRow>>;
     /// The oldest sequence number a cursor may still name.

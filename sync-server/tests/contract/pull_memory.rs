@@ -205,3 +205,69 @@ async fn a_pull_whose_changes_were_read_with_its_person_has_the_same_pages() {
         assert!(read_ahead().await >= before + 3, "the later pulls were read with the person too");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_reads_only_the_scopes_written_after_its_cursor_and_gets_every_change() {
+    // SQLite's writer keeps the newest row it wrote in each scope, and a pull reads only
+    // the scopes written after its cursor (store/sqlite/scope_heads.rs); PostgreSQL reads
+    // them all. The pages are the same either way.
+    let s = server().await;
+    let (anna, erik, elsa, cursor) = anna_at_the_head_and_erik(&s).await;
+    let maria = s.login("maria").await;
+    let noah = maria.me().await.children.into_iter().find(|c| c.first_name == "Noah").expect("Noah").id;
+    let skipped = metric(&s, "hub_store_pull_ranges_skipped_total").await;
+    assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
+    let other_family = anna.pull(Some(&cursor)).await;
+    assert!(other_family.changes.is_empty(), "nothing of Anna's: {:?}", other_family.changes);
+    if on_sqlite() {
+        assert!(
+            metric(&s, "hub_store_pull_ranges_skipped_total").await > skipped,
+            "none of Anna's scopes was written, and none was read"
+        );
+    }
+    assert_applied(&erik.push_one("absence.report", json!({"child_id": elsa, "date": "2026-11-25"})).await);
+    assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-25"})).await);
+    let page = anna.pull(Some(&cursor)).await;
+    let absences: Vec<_> = page.changes.iter().filter(|c| c.entity_type == "absence").collect();
+    assert_eq!(absences.len(), 1, "Elsa's absence and nothing of Noah's: {:?}", page.changes);
+    // From the cursor of the page before, after more writes elsewhere (a repeat merges,
+    // R-ABS-8): the same change.
+    assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
+    let again = anna.pull(Some(&other_family.cursor)).await;
+    let ids = |p: &domain::wire::PullResponse| p.changes.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&page));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_another_connection_wrote_is_pulled_after_the_server_wrote_again() {
+    // The writer knows only what it wrote itself: a commit by another connection (an
+    // operator's `sqlite3`) makes it start again from there, so a pull still reads the
+    // scope that connection wrote in, even after the server's next commit.
+    let s = server().await;
+    let Some(path) = s.db_url().strip_prefix("sqlite:").map(str::to_string) else {
+        eprintln!("note: SQLite only (PostgreSQL reads every scope of a pull)");
+        return;
+    };
+    let (anna, _erik, _elsa, cursor) = anna_at_the_head_and_erik(&s).await;
+    let maria = s.login("maria").await;
+    let noah = maria.me().await.children.into_iter().find(|c| c.first_name == "Noah").expect("Noah").id;
+    // Both the server's writer and the pulls have been at work since it started.
+    assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
+    assert!(anna.pull(Some(&cursor)).await.changes.is_empty());
+    let conn = rusqlite::Connection::open(&path).expect("open the server's file");
+    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    let id = uuid::Uuid::new_v4();
+    conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+    let seq: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0)).expect("seq");
+    conn.execute(
+        "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES ('notification', ?1, ?2, ?3, 0, ?4)",
+        rusqlite::params![id.to_string(), format!("user:{}", anna.user.id), seq + 1, json!({ "id": id }).to_string()],
+    )
+    .expect("a row in Anna's own scope");
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq + 1]).expect("the counter");
+    conn.execute_batch("COMMIT").expect("commit");
+    // The server writes again, in another family's scopes only.
+    assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-25"})).await);
+    let page = anna.pull(Some(&cursor)).await;
+    assert!(page.changes.iter().any(|c| c.id == id), "the other connection's row: {:?}", page.changes);
+}

@@ -20,6 +20,7 @@ mod checkpoint;
 mod db;
 mod reads;
 mod rows;
+mod scope_heads;
 mod tx;
 mod writer;
 #[cfg(test)]
@@ -27,6 +28,7 @@ mod tests;
 
 use checkpoint::spawn_checkpointer;
 use reads::reader_loop;
+use scope_heads::ScopeHeads;
 use writer::writer_loop;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -76,6 +78,8 @@ pub struct SqliteStore {
     durability: Arc<Durability>,
     /// None for an in-memory database: it has one connection, the writer's.
     readers: Option<mpsc::Sender<ReadMsg>>,
+    /// The newest sequence number the writer wrote in each scope, for the readers' pulls.
+    heads: Arc<ScopeHeads>,
 }
 
 /// Performance settings of every connection; none changes a result.
@@ -143,6 +147,9 @@ impl SqliteStore {
         if !memory {
             conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}"))?;
         }
+        // What the writer writes from here on is recorded; what is in the file already is not.
+        let head: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?;
+        let heads = Arc::new(ScopeHeads::new(head));
 
         let (tx, rx) = mpsc::channel::<JobMsg>();
         let counters = Arc::new(WriteCounters::default());
@@ -151,11 +158,12 @@ impl SqliteStore {
         // An in-memory database has no WAL: its commits settle at once.
         let syncer = if memory { None } else { Some(commit_sync::spawn_syncer(publisher.clone(), sync)?) };
         let checkpoints = if memory { None } else { Some(spawn_checkpointer(path)?) };
+        let writer_heads = heads.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
                 raise_priority("sqlite-writer");
-                writer_loop(conn, rx, &publisher, syncer, checkpoints)
+                writer_loop(conn, rx, &publisher, syncer, checkpoints, &writer_heads)
             })
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         let readers = if memory {
@@ -165,15 +173,15 @@ impl SqliteStore {
             let rrx = Arc::new(Mutex::new(rrx));
             let n = std::thread::available_parallelism().map_or(MIN_READERS, |n| n.get()).clamp(MIN_READERS, MAX_READERS);
             for i in 0..n {
-                let (path, rrx, durability) = (path.to_string(), rrx.clone(), durability.clone());
+                let (path, rrx, durability, heads) = (path.to_string(), rrx.clone(), durability.clone(), heads.clone());
                 std::thread::Builder::new()
                     .name(format!("sqlite-reader-{i}"))
-                    .spawn(move || reader_loop(path, rrx, durability))
+                    .spawn(move || reader_loop(path, rrx, durability, heads))
                     .map_err(|e| StoreError::Database(format!("cannot start reader thread: {e}")))?;
             }
             Some(rtx)
         };
-        Ok(SqliteStore { writer: Mutex::new(tx), counters, durability, readers })
+        Ok(SqliteStore { writer: Mutex::new(tx), counters, durability, readers, heads })
     }
 
     fn send_to_writer(&self, job: Job) -> JobFuture {
@@ -224,6 +232,10 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 }
 
 impl Store for SqliteStore {
+    fn pull_ranges_skipped(&self) -> Option<u64> {
+        Some(self.heads.skipped())
+    }
+
     fn submit_read(&self, job: Job) -> JobFuture {
         let Some(readers) = &self.readers else {
             return self.send_to_writer(job);

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::store::commit_sync::Durability;
 use crate::store::{Job, StoreError, StoreResult};
 
+use super::scope_heads::ScopeHeads;
 use super::tx::SqliteTx;
 use super::{exec, tune, ReadMsg};
 
@@ -19,7 +20,12 @@ use super::{exec, tune, ReadMsg};
 /// empty: under load most reads paid for opening a connection, parsing the schema and
 /// re-preparing every statement, then closed it again. Now the prepared-statement caches
 /// stay warm and the number of connections is bounded.)
-pub(super) fn reader_loop(path: String, rx: Arc<Mutex<mpsc::Receiver<ReadMsg>>>, durability: Arc<Durability>) {
+pub(super) fn reader_loop(
+    path: String,
+    rx: Arc<Mutex<mpsc::Receiver<ReadMsg>>>,
+    durability: Arc<Durability>,
+    heads: Arc<ScopeHeads>,
+) {
     let opened = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -35,17 +41,18 @@ pub(super) fn reader_loop(path: String, rx: Arc<Mutex<mpsc::Receiver<ReadMsg>>>,
         let Ok(ReadMsg { job, reply }) = msg else { return };
         let out = match &opened {
             Err(e) => Err(StoreError::Database(format!("cannot open a read connection: {e}"))),
-            Ok(conn) => run_read(conn, job),
+            Ok(conn) => run_read(conn, &heads, job),
         };
         // Read after the snapshot ended: it cannot hold a commit begun later.
         let _ = reply.send((out, durability.began()));
     }
 }
 
-fn run_read(conn: &Connection, job: Job) -> StoreResult<Box<dyn Any + Send>> {
+fn run_read(conn: &Connection, heads: &ScopeHeads, job: Job) -> StoreResult<Box<dyn Any + Send>> {
     exec(conn, "BEGIN")?;
     let out = {
         let mut tx = SqliteTx::new(conn);
+        tx.heads = Some(heads);
         catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
             .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
     };

@@ -19,6 +19,7 @@ use crate::store::{
 };
 
 use super::db::SqliteDb;
+use super::scope_heads::ScopeHeads;
 use super::rows::{
     change_ref, device_from_row, entity_from_row, in_list, opt_ts_col, pairing_from_row, ts, user_from_row, uuid_col,
     uuids, DEVICE_COLS, ENTITY_COLS, PAIRING_COLS, USER_COLS,
@@ -48,6 +49,11 @@ pub(super) struct SqliteTx<'c> {
     /// the database counter would have given.
     seq: Option<i64>,
     seq_dirty: bool,
+    /// The counter as this transaction first read it (the writer records the numbers it
+    /// handed out after it, `ScopeHeads::record`).
+    seq_start: Option<i64>,
+    /// A reader's view of the scopes the writer wrote ([`Tx::scopes_written_after`]).
+    pub(super) heads: Option<&'c ScopeHeads>,
     /// This transaction wrote `users` or `tokens` (even if rolled back since: counting one
     /// too many only costs a store trip).
     pub(super) wrote_sessions: bool,
@@ -72,6 +78,8 @@ impl<'c> SqliteTx<'c> {
             cache,
             seq: None,
             seq_dirty: false,
+            seq_start: None,
+            heads: None,
             wrote_sessions: false,
             deferred: Deferred::default(),
             outcomes: HashMap::new(),
@@ -94,11 +102,21 @@ impl SqliteTx<'_> {
     pub(super) fn next_seq(&mut self) -> StoreResult<i64> {
         let next = match self.seq {
             Some(s) => s + 1,
-            None => self.stored_seq()? + 1,
+            None => {
+                let stored = self.stored_seq()?;
+                self.seq_start.get_or_insert(stored);
+                stored + 1
+            }
         };
         self.seq = Some(next);
         self.seq_dirty = true;
         Ok(next)
+    }
+
+    /// The counter as first read and the last number handed out, if this transaction
+    /// numbered writes that are still in it.
+    pub(super) fn numbered(&self) -> Option<(i64, i64)> {
+        self.seq_start.zip(self.seq).filter(|(start, end)| end > start)
     }
 
     /// Writes the counter back; the writer calls it right before COMMIT.
@@ -295,6 +313,10 @@ impl Tx for SqliteTx<'_> {
             Some(s) => Ok(s),
             None => self.stored_seq(),
         }
+    }
+
+    fn scopes_written_after(&mut self, scopes: &[String], after: i64, max_seq: i64) -> Option<Vec<String>> {
+        self.heads?.written_after(scopes, after, max_seq)
     }
 
     fn touch_scope(&mut self, scope: &str) {

@@ -14,6 +14,7 @@ use crate::store::{Job, StoreError, StoreResult, TouchedScopes, Tx, TxCache};
 
 use super::checkpoint::checkpoint_when_idle;
 use super::db::SqliteDb;
+use super::scope_heads::ScopeHeads;
 use super::tx::SqliteTx;
 use super::{exec, JobMsg};
 
@@ -34,6 +35,7 @@ pub(super) fn writer_loop(
     publisher: &Publisher,
     syncer: Option<mpsc::Sender<Settle>>,
     checkpoints: Option<mpsc::SyncSender<()>>,
+    heads: &ScopeHeads,
 ) {
     let counters = &publisher.counters;
     // The roster and units as committed, kept between group commits (see `TxCache`).
@@ -102,7 +104,13 @@ pub(super) fn writer_loop(
         let committed = if tx.deferred.poisoned {
             Err(StoreError::Database("a job's writes failed half-way; the whole group is undone".into()))
         } else {
-            tx.flush_seq().and_then(|_| Ok(exec(&conn, "COMMIT")?))
+            tx.flush_seq().and_then(|_| {
+                // Before COMMIT: a reader that sees these rows finds where they are.
+                if let Some((start, end)) = tx.numbered() {
+                    heads.record(start, end, &touched);
+                }
+                Ok(exec(&conn, "COMMIT")?)
+            })
         };
         let wal = if deferred { crate::store::wal_batch::take_deferred_sync(&conn) } else { None };
         // After a failed commit nothing is kept: the transaction may have written the roster.
@@ -120,6 +128,7 @@ pub(super) fn writer_loop(
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
+                heads.forget();
                 let _ = exec(&conn, "ROLLBACK");
                 for (reply, _) in done {
                     let _ = reply.send(Err(StoreError::Database(format!("commit failed: {e}"))));
