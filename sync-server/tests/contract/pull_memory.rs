@@ -36,6 +36,18 @@ fn on_sqlite() -> bool {
     !std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
 }
 
+/// A connection of another program to the server's SQLite file (an operator's `sqlite3`),
+/// or none on PostgreSQL (then the test has nothing to check: `why`).
+fn another_connection(s: &TestServer, why: &str) -> Option<rusqlite::Connection> {
+    let Some(path) = s.db_url().strip_prefix("sqlite:").map(str::to_string) else {
+        eprintln!("note: SQLite only ({why})");
+        return None;
+    };
+    let conn = rusqlite::Connection::open(&path).expect("open the server's file");
+    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    Some(conn)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_used_for_pushes_is_refused_by_the_very_next_request_after_its_logout() {
     let s = server().await;
@@ -108,8 +120,7 @@ async fn sessions_revoked_by_another_connection_are_refused_within_a_moment() {
     // The server's memory assumes it is the only writer; an operator deleting tokens with
     // `sqlite3` while it runs is noticed (SQLite's data_version) within 100 ms.
     let s = server().await;
-    let Some(path) = s.db_url().strip_prefix("sqlite:").map(str::to_string) else {
-        eprintln!("note: SQLite only (on PostgreSQL every session is looked up in the database)");
+    let Some(conn) = another_connection(&s, "on PostgreSQL every session is looked up in the database") else {
         return;
     };
     s.set_local("2026-11-24", "07:00:00").await;
@@ -119,8 +130,6 @@ async fn sessions_revoked_by_another_connection_are_refused_within_a_moment() {
         assert_eq!(anna.me().await.user.username, "anna");
         assert!(anna.pull(Some(&cursor)).await.changes.is_empty());
     }
-    let conn = rusqlite::Connection::open(&path).expect("open the server's file");
-    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
     conn.execute("DELETE FROM tokens", []).expect("delete the sessions");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(anna.get("/v1/me").await.status, 401);
@@ -244,8 +253,7 @@ async fn a_row_another_connection_wrote_is_pulled_after_the_server_wrote_again()
     // operator's `sqlite3`) makes it start again from there, so a pull still reads the
     // scope that connection wrote in, even after the server's next commit.
     let s = server().await;
-    let Some(path) = s.db_url().strip_prefix("sqlite:").map(str::to_string) else {
-        eprintln!("note: SQLite only (PostgreSQL reads every scope of a pull)");
+    let Some(conn) = another_connection(&s, "PostgreSQL reads every scope of a pull") else {
         return;
     };
     let (anna, _erik, _elsa, cursor) = anna_at_the_head_and_erik(&s).await;
@@ -254,8 +262,6 @@ async fn a_row_another_connection_wrote_is_pulled_after_the_server_wrote_again()
     // Both the server's writer and the pulls have been at work since it started.
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
     assert!(anna.pull(Some(&cursor)).await.changes.is_empty());
-    let conn = rusqlite::Connection::open(&path).expect("open the server's file");
-    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
     let id = uuid::Uuid::new_v4();
     conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
     let seq: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0)).expect("seq");
