@@ -9,6 +9,7 @@ mod commit_sync;
 pub(crate) mod deferred;
 pub mod postgres;
 mod priority;
+pub(crate) mod scope_heads;
 pub mod sqlite;
 mod tx_cache;
 mod wal_batch;
@@ -352,8 +353,8 @@ pub trait Tx {
     ) -> StoreResult<()>;
     /// Of `scopes`, those that may hold rows with a sequence number above `after` in this
     /// snapshot, whose newest is `max_seq`: a pull reads only their ranges. `None` when the
-    /// store does not know (every one may); SQLite's writer keeps what it wrote where
-    /// (`store/sqlite/scope_heads.rs`).
+    /// store does not know (every one may); SQLite's writer, and PostgreSQL's listener of
+    /// every instance's commits, keep what was written where (`store/scope_heads.rs`).
     fn scopes_written_after(&mut self, _scopes: &[String], _after: i64, _max_seq: i64) -> Option<Vec<String>> {
         None
     }

@@ -528,12 +528,18 @@ async fn pull_cursors_skip_nothing_while_both_instances_write() {
     // Writers of both instances commit in `seq` order (one advisory lock), so a cursor that a
     // pull moves to the newest seq never passes a change that commits later: a replica kept
     // up to date by deltas from either instance, while both take pushes, ends equal to a
-    // fresh snapshot.
+    // fresh snapshot. Maria writes beside them in her family's scopes, which Anna's pulls
+    // leave unread where the instance knows nothing else was written after her cursor
+    // (`store/scope_heads.rs`): from its own commits and those its listener heard.
     let Some(p) = pair("pull_cursors_skip_nothing_while_both_instances_write").await else { return };
     let anna_a = p.login(&p.a, "anna").await;
     let anna_b = via(&anna_a, &p.b);
     let erik_b = p.login(&p.b, "erik").await;
     let erik_a = via(&erik_b, &p.a);
+    let maria_a = p.login(&p.a, "maria").await;
+    let maria_b = via(&maria_a, &p.b);
+    let skipped = |p: &Pair| [&p.a, &p.b].map(|s| s.state.store.pull_ranges_skipped().unwrap_or(0)).iter().sum::<u64>();
+    let skipped_before = skipped(&p);
     // Weekdays after the clock's Wednesday 2026-11-25, before any demo closure day.
     let dates = ["2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"];
 
@@ -543,15 +549,17 @@ async fn pull_cursors_skip_nothing_while_both_instances_write() {
 
     let writers: Vec<_> = [anna_a.clone(), anna_b.clone(), erik_a, erik_b]
         .into_iter()
+        .map(|c| (c, ids::elsa()))
+        .chain([(maria_a, ids::noah()), (maria_b, ids::noah())])
         .enumerate()
-        .map(|(w, c)| {
+        .map(|(w, (c, child))| {
             tokio::spawn(async move {
                 let mut applied = 0;
                 for i in 0..15 {
                     let date = dates[(w + i) % dates.len()];
                     let end = format!("16:{:02}", (w * 15 + i) % 60);
-                    let r = c.push_one("care.set_day", set_day_args(ids::elsa(), date, &[("08:00", end.as_str())])).await;
-                    applied += usize::from(r.status == MutationStatus::Applied);
+                    let r = c.push_one("care.set_day", set_day_args(child, date, &[("08:00", end.as_str())])).await;
+                    applied += usize::from(r.status == MutationStatus::Applied && child == ids::elsa());
                 }
                 applied
             })
@@ -582,7 +590,7 @@ async fn pull_cursors_skip_nothing_while_both_instances_write() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let (_, deltas, pulls) = reader.await.expect("reader");
     assert!(applied > 30, "most care days were applied ({applied} of 60)");
-    eprintln!("{applied} care days applied while {pulls} delta pulls ran");
+    eprintln!("{applied} care days applied while {pulls} delta pulls ran, {} scopes left unread", skipped(&p) - skipped_before);
     replica.apply(&deltas);
 
     let (_, fresh) = anna_b.snapshot().await;
@@ -590,6 +598,11 @@ async fn pull_cursors_skip_nothing_while_both_instances_write() {
     let theirs: Vec<(&(String, Uuid), &Value)> = fresh.entities.iter().filter(|((t, _), _)| t == e::CARE_DAY_TYPE).collect();
     assert!(!theirs.is_empty());
     assert_eq!(ours, theirs, "the replica kept by {pulls} delta pulls equals a fresh snapshot");
+    assert!(
+        !upserts::<e::CareDay>(&deltas, e::CARE_DAY_TYPE).iter().any(|d| d.child_id == ids::noah()),
+        "nothing of Maria's family reached Anna"
+    );
+    assert!(skipped(&p) > skipped_before, "some of Anna's pulls left scopes unread");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

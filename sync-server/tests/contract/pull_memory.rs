@@ -217,9 +217,9 @@ async fn a_pull_whose_changes_were_read_with_its_person_has_the_same_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_reads_only_the_scopes_written_after_its_cursor_and_gets_every_change() {
-    // SQLite's writer keeps the newest row it wrote in each scope, and a pull reads only
-    // the scopes written after its cursor (store/sqlite/scope_heads.rs); PostgreSQL reads
-    // them all. The pages are the same either way.
+    // The store keeps the newest row written in each scope (SQLite's writer; PostgreSQL's
+    // writer and listener), and a pull reads only the scopes written after its cursor
+    // (store/scope_heads.rs). The pages are the same as those that read every scope.
     let s = server().await;
     let (anna, erik, elsa, cursor) = anna_at_the_head_and_erik(&s).await;
     let maria = s.login("maria").await;
@@ -228,12 +228,10 @@ async fn a_pull_reads_only_the_scopes_written_after_its_cursor_and_gets_every_ch
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
     let other_family = anna.pull(Some(&cursor)).await;
     assert!(other_family.changes.is_empty(), "nothing of Anna's: {:?}", other_family.changes);
-    if on_sqlite() {
-        assert!(
-            metric(&s, "hub_store_pull_ranges_skipped_total").await > skipped,
-            "none of Anna's scopes was written, and none was read"
-        );
-    }
+    assert!(
+        metric(&s, "hub_store_pull_ranges_skipped_total").await > skipped,
+        "none of Anna's scopes was written, and none was read"
+    );
     assert_applied(&erik.push_one("absence.report", json!({"child_id": elsa, "date": "2026-11-25"})).await);
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-25"})).await);
     let page = anna.pull(Some(&cursor)).await;
@@ -249,13 +247,12 @@ async fn a_pull_reads_only_the_scopes_written_after_its_cursor_and_gets_every_ch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_another_connection_wrote_is_pulled_after_the_server_wrote_again() {
-    // The writer knows only what it wrote itself: a commit by another connection (an
-    // operator's `sqlite3`) makes it start again from there, so a pull still reads the
-    // scope that connection wrote in, even after the server's next commit.
+    // The server knows which scopes were written after a cursor only from its own commits
+    // (and, on PostgreSQL, those its listener heard announced): a commit by another
+    // connection (an operator's `sqlite3` or `psql`) makes it start again from there, so a
+    // pull still reads the scope that connection wrote in, even after the server's next
+    // commit.
     let s = server().await;
-    let Some(conn) = another_connection(&s, "PostgreSQL reads every scope of a pull") else {
-        return;
-    };
     let (anna, _erik, _elsa, cursor) = anna_at_the_head_and_erik(&s).await;
     let maria = s.login("maria").await;
     let noah = maria.me().await.children.into_iter().find(|c| c.first_name == "Noah").expect("Noah").id;
@@ -263,15 +260,32 @@ async fn a_row_another_connection_wrote_is_pulled_after_the_server_wrote_again()
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
     assert!(anna.pull(Some(&cursor)).await.changes.is_empty());
     let id = uuid::Uuid::new_v4();
-    conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
-    let seq: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0)).expect("seq");
-    conn.execute(
-        "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES ('notification', ?1, ?2, ?3, 0, ?4)",
-        rusqlite::params![id.to_string(), format!("user:{}", anna.user.id), seq + 1, json!({ "id": id }).to_string()],
-    )
-    .expect("a row in Anna's own scope");
-    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq + 1]).expect("the counter");
-    conn.execute_batch("COMMIT").expect("commit");
+    let (scope, data) = (format!("user:{}", anna.user.id), json!({ "id": id }).to_string());
+    match on_sqlite().then(|| another_connection(&s, "")).flatten() {
+        Some(conn) => {
+            conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+            let seq: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0)).expect("seq");
+            conn.execute(
+                "INSERT INTO entities (type, id, scope, seq, deleted, data) VALUES ('notification', ?1, ?2, ?3, 0, ?4)",
+                rusqlite::params![id.to_string(), scope, seq + 1, data],
+            )
+            .expect("a row in Anna's own scope");
+            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq + 1]).expect("the counter");
+            conn.execute_batch("COMMIT").expect("commit");
+        }
+        None => {
+            // No NOTIFY: no instance hears of this commit.
+            let url = s.db_url().to_string();
+            let sql = format!(
+                "BEGIN;
+                 INSERT INTO entities (type, id, scope, seq, deleted, data)
+                     SELECT 'notification', '{id}', '{scope}', value + 1, false, '{data}' FROM meta WHERE key = 'seq';
+                 UPDATE meta SET value = value + 1 WHERE key = 'seq';
+                 COMMIT;"
+            );
+            pg::on_std_thread(move || pg::admin_exec(&url, &sql)).await.expect("a row in Anna's own scope");
+        }
+    }
     // The server writes again, in another family's scopes only.
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-25"})).await);
     let page = anna.pull(Some(&cursor)).await;

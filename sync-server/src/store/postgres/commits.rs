@@ -10,6 +10,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::store::scope_heads::ScopeHeads;
 use crate::store::{StoreResult, TouchedScopes, POKE_EVERYONE};
 
 use super::{corrupt, describe, Conn};
@@ -72,38 +73,78 @@ impl KnownCommit {
     }
 }
 
-/// Moves the commit generation and announces it with `touched` to every instance,
-/// delivered by PostgreSQL at commit (`<generation>` or `<generation> <scopes>`, see
-/// [`parse_notification`]). Returns the generation.
-pub(super) fn notify_commit(conn: &mut Conn, touched: &TouchedScopes) -> StoreResult<u64> {
-    let scopes = if touched.is_empty() { String::new() } else { format!(" {}", poke_payload(touched)) };
-    let row = conn.query_one(
-        "WITH g AS (UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value)
-         SELECT value, pg_notify($1, value::text || $2) FROM g",
-        &[&CHANNEL, &scopes],
-    )?;
-    let g: i64 = row.try_get(0).map_err(corrupt)?;
-    Ok(g as u64)
+/// A commit as its transaction announced it: its generation, and the sequence numbers it
+/// took (those after the first up to the second).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Announced {
+    pub(super) generation: u64,
+    pub(super) seqs: (i64, i64),
 }
 
-/// A notification's generation and scopes. An instance of an earlier version sends the
-/// scopes alone (no generation); one that cannot be read pokes everyone.
-fn parse_notification(payload: &str) -> (Option<u64>, TouchedScopes) {
-    let everyone = || BTreeSet::from([POKE_EVERYONE.to_string()]);
-    let (generation, scopes) = match payload.split_once(' ') {
-        Some((g, rest)) if !g.starts_with('[') => (g.parse::<u64>().ok(), Some(rest)),
-        _ if payload.starts_with('[') => (None, Some(payload)),
-        _ => (payload.parse::<u64>().ok(), None),
-    };
-    let scopes = match scopes {
-        None if generation.is_some() => BTreeSet::new(),
-        None => everyone(),
-        Some(s) => serde_json::from_str::<TouchedScopes>(s).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "unreadable poke; poking everyone");
-            everyone()
-        }),
-    };
-    (generation, scopes)
+/// Moves the commit generation and announces it with the sequence numbers the transaction
+/// took and the scopes it `touched` to every instance, delivered by PostgreSQL at commit
+/// (see [`Commit::parse`]). `start` is the counter as the transaction found it, when it took
+/// any number; the last is read in the statement.
+pub(super) fn notify_commit(conn: &mut Conn, touched: &TouchedScopes, start: Option<i64>) -> StoreResult<Announced> {
+    let scopes = if touched.is_empty() { String::new() } else { format!(" {}", poke_payload(touched)) };
+    let row = conn.query_one(
+        "WITH g AS (UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value),
+              s AS (SELECT value FROM meta WHERE key = 'seq')
+         SELECT g.value, coalesce($3::int8, s.value), s.value,
+             pg_notify($1, g.value::text || ':' || coalesce($3::int8, s.value)::text || ':' || s.value::text || $2)
+         FROM g, s",
+        &[&CHANNEL, &scopes, &start],
+    )?;
+    let g: i64 = row.try_get(0).map_err(corrupt)?;
+    Ok(Announced { generation: g as u64, seqs: (row.try_get(1).map_err(corrupt)?, row.try_get(2).map_err(corrupt)?) })
+}
+
+/// A commit as announced: `<generation>:<start>:<end>`, then ` ["scope", …]` when it touched
+/// any. It took the sequence numbers after `start` up to `end` (none when they are equal),
+/// all in those scopes. An instance of an earlier version sends `<generation>` and the
+/// scopes (or the scopes alone), without its numbers (and reads this one's generation as
+/// none). One that cannot be read pokes everyone.
+#[derive(Debug, PartialEq, Eq)]
+struct Commit {
+    generation: Option<u64>,
+    seqs: Option<(i64, i64)>,
+    scopes: TouchedScopes,
+}
+
+impl Commit {
+    fn parse(payload: &str) -> Commit {
+        let everyone = || BTreeSet::from([POKE_EVERYONE.to_string()]);
+        let (head, scopes) = match payload.split_once(' ') {
+            Some((g, rest)) if !g.starts_with('[') => (Some(g), Some(rest)),
+            _ if payload.starts_with('[') => (None, Some(payload)),
+            _ => (Some(payload), None),
+        };
+        let mut parts = head.unwrap_or_default().split(':');
+        let generation = parts.next().and_then(|g| g.parse::<u64>().ok());
+        let seqs = match (parts.next().map(str::parse::<i64>), parts.next().map(str::parse::<i64>), parts.next()) {
+            (Some(Ok(start)), Some(Ok(end)), None) if start <= end => Some((start, end)),
+            _ => None,
+        };
+        let scopes = match scopes {
+            None if generation.is_some() => BTreeSet::new(),
+            None => everyone(),
+            Some(s) => serde_json::from_str::<TouchedScopes>(s).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "unreadable poke; poking everyone");
+                everyone()
+            }),
+        };
+        Commit { generation, seqs, scopes }
+    }
+
+    /// What it tells of the scopes written where: a pull reads every scope while a commit
+    /// it may see is not recorded.
+    fn record(&self, heads: &ScopeHeads) {
+        match self.seqs {
+            Some((_, end)) if self.scopes.contains(POKE_EVERYONE) => heads.record_unknown_scopes(end),
+            Some((start, end)) => heads.record_committed(start, end, &self.scopes),
+            None => heads.forget(),
+        }
+    }
 }
 
 /// The JSON array of touched scopes, or `["*"]` when that would not fit in a NOTIFY.
@@ -183,8 +224,10 @@ async fn generation_connect(
 }
 
 /// Connects and LISTENs, then reads the generation: every commit after it will be
-/// announced, so from here on the known commit is kept current.
-pub(super) fn listen_connect(config: &postgres::Config, known: &KnownCommit) -> StoreResult<Client> {
+/// announced, so from here on the known commit is kept current. What was written where is
+/// known from the next commit heard (`heads`).
+pub(super) fn listen_connect(config: &postgres::Config, known: &KnownCommit, heads: &ScopeHeads) -> StoreResult<Client> {
+    heads.forget();
     let mut client = config.connect(NoTls)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
     hear_generation(&mut client, known)?;
@@ -207,11 +250,12 @@ pub(super) fn listen_loop(
     pokes: broadcast::Sender<Arc<TouchedScopes>>,
     closed: Arc<AtomicBool>,
     known: Arc<KnownCommit>,
+    heads: Arc<ScopeHeads>,
 ) {
     let mut client = Some(client);
     while !closed.load(Ordering::Relaxed) {
         let Some(c) = client.as_mut() else {
-            match listen_connect(&config, &known) {
+            match listen_connect(&config, &known, &heads) {
                 Ok(c) => {
                     tracing::info!("poke listener reconnected");
                     client = Some(c);
@@ -232,15 +276,17 @@ pub(super) fn listen_loop(
             loop {
                 match postgres::fallible_iterator::FallibleIterator::next(&mut it) {
                     Ok(Some(n)) => {
-                        let (generation, scopes) = parse_notification(n.payload());
-                        // Known before the poke goes out: a pull it causes names a known commit.
-                        if let Some(g) = generation {
+                        let commit = Commit::parse(n.payload());
+                        // Known before the poke goes out: a pull it causes names a known
+                        // commit, and reads only the scopes written after its cursor.
+                        commit.record(&heads);
+                        if let Some(g) = commit.generation {
                             known.note(g);
                         }
                         known.heard();
                         // No receivers (no open streams) is fine.
-                        if !scopes.is_empty() {
-                            let _ = pokes.send(Arc::new(scopes));
+                        if !commit.scopes.is_empty() {
+                            let _ = pokes.send(Arc::new(commit.scopes));
                         }
                     }
                     Ok(None) => break,
@@ -262,6 +308,7 @@ pub(super) fn listen_loop(
         if lost || c.is_closed() {
             // Commits announced while away would be missed: nothing is known until LISTEN again.
             known.listening.store(false, Ordering::SeqCst);
+            heads.forget();
             client = None;
         }
     }
@@ -284,23 +331,66 @@ mod tests {
     }
 
     #[test]
-    fn a_notification_names_its_commit_and_its_scopes() {
+    fn a_notification_names_its_commit_its_sequence_numbers_and_its_scopes() {
         let scopes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<TouchedScopes>();
-        assert_eq!(parse_notification(r#"42 ["child:1","unit:2"]"#), (Some(42), scopes(&["child:1", "unit:2"])));
-        assert_eq!(parse_notification("43"), (Some(43), scopes(&[])), "a commit that touched no scope");
-        // An instance of an earlier version sends the scopes alone.
-        assert_eq!(parse_notification(r#"["child:1"]"#), (None, scopes(&["child:1"])));
-        // What cannot be read pokes everyone; a readable commit is still noted.
-        assert_eq!(parse_notification("44 not json"), (Some(44), scopes(&[POKE_EVERYONE])));
-        assert_eq!(parse_notification("garbage"), (None, scopes(&[POKE_EVERYONE])));
-        assert_eq!(parse_notification(""), (None, scopes(&[POKE_EVERYONE])));
-        // The widest payload with the longest commit number still fits in a NOTIFY.
+        let commit = |generation, seqs, s: &[&str]| Commit { generation, seqs, scopes: scopes(s) };
+        assert_eq!(Commit::parse(r#"42:10:12 ["child:1","unit:2"]"#), commit(Some(42), Some((10, 12)), &["child:1", "unit:2"]));
+        assert_eq!(Commit::parse("43:12:12"), commit(Some(43), Some((12, 12)), &[]), "a commit that took no number");
+        // An instance of an earlier version sends no numbers, or the scopes alone.
+        assert_eq!(Commit::parse(r#"42 ["child:1","unit:2"]"#), commit(Some(42), None, &["child:1", "unit:2"]));
+        assert_eq!(Commit::parse("43"), commit(Some(43), None, &[]));
+        assert_eq!(Commit::parse(r#"["child:1"]"#), commit(None, None, &["child:1"]));
+        // What cannot be read pokes everyone and tells no numbers; a readable commit is still noted.
+        assert_eq!(Commit::parse("44 not json"), commit(Some(44), None, &[POKE_EVERYONE]));
+        assert_eq!(Commit::parse("44:3:5 not json"), commit(Some(44), Some((3, 5)), &[POKE_EVERYONE]));
+        for bad in ["44:5:3", "44:1", "44:1:2:3", "44:x:2"] {
+            assert_eq!(Commit::parse(bad).seqs, None, "{bad}");
+            assert_eq!(Commit::parse(bad).generation, Some(44), "{bad}");
+        }
+        assert_eq!(Commit::parse("garbage"), commit(None, None, &[POKE_EVERYONE]));
+        assert_eq!(Commit::parse(""), commit(None, None, &[POKE_EVERYONE]));
+        // The widest payload with the longest numbers still fits in a NOTIFY.
         let many: TouchedScopes = (0..400).map(|i| format!("user:{}", Uuid::from_u128(i))).collect();
-        assert!(format!("{} {}", u64::MAX, poke_payload(&many)).len() < 8000);
+        let longest = format!("{}:{}:{}", u64::MAX, i64::MIN, i64::MAX);
+        assert!(format!("{longest} {}", poke_payload(&many)).len() < 8000);
         let fitting: TouchedScopes = (0..).map(|i| format!("user:{}", Uuid::from_u128(i))).take(MAX_PAYLOAD / 45).collect();
         let payload = poke_payload(&fitting);
         assert_ne!(payload, r#"["*"]"#);
-        assert!(format!("{} {payload}", u64::MAX).len() < 8000);
+        assert!(format!("{longest} {payload}").len() < 8000);
+    }
+
+    #[test]
+    fn commits_heard_tell_which_scopes_a_pull_reads() {
+        let heads = ScopeHeads::unknown();
+        let mine: Vec<String> = ["child:1", "child:2", "user:9"].map(String::from).to_vec();
+        assert_eq!(heads.written_after(&mine, 10, 12), None, "nothing heard yet");
+        Commit::parse(r#"7:10:12 ["child:1"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 10, 12), Some(vec!["child:1".to_string()]));
+        assert_eq!(heads.written_after(&mine, 9, 12), None, "from before the first commit heard");
+        assert_eq!(heads.written_after(&mine, 10, 13), None, "a snapshot holding a commit not heard yet");
+        // Too many scopes to announce: every one may hold rows up to its last number.
+        Commit::parse(r#"8:12:15 ["*"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 12, 15), None);
+        assert_eq!(heads.written_after(&mine, 15, 15), Some(vec![]));
+        Commit::parse(r#"9:15:16 ["user:9"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 15, 16), Some(vec!["user:9".to_string()]));
+        // An instance of an earlier version tells no numbers: nothing is known until the next.
+        Commit::parse(r#"10 ["child:2"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 16, 16), None);
+        Commit::parse(r#"11:17:18 ["child:1"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 16, 18), None, "17 was the earlier version's");
+        assert_eq!(heads.written_after(&mine, 17, 18), Some(vec!["child:1".to_string()]));
+        // This instance's writer records its commit before the listener hears it: heard
+        // again, as it was or as too wide to announce, it changes nothing.
+        heads.record_committed(18, 20, &TouchedScopes::from(["child:2".to_string()]));
+        Commit::parse(r#"12:18:20 ["child:2"]"#).record(&heads);
+        Commit::parse(r#"12:18:20 ["*"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 17, 20), Some(vec!["child:1".to_string(), "child:2".to_string()]));
+        // Heard first, then recorded by the writer: the same.
+        Commit::parse(r#"13:20:21 ["user:9"]"#).record(&heads);
+        heads.record_committed(20, 21, &TouchedScopes::from(["user:9".to_string()]));
+        assert_eq!(heads.written_after(&mine, 20, 21), Some(vec!["user:9".to_string()]));
+        assert_eq!(heads.written_after(&mine, 17, 21).map(|w| w.len()), Some(3));
     }
 
     #[test]

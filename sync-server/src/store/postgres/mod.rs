@@ -55,14 +55,20 @@
 //! instead of a snapshot each ([`crate::pull_cache`]).
 //!
 //! # Pokes across instances, and the commits each instance knows
-//! Every write transaction sends `pg_notify('hub_pokes', '<generation> ["scope", …]')` (the
-//! scopes only when it touched some) inside its transaction; PostgreSQL delivers it to every
+//! Every write transaction sends `pg_notify('hub_pokes', '<generation>:<start>:<end> ["scope", …]')`
+//! (the sequence numbers it took are those after `start` up to `end`; the scopes only when
+//! it touched some) inside its transaction; PostgreSQL delivers it to every
 //! listening session when (and only if) the transaction commits, in commit order. Every
 //! instance LISTENs on its own connection, notes the generation as known ([`KnownCommit`]),
 //! then forwards the scopes into its local `pokes` channel, its own writes included, so the
 //! writer does not broadcast locally. A payload too long for NOTIFY is sent as `["*"]`,
 //! which pokes every stream ([`POKE_EVERYONE`](super::POKE_EVERYONE)); so is a reconnect of the listener (it may
 //! have missed some), which reads the generation again after its LISTEN.
+//!
+//! The announcement also names the sequence numbers the commit took: each instance's
+//! listener keeps which scopes were written above which number ([`ScopeHeads`]), so that a
+//! pull reads only the scopes written after its cursor, while its snapshot holds no commit
+//! the listener has not heard of (`store/scope_heads.rs`).
 //!
 //! The known commit is what a pull that names the commit it must see (`min_commit`, see
 //! `docs/protocol.md`) is answered from without a read: generations are handed out under
@@ -83,6 +89,7 @@ use postgres::{Client, NoTls, Row, Statement};
 use tokio::sync::{broadcast, oneshot};
 
 use super::priority::raise_priority;
+use super::scope_heads::ScopeHeads;
 use super::{GenerationFuture, Job, JobFuture, ReadHint, Store, StoreError, StoreResult, TouchedScopes, WriteStats};
 
 mod commits;
@@ -167,6 +174,8 @@ pub struct PostgresStore {
     counters: Arc<WriteCounters>,
     known: Arc<KnownCommit>,
     people: Arc<People>,
+    /// The scopes every instance's commits wrote, as the listener heard them.
+    heads: Arc<ScopeHeads>,
 }
 
 /// Group-commit counters of this instance, bumped by its writer after each commit.
@@ -315,17 +324,18 @@ impl PostgresStore {
         })??;
         let cfg = config.clone();
         let known = Arc::new(KnownCommit::default());
-        let listen_known = known.clone();
-        let listen_conn = on_own_thread("pg-open", move || listen_connect(&cfg, &listen_known))??;
+        let heads = Arc::new(ScopeHeads::unknown());
+        let (listen_known, listen_heads) = (known.clone(), heads.clone());
+        let listen_conn = on_own_thread("pg-open", move || listen_connect(&cfg, &listen_known, &listen_heads))??;
 
         let closed = Arc::new(AtomicBool::new(false));
         let (writer_tx, writer_rx) = mpsc::channel::<Msg>();
         let cfg = config.clone();
         let counters = Arc::new(WriteCounters::default());
-        let (writer_counters, writer_known) = (counters.clone(), known.clone());
+        let (writer_counters, writer_known, writer_heads) = (counters.clone(), known.clone(), heads.clone());
         spawn("pg-writer", move || {
             raise_priority("pg-writer");
-            writer_loop(cfg, writer_conn, writer_rx, &writer_counters, &writer_known)
+            writer_loop(cfg, writer_conn, writer_rx, &writer_counters, &writer_known, &writer_heads)
         })?;
 
         let readers = Arc::new(Mutex::new(Readers {
@@ -353,15 +363,15 @@ impl PostgresStore {
                 r.inboxes.push(tx);
             }
             let cfg = reader_config.clone();
-            let (shared, people) = (readers.clone(), people.clone());
-            spawn(&format!("pg-reader-{i}"), move || reader_loop(cfg, i, rx, shared, people))?;
+            let (shared, people, heads) = (readers.clone(), people.clone(), heads.clone());
+            spawn(&format!("pg-reader-{i}"), move || reader_loop(cfg, i, rx, shared, people, heads))?;
         }
 
         let cfg = config;
-        let (flag, listen_known) = (closed.clone(), known.clone());
-        spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag, listen_known))?;
+        let (flag, listen_known, listen_heads) = (closed.clone(), known.clone(), heads.clone());
+        spawn("pg-listener", move || listen_loop(cfg, listen_conn, pokes, flag, listen_known, listen_heads))?;
 
-        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters, known, people })
+        Ok(PostgresStore { writer: writer_tx, generation, readers, closed, counters, known, people, heads })
     }
 }
 
@@ -447,6 +457,10 @@ impl Store for PostgresStore {
 
     fn pulls_read_ahead(&self) -> Option<u64> {
         Some(self.people.read_ahead())
+    }
+
+    fn pull_ranges_skipped(&self) -> Option<u64> {
+        Some(self.heads.skipped())
     }
 }
 

@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::store::scope_heads::ScopeHeads;
 use crate::store::{Job, StoreError};
 
 use super::people::People;
@@ -29,13 +30,14 @@ pub(super) fn reader_loop(
     inbox: mpsc::Receiver<Msg>,
     shared: Arc<Mutex<Readers>>,
     people: Arc<People>,
+    heads: Arc<ScopeHeads>,
 ) {
     // Connected at the first job, so an idle instance holds only its writer and listener.
     let mut conn: Option<Conn> = None;
     while let Ok(first) = inbox.recv() {
         let mut next = Some(first);
         while let Some(msg) = next {
-            read_job(&config, &mut conn, &people, msg.job, msg.reply);
+            read_job(&config, &mut conn, &people, &heads, msg.job, msg.reply);
             let Ok(mut r) = shared.lock() else { return };
             if r.closed {
                 return;
@@ -59,7 +61,7 @@ pub(super) fn reader_loop(
 /// [`READ_BEGUN_FOR`] is begun again, so that a connection the database dropped while idle
 /// is found (and replaced) by BEGIN, not by the job's first statement; within that time a
 /// job on a connection the database has just dropped fails, as one in flight then would.
-fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, people: &People, job: Job, reply: Reply) {
+fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, people: &People, heads: &ScopeHeads, job: Job, reply: Reply) {
     let begun = conn
         .as_ref()
         .is_some_and(|c| !c.client.is_closed() && c.read_begun.is_some_and(|at| at.elapsed() < READ_BEGUN_FOR));
@@ -83,6 +85,7 @@ fn read_job(config: &postgres::Config, conn: &mut Option<Conn>, people: &People,
     let out = {
         let mut tx = PgTx::new(c, false);
         tx.people = Some(people);
+        tx.heads = Some(heads);
         catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
             .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())))
     };

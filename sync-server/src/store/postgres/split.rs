@@ -11,6 +11,7 @@ use crate::store::priority::raise_priority;
 use crate::store::{StoreError, StoreResult, TouchedScopes, TxCache};
 
 use super::commits::notify_commit;
+use super::writer::OwnCommit;
 use super::db::PgDb;
 use super::tx::PgTx;
 use super::writer::WRITE_LOCK;
@@ -36,14 +37,16 @@ struct LowerHalf {
     /// The row addresses the writer knows of the entities in `writes`.
     rowids: HashMap<(String, Uuid), i64>,
     touched: TouchedScopes,
+    /// The counter as the group found it, and the last number of this part.
+    start: Option<i64>,
     seq: Option<i64>,
     /// The writer's session, which holds the write lock.
     writer: i32,
     reply: mpsc::SyncSender<LowerResult>,
 }
 
-/// The generation of a first half's commit and what it wrote, or why it failed.
-type LowerResult = Result<(u64, TxCache), String>;
+/// A first half's commit (as announced, with its scopes) and what it wrote, or why it failed.
+type LowerResult = Result<(OwnCommit, TxCache), String>;
 
 /// The thread and connection that write the first part of a large group (see
 /// [`split_off_lower_half`]).
@@ -91,10 +94,10 @@ fn commit_lower_half(
             Some(s) => c.execute("UPDATE meta SET value = $1 WHERE key = 'seq' AND value < $1", &[&s]).map(|_| ()),
             None => Ok(()),
         })
-        .and_then(|()| notify_commit(c, &half.touched))
-        .and_then(|generation| c.batch("COMMIT").map(|()| generation));
+        .and_then(|()| notify_commit(c, &half.touched, half.start))
+        .and_then(|announced| c.batch("COMMIT").map(|()| announced));
     match result {
-        Ok(generation) => Ok((generation, written)),
+        Ok(announced) => Ok(((announced, half.touched.clone()), written)),
         Err(e) => {
             let _ = c.batch("ROLLBACK");
             Err(e.to_string())
@@ -158,10 +161,15 @@ pub(super) fn split_off_lower_half(
         })
         .collect();
     let (reply, rx) = mpsc::sync_channel(1);
-    if let Err(mpsc::SendError(half)) = lower.to.send(LowerHalf { writes, rowids, touched, seq, writer: tx.db.pid, reply }) {
+    let start = tx.seq_base;
+    if let Err(mpsc::SendError(half)) = lower.to.send(LowerHalf { writes, rowids, touched, start, seq, writer: tx.db.pid, reply }) {
         // The thread is gone: the writes go in here after all.
         tx.deferred.put_front(half.writes);
         return None;
+    }
+    // The rest's numbers follow the first part's (its commit announces those after them).
+    if seq.is_some() {
+        tx.seq_base = seq;
     }
     // The writer's own commit announces the rest.
     tx.touched.retain(|s| !lower_scopes.contains(s) || upper_scopes.contains(s));

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::store::deferred::{Deferred, PendingWrite};
+use crate::store::scope_heads::ScopeHeads;
 use crate::store::{
     ChangeRef, ChildRow, DeviceRow, EntityRow, EntityValue, PairingRow, StaffPin, StoreError, StoreResult,
     TouchedScopes, Tx, TxCache, UserRow,
@@ -40,6 +41,10 @@ pub(super) struct PgTx<'c> {
     /// commit order). Savepoints restore it on rollback.
     pub(super) seq: Option<i64>,
     seq_dirty: bool,
+    /// The counter as this write transaction found it, once it took a number: the
+    /// announcement of its commit names the numbers after it (`commits::notify_commit`).
+    /// After a split, where the rest's numbers begin (see `split_off_lower_half`).
+    pub(super) seq_base: Option<i64>,
     /// Performance: idempotency records fetched for a whole push in one query
     /// ([`Tx::prefetch_outcomes`]): the owner and result text, or none. Exact inside the
     /// write lock; an id whose outcome this transaction stores is dropped from it (the store
@@ -50,6 +55,11 @@ pub(super) struct PgTx<'c> {
     person: Option<PersonRead>,
     /// A reader's: the people its instance remembers between their pulls ([`People`]).
     pub(super) people: Option<&'c People>,
+    /// A reader's: the scopes every instance's commits wrote, as its listener heard them.
+    pub(super) heads: Option<&'c ScopeHeads>,
+    /// What `heads` told of the pull's scopes when its page was read ahead with the person:
+    /// the cursor's number, the scopes read, and the last sequence number heard by then.
+    heard: Option<(i64, Arc<Vec<String>>, i64)>,
     /// What the pull of this read job will likely ask of [`Tx::changes`]: the rows after a
     /// seq, with a limit ([`Tx::expect_changes`]).
     expect: Option<(i64, u32)>,
@@ -123,9 +133,12 @@ impl<'c> PgTx<'c> {
             deferred: Deferred::default(),
             seq: None,
             seq_dirty: false,
+            seq_base: None,
             outcomes: HashMap::new(),
             person: None,
             people: None,
+            heads: None,
+            heard: None,
             expect: None,
             read_ahead: None,
         }
@@ -147,8 +160,20 @@ impl<'c> PgTx<'c> {
         let known = self.people.and_then(|p| p.get(token_hash)).filter(|k| k.expires_at > now);
         if let Some(known) = known {
             // Performance: with the changes the pull will likely ask for, read in the same
-            // statement (one round trip fewer for a pull that goes to the store).
-            let ahead = self.expect.zip(known.scopes.clone());
+            // statement (one round trip fewer for a pull that goes to the store), in the
+            // scopes written after the cursor as far as this instance has heard. The pull
+            // reads those only if its snapshot holds no commit not heard by then
+            // ([`Tx::scopes_written_after`]).
+            let ahead = self.expect.zip(known.scopes.clone()).map(|((after, limit), scopes)| {
+                match self.heads.and_then(|h| h.view(&scopes, after)) {
+                    Some((written, heard)) => {
+                        let written = Arc::new(written);
+                        self.heard = Some((after, written.clone(), heard));
+                        ((after, limit), written)
+                    }
+                    None => ((after, limit), scopes),
+                }
+            });
             let rows = match &ahead {
                 Some(((after, limit), scopes)) => self.db.query(
                     "SELECT u.person_gen, (SELECT value FROM meta WHERE key = 'seq'),
@@ -294,7 +319,11 @@ impl<'c> PgTx<'c> {
         // Inside the advisory lock: handed out in commit order (see the module comment).
         let next = match self.seq {
             Some(s) => s + 1,
-            None => self.meta("seq")? + 1,
+            None => {
+                let found = self.meta("seq")?;
+                self.seq_base.get_or_insert(found);
+                found + 1
+            }
         };
         self.seq = Some(next);
         self.seq_dirty = true;
@@ -401,11 +430,6 @@ impl Tx for PgTx<'_> {
         let read_ahead = self.read_ahead.take().filter(|a| {
             page_after_cursor && a.after == after && Some(a.limit) == limit && *a.scopes == scopes
         });
-        if let (true, Some(p), Some(people)) = (page_after_cursor, &self.person, self.people) {
-            if p.scopes.as_deref().is_none_or(|known| known != scopes) {
-                people.remember_scopes(&p.token_hash, Arc::new(scopes.to_vec()));
-            }
-        }
         let up_to = up_to.unwrap_or(i64::MAX);
         // Performance: a snapshot's rows are all live, so it does not ask for the flag (a
         // column fewer for each of a first sync's rows to send and read: 3–7 % of its query
@@ -522,6 +546,37 @@ impl Tx for PgTx<'_> {
             (None, Some(p)) if !self.write => Ok(p.seq),
             (None, _) => self.meta("seq"),
         }
+    }
+
+    fn scopes_written_after(&mut self, scopes: &[String], after: i64, max_seq: i64) -> Option<Vec<String>> {
+        // The scopes a pull of this person asks are read ahead with them next time
+        // ([`PgTx::person_by_token`]).
+        if let (Some(p), Some(people)) = (&self.person, self.people) {
+            if !self.write && p.scopes.as_deref().is_none_or(|known| known != scopes) {
+                people.remember_scopes(&p.token_hash, Arc::new(scopes.to_vec()));
+            }
+        }
+        let heads = self.heads?;
+        // As read ahead, while this snapshot holds no commit recorded since: later commits
+        // only add scopes written above `max_seq`, none of whose rows this snapshot holds.
+        if let Some((read_after, written, heard)) = self.heard.take() {
+            let asked = self.person.as_ref().and_then(|p| p.scopes.as_deref()).is_some_and(|known| known == scopes);
+            if asked && read_after == after && max_seq <= heard {
+                heads.count_skipped(scopes.len() - written.len());
+                if written.is_empty() {
+                    // The page, empty, was read with the person all the same.
+                    if let Some(people) = self.people {
+                        people.count_read_ahead();
+                    }
+                }
+                return Some(written.to_vec());
+            }
+        }
+        // Read ahead in every scope: those rows are here already.
+        if self.read_ahead.as_ref().is_some_and(|a| a.after == after && *a.scopes == scopes) {
+            return None;
+        }
+        heads.written_after(scopes, after, max_seq)
     }
 
     fn touch_scope(&mut self, scope: &str) {

@@ -6,9 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use crate::store::{Job, ReadHint, StoreError, StoreResult, TxCache};
+use crate::store::scope_heads::ScopeHeads;
+use crate::store::{Job, ReadHint, StoreError, StoreResult, TouchedScopes, TxCache};
 
-use super::commits::{notify_commit, KnownCommit};
+use super::commits::{notify_commit, Announced, KnownCommit};
 use super::db::PgDb;
 use super::split::{split_off_lower_half, LowerWriter, FIRST_PART_LOCK};
 use super::tx::PgTx;
@@ -28,6 +29,7 @@ pub(super) fn writer_loop(
     rx: mpsc::Receiver<Msg>,
     counters: &WriteCounters,
     known: &KnownCommit,
+    heads: &ScopeHeads,
 ) {
     let mut conn = Some(conn);
     let lower = LowerWriter::start(&config);
@@ -74,10 +76,15 @@ pub(super) fn writer_loop(
         }
         kept_at = None;
         match outcome {
-            Ok((done, generation, cache)) => {
+            Ok((done, commits, cache)) => {
+                let generation = commits.last().map_or(0, |(a, _)| a.generation);
                 kept = cache.after_commit();
                 kept_at = Some(generation);
-                // Before any reply: the answer of a push names a commit this instance knows.
+                // Before any reply: the answer of a push names a commit this instance knows,
+                // and the phone's next pull finds what it wrote where.
+                for (a, touched) in &commits {
+                    heads.record_committed(a.seqs.0, a.seqs.1, touched);
+                }
                 known.note(generation);
                 let group = done.len() as u64;
                 counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -89,9 +96,10 @@ pub(super) fn writer_loop(
             }
             Err(Failed { error: e, committed, replies }) => {
                 tracing::error!(error = %e, "group commit failed");
-                if let Some((generation, done)) = committed {
+                if let Some(((a, touched), done)) = committed {
                     // The group's first half committed on its own (see `split_off_lower_half`).
-                    known.note(generation);
+                    heads.record_committed(a.seqs.0, a.seqs.1, &touched);
+                    known.note(a.generation);
                     counters.commits.fetch_add(1, Ordering::Relaxed);
                     counters.jobs.fetch_add(done.len() as u64, Ordering::Relaxed);
                     for (reply, outcome) in done {
@@ -108,11 +116,14 @@ pub(super) fn writer_loop(
 
 type Done = Vec<(Reply, StoreResult<Box<dyn Any + Send>>)>;
 
+/// A commit of this writer: as it was announced, and the scopes it wrote in.
+pub(super) type OwnCommit = (Announced, TouchedScopes);
+
 /// A group commit that failed: the error, the jobs of a first half that committed on its
 /// own with its generation (see [`split_off_lower_half`]), and the replies to fail.
 struct Failed {
     error: String,
-    committed: Option<(u64, Done)>,
+    committed: Option<(OwnCommit, Done)>,
     replies: Vec<Reply>,
 }
 
@@ -143,7 +154,8 @@ fn begin_write(c: &mut Conn) -> StoreResult<Option<u64>> {
 const GROUP_WRITES_AT_MOST: usize = 4096;
 
 /// Runs the jobs of one group commit inside the open transaction, sends the pokes, commits.
-/// Returns the replies and the commit's generation; on a failed commit, hands back the
+/// Returns the replies and the group's commits (a split group's first part first); on a
+/// failed commit, hands back the
 /// replies to fail.
 fn run_batch(
     conn: &mut Conn,
@@ -151,7 +163,7 @@ fn run_batch(
     kept: TxCache,
     lower: Option<&LowerWriter>,
     split_groups: &AtomicU64,
-) -> Result<(Done, u64, TxCache), Failed> {
+) -> Result<(Done, Vec<OwnCommit>, TxCache), Failed> {
     let mut tx = PgTx::new(conn, true);
     tx.cache = kept;
     let mut done: Done = Vec::with_capacity(batch.len());
@@ -235,9 +247,9 @@ fn run_batch(
     let mut lower_committed = None;
     if let Some((rx, jobs)) = lower_half {
         match rx.recv() {
-            Ok(Ok((generation, written))) => {
+            Ok(Ok((commit, written))) => {
                 tx.cache.absorb_written(written);
-                lower_committed = Some((generation, jobs));
+                lower_committed = Some((commit, jobs));
             }
             Ok(Err(e)) => {
                 poisoned.get_or_insert(format!("the group's first half failed: {e}"));
@@ -259,17 +271,20 @@ fn run_batch(
             // announced with the pokes. The statement also guards the COMMIT: in a
             // transaction a failed statement left aborted it fails, where a bare COMMIT
             // would quietly roll back (see `run_job`).
-            .and_then(|()| notify_commit(tx.db, &touched))
-            .and_then(|g| tx.db.batch("COMMIT").map(|()| g))
+            .and_then(|()| notify_commit(tx.db, &touched, tx.seq_base))
+            .and_then(|a| tx.db.batch("COMMIT").map(|()| a))
             .map_err(|e| e.to_string()),
     };
     match finish {
         // What the transaction read and wrote, now committed (see `writer_loop`).
-        Ok(generation) => Ok((done, generation, std::mem::take(&mut tx.cache))),
+        Ok(announced) => {
+            let commits = lower_committed.map(|(c, _)| c).into_iter().chain([(announced, touched)]).collect();
+            Ok((done, commits, std::mem::take(&mut tx.cache)))
+        }
         Err(e) => {
             // After a failed COMMIT the transaction is already gone; ROLLBACK then only warns.
             let _ = tx.db.batch("ROLLBACK");
-            let committed = lower_committed.map(|(generation, jobs)| (generation, done.drain(..jobs.min(done.len())).collect()));
+            let committed = lower_committed.map(|(commit, jobs)| (commit, done.drain(..jobs.min(done.len())).collect()));
             Err(Failed { error: e, committed, replies: done.into_iter().map(|(reply, _)| reply).collect() })
         }
     }

@@ -20,7 +20,6 @@ mod checkpoint;
 mod db;
 mod reads;
 mod rows;
-mod scope_heads;
 mod tx;
 mod writer;
 #[cfg(test)]
@@ -28,7 +27,7 @@ mod tests;
 
 use checkpoint::spawn_checkpointer;
 use reads::reader_loop;
-use scope_heads::ScopeHeads;
+use crate::store::scope_heads::ScopeHeads;
 use writer::writer_loop;
 
 const MIGRATIONS: &[(i64, &str)] = &[

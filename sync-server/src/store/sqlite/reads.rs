@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::store::commit_sync::Durability;
 use crate::store::{Job, StoreError, StoreResult};
 
-use super::scope_heads::ScopeHeads;
+use crate::store::scope_heads::ScopeHeads;
 use super::tx::SqliteTx;
 use super::{exec, tune, ReadMsg};
 

@@ -19,7 +19,7 @@ use crate::store::{
 };
 
 use super::db::SqliteDb;
-use super::scope_heads::ScopeHeads;
+use crate::store::scope_heads::ScopeHeads;
 use super::rows::{
     change_ref, device_from_row, entity_from_row, in_list, opt_ts_col, pairing_from_row, ts, user_from_row, uuid_col,
     uuids, DEVICE_COLS, ENTITY_COLS, PAIRING_COLS, USER_COLS,

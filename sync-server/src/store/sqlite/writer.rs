@@ -14,7 +14,7 @@ use crate::store::{Job, StoreError, StoreResult, TouchedScopes, Tx, TxCache};
 
 use super::checkpoint::checkpoint_when_idle;
 use super::db::SqliteDb;
-use super::scope_heads::ScopeHeads;
+use crate::store::scope_heads::ScopeHeads;
 use super::tx::SqliteTx;
 use super::{exec, JobMsg};
 

@@ -1,4 +1,4 @@
-//! Which scopes hold rows after a cursor, known without reading them (SQLite).
+//! Which scopes hold rows after a cursor, known without reading them.
 //!
 //! Performance. A pull after a cursor reads a range of the `(scope, seq)` index for each
 //! of the caller's scopes (a guardian has a dozen or so), and under the morning's writes
@@ -6,23 +6,33 @@
 //! ranges beside the one that had it. Worse, SQLite drops a reader's page cache whenever it
 //! begins a read after another connection committed, so each of those ranges was read
 //! through the OS page cache again ("What limits each figure", the morning peak held, in
-//! docs/benchmarks.md). The writer is the database's only writer and knows the scopes each
-//! group wrote (the same ones its pokes announce), so it keeps the newest sequence number
-//! it wrote in each scope here, and a pull reads only the scopes written after its cursor.
+//! docs/benchmarks.md). So the store keeps the newest sequence number written in each
+//! scope here, and a pull reads only the scopes written after its cursor.
+//!
+//! Who records:
+//! - SQLite: the writer, the database's only writer, which knows the scopes each group
+//!   wrote (the same ones its pokes announce), before its COMMIT.
+//! - PostgreSQL: each instance's listener, which hears every instance's commits in commit
+//!   order, each with the sequence numbers it took and the scopes it wrote
+//!   (`store/postgres/commits.rs`), after the commit is visible; and the instance's writer,
+//!   its own commits right after COMMIT, before it answers (so a phone's pull after its
+//!   push finds its commit recorded; the listener then hears it again, and that is
+//!   ignored). A snapshot holding a commit not recorded yet reads every range (`covered`,
+//!   below).
 //!
 //! Correctness rests on three things:
-//! - The writer records a group's scopes, with the group's last sequence number, before
-//!   its COMMIT (under the write lock, so no other connection commits in between): a
-//!   reader whose snapshot holds a row finds its scope recorded at or above the row's
-//!   number. Every write that takes a sequence number touches its scope (the entity writes
-//!   of `SqliteTx`).
+//! - A commit is recorded with its scopes and the range of sequence numbers it took, in
+//!   commit order. SQLite's writer records before its COMMIT (under the write lock, so no
+//!   other connection commits in between). Every write that takes a sequence number
+//!   touches its scope (the entity writes of `SqliteTx` and `PgTx`).
 //! - `covered` is the last sequence number recorded. A snapshot whose newest number is
-//!   above it holds commits the writer did not record (another connection's): such a pull
-//!   reads every range. After a group that recorded and then failed to commit, nothing is
-//!   known until the next group (`forget`): another connection could commit those numbers.
-//! - A group that finds the counter moved since `covered` (another connection committed
-//!   in between) forgets everything and starts again from there (`floor`): a cursor below
-//!   the floor reads every range, as at the start, when nothing is known.
+//!   above it holds commits not recorded (another connection's, or one PostgreSQL's
+//!   listener has not heard of yet): such a pull reads every range. After a group that
+//!   recorded and then failed to commit, or a listener that lost its connection or heard a
+//!   commit it cannot read, nothing is known until the next commit (`forget`).
+//! - A commit whose range does not start at `covered` (another connection committed in
+//!   between, or nothing was known) makes the record start again from there (`floor`): a
+//!   cursor below the floor reads every range, as at the start, when nothing is known.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,8 +64,16 @@ impl ScopeHeads {
         ScopeHeads { heads: RwLock::new(Heads { floor: head, covered: head, last: HashMap::new() }), skipped: AtomicU64::new(0) }
     }
 
-    /// The writer, before the COMMIT of a group that found the counter at `start` and
-    /// numbered its writes up to `end`, in (at most) the scopes `touched`.
+    /// Nothing known until the first commit is recorded.
+    pub(crate) fn unknown() -> Self {
+        let h = ScopeHeads::new(0);
+        h.forget();
+        h
+    }
+
+    /// A commit that found the counter at `start` and numbered its writes up to `end`, in
+    /// (at most) the scopes `touched`: by SQLite's writer before its COMMIT, by a
+    /// PostgreSQL listener once it hears of it.
     pub(crate) fn record(&self, start: i64, end: i64, touched: &TouchedScopes) {
         let Ok(mut h) = self.heads.write() else { return };
         if start != h.covered || h.last.len() + touched.len() > KEPT_AT_MOST {
@@ -74,8 +92,32 @@ impl ScopeHeads {
         h.covered = end;
     }
 
-    /// The writer recorded a group that did not commit: until its next group, nothing is
-    /// known (another connection could commit the numbers it recorded).
+    /// [`ScopeHeads::record`] of a commit already visible, which PostgreSQL's writer
+    /// records once it committed and the listener once it hears of it, in either order: a
+    /// commit whose numbers are all at or below `covered` was recorded already (or is below
+    /// the floor, where nothing is known anyway).
+    pub(crate) fn record_committed(&self, start: i64, end: i64, touched: &TouchedScopes) {
+        if self.heads.read().is_ok_and(|h| h.covered != i64::MIN && end <= h.covered) {
+            return;
+        }
+        self.record(start, end, touched);
+    }
+
+    /// A commit up to `end` whose scopes are not known (too many to announce): known again
+    /// from `end` on, unless recorded already (see [`ScopeHeads::record_committed`]).
+    pub(crate) fn record_unknown_scopes(&self, end: i64) {
+        if let Ok(mut h) = self.heads.write() {
+            if h.covered != i64::MIN && end <= h.covered {
+                return;
+            }
+            h.last.clear();
+            (h.floor, h.covered) = (end, end);
+        }
+    }
+
+    /// Until the next commit recorded, nothing is known: SQLite's writer recorded a group
+    /// that did not commit (another connection could commit the numbers it recorded); a
+    /// PostgreSQL listener lost its connection or heard a commit it cannot read.
     pub(crate) fn forget(&self) {
         if let Ok(mut h) = self.heads.write() {
             h.last.clear();
@@ -86,14 +128,30 @@ impl ScopeHeads {
     /// Of `scopes`, those that may hold rows above `after` in a snapshot whose newest
     /// sequence number is `max_seq`; `None` when that is not known (every one may).
     pub(crate) fn written_after(&self, scopes: &[String], after: i64, max_seq: i64) -> Option<Vec<String>> {
-        let h = self.heads.read().ok()?;
-        if after < h.floor || max_seq > h.covered {
+        let (written, covered) = self.view(scopes, after)?;
+        if max_seq > covered {
             return None;
         }
-        let written: Vec<String> =
-            scopes.iter().filter(|s| h.last.get(s.as_str()).is_some_and(|&seq| seq > after)).cloned().collect();
-        self.skipped.fetch_add((scopes.len() - written.len()) as u64, Ordering::Relaxed);
+        self.count_skipped(scopes.len() - written.len());
         Some(written)
+    }
+
+    /// Of `scopes`, those that may hold rows above `after`, in any snapshot whose newest
+    /// sequence number is at most the second value (what was recorded so far); `None` when
+    /// nothing is known after `after`. Not counted as skipped until used
+    /// ([`ScopeHeads::count_skipped`]).
+    pub(crate) fn view(&self, scopes: &[String], after: i64) -> Option<(Vec<String>, i64)> {
+        let h = self.heads.read().ok()?;
+        if after < h.floor || after > h.covered {
+            return None;
+        }
+        let written = scopes.iter().filter(|s| h.last.get(s.as_str()).is_some_and(|&seq| seq > after)).cloned().collect();
+        Some((written, h.covered))
+    }
+
+    /// `n` range reads spared by a pull.
+    pub(crate) fn count_skipped(&self, n: usize) {
+        self.skipped.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Range reads of scopes with nothing after the cursor that pulls were spared.
