@@ -58,6 +58,25 @@ struct Heads {
     last: HashMap<String, i64>,
 }
 
+impl Heads {
+    fn record(&mut self, start: i64, end: i64, touched: &TouchedScopes) {
+        if start != self.covered || self.last.len() + touched.len() > KEPT_AT_MOST {
+            // Written by someone else since (or too much to keep): known from `start` on.
+            self.last.clear();
+            self.floor = start;
+        }
+        for scope in touched {
+            match self.last.get_mut(scope.as_str()) {
+                Some(seq) => *seq = (*seq).max(end),
+                None => {
+                    self.last.insert(scope.clone(), end);
+                }
+            }
+        }
+        self.covered = end;
+    }
+}
+
 impl ScopeHeads {
     /// Nothing known yet: the database's counter is `head`.
     pub(crate) fn new(head: i64) -> Self {
@@ -72,35 +91,24 @@ impl ScopeHeads {
     }
 
     /// A commit that found the counter at `start` and numbered its writes up to `end`, in
-    /// (at most) the scopes `touched`: by SQLite's writer before its COMMIT, by a
-    /// PostgreSQL listener once it hears of it.
+    /// (at most) the scopes `touched`: by SQLite's writer before its COMMIT.
     pub(crate) fn record(&self, start: i64, end: i64, touched: &TouchedScopes) {
-        let Ok(mut h) = self.heads.write() else { return };
-        if start != h.covered || h.last.len() + touched.len() > KEPT_AT_MOST {
-            // Written by someone else since (or too much to keep): known from `start` on.
-            h.last.clear();
-            h.floor = start;
+        if let Ok(mut h) = self.heads.write() {
+            h.record(start, end, touched);
         }
-        for scope in touched {
-            match h.last.get_mut(scope.as_str()) {
-                Some(seq) => *seq = (*seq).max(end),
-                None => {
-                    h.last.insert(scope.clone(), end);
-                }
-            }
-        }
-        h.covered = end;
     }
 
     /// [`ScopeHeads::record`] of a commit already visible, which PostgreSQL's writer
     /// records once it committed and the listener once it hears of it, in either order: a
     /// commit whose numbers are all at or below `covered` was recorded already (or is below
-    /// the floor, where nothing is known anyway).
+    /// the floor, where nothing is known anyway). Checked under the same lock as recorded,
+    /// so that the second of the two never finds the first's commit "in between".
     pub(crate) fn record_committed(&self, start: i64, end: i64, touched: &TouchedScopes) {
-        if self.heads.read().is_ok_and(|h| h.covered != i64::MIN && end <= h.covered) {
-            return;
+        if let Ok(mut h) = self.heads.write() {
+            if h.covered == i64::MIN || end > h.covered {
+                h.record(start, end, touched);
+            }
         }
-        self.record(start, end, touched);
     }
 
     /// A commit up to `end` whose scopes are not known (too many to announce): known again

@@ -174,7 +174,7 @@ pub struct PostgresStore {
     counters: Arc<WriteCounters>,
     known: Arc<KnownCommit>,
     people: Arc<People>,
-    /// The scopes every instance's commits wrote, as the listener heard them.
+    /// The scopes every instance's commits wrote, as the writer and the listener recorded them.
     heads: Arc<ScopeHeads>,
 }
 

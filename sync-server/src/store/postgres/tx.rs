@@ -55,10 +55,10 @@ pub(super) struct PgTx<'c> {
     person: Option<PersonRead>,
     /// A reader's: the people its instance remembers between their pulls ([`People`]).
     pub(super) people: Option<&'c People>,
-    /// A reader's: the scopes every instance's commits wrote, as its listener heard them.
+    /// A reader's: the scopes every instance's commits wrote, as its instance recorded them.
     pub(super) heads: Option<&'c ScopeHeads>,
     /// What `heads` told of the pull's scopes when its page was read ahead with the person:
-    /// the cursor's number, the scopes read, and the last sequence number heard by then.
+    /// the cursor's number, the scopes read, and the last sequence number recorded by then.
     heard: Option<(i64, Arc<Vec<String>>, i64)>,
     /// What the pull of this read job will likely ask of [`Tx::changes`]: the rows after a
     /// seq, with a limit ([`Tx::expect_changes`]).
@@ -161,8 +161,8 @@ impl<'c> PgTx<'c> {
         if let Some(known) = known {
             // Performance: with the changes the pull will likely ask for, read in the same
             // statement (one round trip fewer for a pull that goes to the store), in the
-            // scopes written after the cursor as far as this instance has heard. The pull
-            // reads those only if its snapshot holds no commit not heard by then
+            // scopes written after the cursor as far as this instance has recorded. The pull
+            // keeps those only if its snapshot holds no commit recorded later
             // ([`Tx::scopes_written_after`]).
             let ahead = self.expect.zip(known.scopes.clone()).map(|((after, limit), scopes)| {
                 match self.heads.and_then(|h| h.view(&scopes, after)) {
