@@ -15,10 +15,10 @@
 //! - PostgreSQL: each instance's listener, which hears every instance's commits in commit
 //!   order, each with the sequence numbers it took and the scopes it wrote
 //!   (`store/postgres/commits.rs`), after the commit is visible; and the instance's writer,
-//!   its own commits right after COMMIT, before it answers (so a phone's pull after its
-//!   push finds its commit recorded; the listener then hears it again, and that is
-//!   ignored). A snapshot holding a commit not recorded yet reads every range (`covered`,
-//!   below).
+//!   its own commits right after COMMIT, before it answers, when they follow the last one
+//!   recorded (so a phone's pull after its push finds its commit recorded; the listener
+//!   then hears it again, and that is ignored). A snapshot holding a commit not recorded
+//!   yet reads every range (`covered`, below).
 //!
 //! Correctness rests on three things:
 //! - A commit is recorded with its scopes and the range of sequence numbers it took, in
@@ -98,14 +98,26 @@ impl ScopeHeads {
         }
     }
 
-    /// [`ScopeHeads::record`] of a commit already visible, which PostgreSQL's writer
-    /// records once it committed and the listener once it hears of it, in either order: a
-    /// commit whose numbers are all at or below `covered` was recorded already (or is below
-    /// the floor, where nothing is known anyway). Checked under the same lock as recorded,
-    /// so that the second of the two never finds the first's commit "in between".
+    /// [`ScopeHeads::record`] of a commit a PostgreSQL listener heard: one whose numbers are
+    /// all at or below `covered` was recorded already (by this instance's writer,
+    /// [`ScopeHeads::record_next`]) or is below the floor, where nothing is known anyway.
+    /// Checked under the same lock as recorded, so that a record of the writer's in between
+    /// cannot make it start again.
     pub(crate) fn record_committed(&self, start: i64, end: i64, touched: &TouchedScopes) {
         if let Ok(mut h) = self.heads.write() {
             if h.covered == i64::MIN || end > h.covered {
+                h.record(start, end, touched);
+            }
+        }
+    }
+
+    /// PostgreSQL's writer, its own commit right after COMMIT: recorded only if it follows
+    /// the last one recorded. Otherwise another instance committed in between and the
+    /// listener has not heard of it yet; the listener then records both, in order (a
+    /// record here would make everything before `start` unknown).
+    pub(crate) fn record_next(&self, start: i64, end: i64, touched: &TouchedScopes) {
+        if let Ok(mut h) = self.heads.write() {
+            if start == h.covered {
                 h.record(start, end, touched);
             }
         }

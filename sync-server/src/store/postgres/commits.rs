@@ -382,15 +382,24 @@ mod tests {
         assert_eq!(heads.written_after(&mine, 17, 18), Some(vec!["child:1".to_string()]));
         // This instance's writer records its commit before the listener hears it: heard
         // again, as it was or as too wide to announce, it changes nothing.
-        heads.record_committed(18, 20, &TouchedScopes::from(["child:2".to_string()]));
+        heads.record_next(18, 20, &TouchedScopes::from(["child:2".to_string()]));
         Commit::parse(r#"12:18:20 ["child:2"]"#).record(&heads);
         Commit::parse(r#"12:18:20 ["*"]"#).record(&heads);
         assert_eq!(heads.written_after(&mine, 17, 20), Some(vec!["child:1".to_string(), "child:2".to_string()]));
         // Heard first, then recorded by the writer: the same.
         Commit::parse(r#"13:20:21 ["user:9"]"#).record(&heads);
-        heads.record_committed(20, 21, &TouchedScopes::from(["user:9".to_string()]));
+        heads.record_next(20, 21, &TouchedScopes::from(["user:9".to_string()]));
         assert_eq!(heads.written_after(&mine, 20, 21), Some(vec!["user:9".to_string()]));
         assert_eq!(heads.written_after(&mine, 17, 21).map(|w| w.len()), Some(3));
+        // Another instance committed 22–25, not heard yet, before this writer's 26–27: the
+        // writer leaves its commit to the listener, which hears both in order, and nothing
+        // known before is lost.
+        heads.record_next(25, 27, &TouchedScopes::from(["child:2".to_string()]));
+        assert_eq!(heads.written_after(&mine, 21, 27), None, "25 and 27 are not recorded yet");
+        Commit::parse(r#"14:21:25 ["user:9"]"#).record(&heads);
+        Commit::parse(r#"15:25:27 ["child:2"]"#).record(&heads);
+        assert_eq!(heads.written_after(&mine, 21, 27), Some(vec!["child:2".to_string(), "user:9".to_string()]));
+        assert_eq!(heads.written_after(&mine, 17, 27).map(|w| w.len()), Some(3), "known from 17 on still");
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub(super) fn writer_loop(
                 // Before any reply: the answer of a push names a commit this instance knows,
                 // and the phone's next pull finds what it wrote where.
                 for (a, touched) in &commits {
-                    heads.record_committed(a.seqs.0, a.seqs.1, touched);
+                    heads.record_next(a.seqs.0, a.seqs.1, touched);
                 }
                 known.note(generation);
                 let group = done.len() as u64;
@@ -98,7 +98,7 @@ pub(super) fn writer_loop(
                 tracing::error!(error = %e, "group commit failed");
                 if let Some(((a, touched), done)) = committed {
                     // The group's first half committed on its own (see `split_off_lower_half`).
-                    heads.record_committed(a.seqs.0, a.seqs.1, &touched);
+                    heads.record_next(a.seqs.0, a.seqs.1, &touched);
                     known.note(a.generation);
                     counters.commits.fetch_add(1, Ordering::Relaxed);
                     counters.jobs.fetch_add(done.len() as u64, Ordering::Relaxed);
