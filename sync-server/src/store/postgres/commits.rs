@@ -86,7 +86,9 @@ pub(super) struct Announced {
 /// (see [`Commit::parse`]). `start` is the counter as the transaction found it, when it took
 /// any number; the last is read in the statement.
 pub(super) fn notify_commit(conn: &mut Conn, touched: &TouchedScopes, start: Option<i64>) -> StoreResult<Announced> {
-    let scopes = if touched.is_empty() { String::new() } else { format!(" {}", poke_payload(touched)) };
+    // Always with the scopes, `[]` for none: an instance of an earlier version reads a
+    // payload without them as a poke for everyone (and this one's generation as none).
+    let scopes = format!(" {}", poke_payload(touched));
     let row = conn.query_one(
         "WITH g AS (UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value),
               s AS (SELECT value FROM meta WHERE key = 'seq')
@@ -99,11 +101,11 @@ pub(super) fn notify_commit(conn: &mut Conn, touched: &TouchedScopes, start: Opt
     Ok(Announced { generation: g as u64, seqs: (row.try_get(1).map_err(corrupt)?, row.try_get(2).map_err(corrupt)?) })
 }
 
-/// A commit as announced: `<generation>:<start>:<end>`, then ` ["scope", …]` when it touched
-/// any. It took the sequence numbers after `start` up to `end` (none when they are equal),
-/// all in those scopes. An instance of an earlier version sends `<generation>` and the
-/// scopes (or the scopes alone), without its numbers (and reads this one's generation as
-/// none). One that cannot be read pokes everyone.
+/// A commit as announced: `<generation>:<start>:<end> ["scope", …]`. It took the sequence
+/// numbers after `start` up to `end` (none when they are equal), all in those scopes. An
+/// instance of an earlier version sends `<generation>` and the scopes it touched, if any
+/// (or the scopes alone), without its numbers (and reads this one's generation as none).
+/// One that cannot be read pokes everyone.
 #[derive(Debug, PartialEq, Eq)]
 struct Commit {
     generation: Option<u64>,
@@ -335,7 +337,8 @@ mod tests {
         let scopes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<TouchedScopes>();
         let commit = |generation, seqs, s: &[&str]| Commit { generation, seqs, scopes: scopes(s) };
         assert_eq!(Commit::parse(r#"42:10:12 ["child:1","unit:2"]"#), commit(Some(42), Some((10, 12)), &["child:1", "unit:2"]));
-        assert_eq!(Commit::parse("43:12:12"), commit(Some(43), Some((12, 12)), &[]), "a commit that took no number");
+        assert_eq!(Commit::parse("43:12:12 []"), commit(Some(43), Some((12, 12)), &[]), "a commit that touched nothing");
+        assert_eq!(Commit::parse("43:12:12"), commit(Some(43), Some((12, 12)), &[]));
         // An instance of an earlier version sends no numbers, or the scopes alone.
         assert_eq!(Commit::parse(r#"42 ["child:1","unit:2"]"#), commit(Some(42), None, &["child:1", "unit:2"]));
         assert_eq!(Commit::parse("43"), commit(Some(43), None, &[]));

@@ -56,8 +56,8 @@
 //!
 //! # Pokes across instances, and the commits each instance knows
 //! Every write transaction sends `pg_notify('hub_pokes', '<generation>:<start>:<end> ["scope", …]')`
-//! (the sequence numbers it took are those after `start` up to `end`; the scopes only when
-//! it touched some) inside its transaction; PostgreSQL delivers it to every
+//! (the sequence numbers it took are those after `start` up to `end`; `[]` when it touched
+//! no scope) inside its transaction; PostgreSQL delivers it to every
 //! listening session when (and only if) the transaction commits, in commit order. Every
 //! instance LISTENs on its own connection, notes the generation as known ([`KnownCommit`]),
 //! then forwards the scopes into its local `pokes` channel, its own writes included, so the
