@@ -271,6 +271,18 @@ impl Hub<'_> {
         Ok(f)
     }
 
+    /// (1c) The same by the guardians of a school year (`--scenarios poke-year`): 29
+    /// message threads each besides their children's scopes, so a pull has about four times
+    /// the scopes of (1b)'s, nearly all with nothing new.
+    pub async fn pull_after_poke_year(&self, devices: Vec<(String, String)>) -> Result<Figure> {
+        let n = devices.len();
+        let mut f = self.pulls("pull-after-poke-year", devices, false).await?;
+        f.note = format!(
+            "{n} guardians of a school year (about 43 scopes each), each pulling again at once from the cursor it had before an absence report of its child"
+        );
+        Ok(f)
+    }
+
     /// Pulls by `devices` (token, cursor), each worker taking its devices in turn, naming
     /// the greatest commit each has seen; with `keep_cursor` a device pulls next from the
     /// cursor it was answered, else from its first one again.

@@ -109,7 +109,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [1.0, 3.0, 6.0])]
     soak_scales: Vec<f64>,
     /// Only these Hub scenarios (comma-separated: pull, poke, care, absence, attendance,
-    /// streams, initial, login, soak, durability); for profiling one at a time.
+    /// streams, initial, login, soak, durability); for profiling one at a time. Also
+    /// `poke-year`, only when named: pulls after a poke by the guardians of a school year.
     #[arg(long)]
     scenarios: Option<String>,
 }
@@ -607,6 +608,23 @@ async fn bench_hub(
             if let Some(f) = all {
                 push(report, f);
             }
+        }
+    }
+    // (1c) Pulls after a poke by the guardians of a school year, whose threads give them
+    // four times the scopes of the roster's (about 43): what a scope costs a pull. Only
+    // when named (it adds an absence to the families the initial syncs read; no target).
+    let named = |s: &str| args.scenarios.as_deref().is_some_and(|o| o.split(',').any(|x| x.trim() == s));
+    if named("poke-year") {
+        let devices: Vec<_> = roster.history_guardians.iter().map(|&i| roster.guardians[i].clone()).collect();
+        let cursors = hub.prepare_cursors(&devices).await.context("first syncs of the school-year guardians")?;
+        hub.poke(&devices).await.context("an absence report by each school-year guardian")?;
+        let mut all = None;
+        for _ in 0..rounds.max(1) {
+            client::measure_cpu_of_all(&pids);
+            add_round(&mut all, hub.pull_after_poke_year(cursors.clone()).await?);
+        }
+        if let Some(f) = all {
+            push(report, f);
         }
     }
     // (3) Sunday evening, then (2) Tuesday morning, (4) Tuesday evening: in calendar order.
