@@ -261,25 +261,14 @@ impl Hub<'_> {
     /// store. A phone does not keep the cursor it is answered (it names the commit, as the
     /// app does), so each of its pulls reads the same change again: the pull that every
     /// write sets off on the phones and tablets it pokes, the commonest request of the
-    /// morning peak (docs/benchmarks.md, "Sizing on paper").
-    pub async fn pull_after_poke(&self, devices: Vec<(String, String)>) -> Result<Figure> {
+    /// morning peak (docs/benchmarks.md, "Sizing on paper"). (1c), `pull-after-poke-year`
+    /// (`--scenarios poke-year`), is the same by the guardians of a school year: 29 message
+    /// threads each besides their children's scopes, so a pull has about four times the
+    /// scopes of (1b)'s, nearly all with nothing new. `who` names the devices in the note.
+    pub async fn pull_after_poke(&self, scenario: &str, who: &str, devices: Vec<(String, String)>) -> Result<Figure> {
         let n = devices.len();
-        let mut f = self.pulls("pull-after-poke", devices, false).await?;
-        f.note = format!(
-            "{n} guardian devices, each pulling again at once from the cursor it had before an absence report of its child"
-        );
-        Ok(f)
-    }
-
-    /// (1c) The same by the guardians of a school year (`--scenarios poke-year`): 29
-    /// message threads each besides their children's scopes, so a pull has about four times
-    /// the scopes of (1b)'s, nearly all with nothing new.
-    pub async fn pull_after_poke_year(&self, devices: Vec<(String, String)>) -> Result<Figure> {
-        let n = devices.len();
-        let mut f = self.pulls("pull-after-poke-year", devices, false).await?;
-        f.note = format!(
-            "{n} guardians of a school year (about 43 scopes each), each pulling again at once from the cursor it had before an absence report of its child"
-        );
+        let mut f = self.pulls(scenario, devices, false).await?;
+        f.note = format!("{n} {who}, each pulling again at once from the cursor it had before an absence report of its child");
         Ok(f)
     }
 

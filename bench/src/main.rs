@@ -500,6 +500,24 @@ async fn reference_round(
 }
 
 /// `f` as the first round of `all`, or added to it.
+/// `rounds` rounds of a Hub scenario with no reference job beside it, as one row.
+async fn unpaired(
+    report: &mut Report,
+    hub_pids: &[u32],
+    rounds: usize,
+    mut hub_round: impl AsyncFnMut() -> Result<Figure>,
+) -> Result<()> {
+    let mut all = None;
+    for _ in 0..rounds.max(1) {
+        client::measure_cpu_of_all(hub_pids);
+        add_round(&mut all, hub_round().await?);
+    }
+    if let Some(f) = all {
+        push(report, f);
+    }
+    Ok(())
+}
+
 fn add_round(all: &mut Option<Figure>, f: Figure) {
     match all.as_mut() {
         Some(all) => all.add_round(f),
@@ -600,14 +618,9 @@ async fn bench_hub(
         if run("poke") {
             hub.poke(&devices).await.context("an absence report by each pulling device")?;
             // No pouchdb-server job: the row is for the sizing (docs/benchmarks.md), not a target.
-            let mut all = None;
-            for _ in 0..rounds.max(1) {
-                client::measure_cpu_of_all(&pids);
-                add_round(&mut all, hub.pull_after_poke(cursors.clone()).await?);
-            }
-            if let Some(f) = all {
-                push(report, f);
-            }
+            let who = "guardian devices";
+            unpaired(report, &pids, rounds, async || hub.pull_after_poke("pull-after-poke", who, cursors.clone()).await)
+                .await?;
         }
     }
     // (1c) Pulls after a poke by the guardians of a school year, whose threads give them
@@ -618,14 +631,9 @@ async fn bench_hub(
         let devices: Vec<_> = roster.history_guardians.iter().map(|&i| roster.guardians[i].clone()).collect();
         let cursors = hub.prepare_cursors(&devices).await.context("first syncs of the school-year guardians")?;
         hub.poke(&devices).await.context("an absence report by each school-year guardian")?;
-        let mut all = None;
-        for _ in 0..rounds.max(1) {
-            client::measure_cpu_of_all(&pids);
-            add_round(&mut all, hub.pull_after_poke_year(cursors.clone()).await?);
-        }
-        if let Some(f) = all {
-            push(report, f);
-        }
+        let who = "guardians of a school year (about 43 scopes each)";
+        unpaired(report, &pids, rounds, async || hub.pull_after_poke("pull-after-poke-year", who, cursors.clone()).await)
+            .await?;
     }
     // (3) Sunday evening, then (2) Tuesday morning, (4) Tuesday evening: in calendar order.
     if run("care") {
