@@ -32,6 +32,13 @@ async fn anna_at_the_head_and_erik(s: &TestServer) -> (Client, Client, uuid::Uui
     (anna, erik, elsa, cursor)
 }
 
+/// Maria, of another family than Anna's, and her child Noah.
+async fn maria_and_noah(s: &TestServer) -> (Client, uuid::Uuid) {
+    let maria = s.login("maria").await;
+    let noah = maria.me().await.children.into_iter().find(|c| c.first_name == "Noah").expect("Noah").id;
+    (maria, noah)
+}
+
 fn on_sqlite() -> bool {
     !std::env::var("HUB_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
 }
@@ -222,8 +229,7 @@ async fn a_pull_reads_only_the_scopes_written_after_its_cursor_and_gets_every_ch
     // (store/scope_heads.rs). The pages are the same as those that read every scope.
     let s = server().await;
     let (anna, erik, elsa, cursor) = anna_at_the_head_and_erik(&s).await;
-    let maria = s.login("maria").await;
-    let noah = maria.me().await.children.into_iter().find(|c| c.first_name == "Noah").expect("Noah").id;
+    let (maria, noah) = maria_and_noah(&s).await;
     let skipped = metric(&s, "hub_store_pull_ranges_skipped_total").await;
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
     let other_family = anna.pull(Some(&cursor)).await;
@@ -254,8 +260,7 @@ async fn a_row_another_connection_wrote_is_pulled_after_the_server_wrote_again()
     // commit.
     let s = server().await;
     let (anna, _erik, _elsa, cursor) = anna_at_the_head_and_erik(&s).await;
-    let maria = s.login("maria").await;
-    let noah = maria.me().await.children.into_iter().find(|c| c.first_name == "Noah").expect("Noah").id;
+    let (maria, noah) = maria_and_noah(&s).await;
     // Both the server's writer and the pulls have been at work since it started.
     assert_applied(&maria.push_one("absence.report", json!({"child_id": noah, "date": "2026-11-24"})).await);
     assert!(anna.pull(Some(&cursor)).await.changes.is_empty());
