@@ -158,6 +158,26 @@ fn measured_pids() -> Vec<u32> {
     SERVER_PIDS.lock().map(|p| p.clone()).unwrap_or_default()
 }
 
+/// The resident memory of `pids`, in KiB, summed (`/proc/<pid>/status`); `None` if there
+/// are none or one is gone.
+pub fn rss_kib(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut sum = 0;
+    for pid in pids {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+        sum += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    }
+    Some(sum)
+}
+
+/// [`rss_kib`] of the processes under test ([`measure_cpu_of_all`]).
+pub fn measured_rss_kib() -> Option<u64> {
+    rss_kib(&measured_pids())
+}
+
 /// CPU seconds of all of `pids` so far; `None` if there are none or one is gone.
 fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
     if pids.is_empty() {

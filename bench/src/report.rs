@@ -307,6 +307,10 @@ pub struct SoakWindow {
     pub server_cores: Option<f64>,
     pub db_cores: Option<f64>,
     pub busy: Option<f64>,
+    /// The server's resident memory (every instance's, summed) and the store's size on
+    /// disk at the window's end, in MiB: what a long soak shows growing or not.
+    pub server_rss_mib: Option<f64>,
+    pub store_mib: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -427,7 +431,9 @@ impl Report {
              \"Sizing on paper\"), times the scale, each sent when it is due whether or not the ones before were \
              answered; a latency counts from when the request was due, so a server that falls behind shows it here. \
              A step kept up when every flow's p99 stayed under 1 s and nothing failed. In the windows, each cell is \
-             `p50 / p99 ms (answered/s)` of the requests due in that window.\n",
+             `p50 / p99 ms (answered/s)` of the requests due in that window; the server's resident memory and the \
+             store's size on disk (SQLite: the database file and its WAL; PostgreSQL: the database) are read at \
+             the window's end.\n",
         );
         let mut targets: Vec<&str> = self.soaks.iter().map(|s| s.target.as_str()).collect();
         targets.dedup();
@@ -465,8 +471,11 @@ impl Report {
                 ));
             }
             let names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
-            o.push_str(&format!("\n| window ends | {} | server cores | db cores | busy |\n", names.join(" | ")));
-            o.push_str(&format!("|---:|{}---:|---:|---:|\n", "---|".repeat(names.len())));
+            o.push_str(&format!(
+                "\n| window ends | {} | server cores | db cores | busy | server memory MiB | store MiB |\n",
+                names.join(" | ")
+            ));
+            o.push_str(&format!("|---:|{}---:|---:|---:|---:|---:|\n", "---|".repeat(names.len())));
             let cores = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
             for w in &s.windows {
                 let cells: Vec<String> = w
@@ -474,13 +483,16 @@ impl Report {
                     .iter()
                     .map(|f| format!("{:.1} / {:.1} ({})", f.p50_ms, f.p99_ms, fmt_num(f.answered_per_s)))
                     .collect();
+                let mib = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
                 o.push_str(&format!(
-                    "| {:.0} s | {} | {} | {} | {} |\n",
+                    "| {:.0} s | {} | {} | {} | {} | {} | {} |\n",
                     w.end_s,
                     cells.join(" | "),
                     cores(w.server_cores),
                     cores(w.db_cores),
-                    w.busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into())
+                    w.busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into()),
+                    mib(w.server_rss_mib),
+                    mib(w.store_mib)
                 ));
             }
             if !s.store.is_empty() {
@@ -853,7 +865,15 @@ mod tests {
             scale,
             seconds: 20.0,
             flows: vec![flow(p99_ms)],
-            windows: vec![SoakWindow { end_s: 10.0, flows: vec![flow(p99_ms)], server_cores: Some(1.5), db_cores: None, busy: Some(0.9) }],
+            windows: vec![SoakWindow {
+                end_s: 10.0,
+                flows: vec![flow(p99_ms)],
+                server_cores: Some(1.5),
+                db_cores: None,
+                busy: Some(0.9),
+                server_rss_mib: Some(41.6),
+                store_mib: None,
+            }],
             kept_up,
             ..Soak::default()
         };
@@ -870,6 +890,6 @@ mod tests {
         assert!(md.contains("- hub-sqlite: kept up with 3× the largest municipality's peak at most"), "{md}");
         assert!(md.contains("- hub-postgres: kept up with none of the loads"), "{md}");
         assert!(md.contains("### hub-sqlite at 6× for 20 s: fell behind"), "{md}");
-        assert!(md.contains("| 10 s | 0.0 / 4000.0 (0) | 1.50 | – | 90 % |"), "{md}");
+        assert!(md.contains("| 10 s | 0.0 / 4000.0 (0) | 1.50 | – | 90 % | 42 | – |"), "{md}");
     }
 }

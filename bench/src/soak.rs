@@ -16,12 +16,18 @@ use serde_json::json;
 use sync_server::benchdata::{stockholm, Device};
 use uuid::Uuid;
 
-use crate::client::{percentile_ms, Conn, CpuSample, Recorder};
+use crate::client::{measured_rss_kib, percentile_ms, Conn, CpuSample, Recorder};
 use crate::hub::{absence_batch, count_push, today, Args, Envelope, Hub, Mutation, PushBody};
 use crate::report::{Soak, SoakFlow, SoakWindow};
 
-/// Seconds a window of the report covers.
+/// Seconds a window of the report covers, at the least.
 pub const WINDOW_S: f64 = 10.0;
+
+/// Seconds a window covers in a step of `seconds`: ten, or longer in a long step so that
+/// its table has at most about sixty rows (a minute a row for an hour).
+fn window_s(seconds: f64) -> f64 {
+    ((seconds / 60.0 / WINDOW_S).ceil() * WINDOW_S).max(WINDOW_S)
+}
 
 /// What the sizing's largest municipality (Stockholm, about 8 % of the children) sends at
 /// the peak with its safety factor of 3, per second (docs/benchmarks.md, "Sizing on
@@ -110,7 +116,7 @@ impl Hub<'_> {
         let sets = Sets { poked, at_head, reporters, tablets };
         let mut out = Vec::new();
         for &scale in scales {
-            let mut s = self.soak_step(&sets, scale, seconds).await?;
+            let mut s = self.soak_step(&sets, scale, seconds, db).await?;
             s.store = store_facts(db).await;
             out.push(s);
         }
@@ -119,7 +125,7 @@ impl Hub<'_> {
 
     /// One step of the soak: `scale` times [`FLOWS`] for `seconds`, then until every request
     /// due in them is answered.
-    async fn soak_step(&self, sets: &Sets, scale: f64, seconds: f64) -> Result<Soak> {
+    async fn soak_step(&self, sets: &Sets, scale: f64, seconds: f64, db: &str) -> Result<Soak> {
         let start = Instant::now() + Duration::from_millis(200);
         let until = start + Duration::from_secs_f64(seconds);
         let mut tasks = Vec::new();
@@ -142,15 +148,23 @@ impl Hub<'_> {
                 tasks.push((flows.len() - 1, tokio::spawn(lane_loop(kind, lane, conn, w, conns, rate, start, until))));
             }
         }
-        // The CPU of each window, sampled at its end.
-        let windows = (seconds / WINDOW_S).ceil().max(1.0) as usize;
-        let sampler = tokio::spawn(async move {
-            tokio::time::sleep_until(start.into()).await;
-            let mut samples = vec![CpuSample::now()];
+        // The CPU of each window, sampled at its end with the server's memory and the
+        // store's size, on a thread of its own (the size of a PostgreSQL store is a query).
+        let window = window_s(seconds);
+        let windows = (seconds / window).ceil().max(1.0) as usize;
+        let mut sizer = StoreSize::open(db);
+        let sampler = std::thread::spawn(move || {
+            let sample = |sizer: &mut StoreSize| Sample {
+                cpu: CpuSample::now(),
+                rss_kib: measured_rss_kib(),
+                store_bytes: sizer.bytes(),
+            };
+            std::thread::sleep(start.saturating_duration_since(Instant::now()));
+            let mut samples = vec![sample(&mut sizer)];
             for k in 1..=windows {
-                let end = start + Duration::from_secs_f64((k as f64 * WINDOW_S).min(seconds));
-                tokio::time::sleep_until(end.into()).await;
-                samples.push(CpuSample::now());
+                let end = start + Duration::from_secs_f64((k as f64 * window).min(seconds));
+                std::thread::sleep(end.saturating_duration_since(Instant::now()));
+                samples.push(sample(&mut sizer));
             }
             samples
         });
@@ -163,7 +177,11 @@ impl Hub<'_> {
                 errors[f] = e;
             }
         }
-        let samples = sampler.await.context("the soak's CPU sampler")?;
+        let samples = tokio::task::spawn_blocking(move || sampler.join())
+            .await
+            .ok()
+            .and_then(|joined| joined.ok())
+            .context("the soak's sampler panicked")?;
 
         let mut out = Soak {
             target: self.target.clone(),
@@ -178,7 +196,7 @@ impl Hub<'_> {
             ..Soak::default()
         };
         for k in 0..windows {
-            let (from, to) = (k as f64 * WINDOW_S, ((k + 1) as f64 * WINDOW_S).min(seconds));
+            let (from, to) = (k as f64 * window, ((k + 1) as f64 * window).min(seconds));
             let in_window: Vec<SoakFlow> = flows
                 .iter()
                 .zip(&sent)
@@ -187,14 +205,70 @@ impl Hub<'_> {
                     window_figures(name, rate, conns, &mine, to - from)
                 })
                 .collect();
-            let (server, db, busy) = match (samples.get(k), samples.get(k + 1)) {
-                (Some(a), Some(b)) => b.since(a, to - from),
+            let end = samples.get(k + 1);
+            let (server, db, busy) = match (samples.get(k), end) {
+                (Some(a), Some(b)) => b.cpu.since(&a.cpu, to - from),
                 _ => (None, None, None),
             };
-            out.windows.push(SoakWindow { end_s: to, flows: in_window, server_cores: server, db_cores: db, busy });
+            out.windows.push(SoakWindow {
+                end_s: to,
+                flows: in_window,
+                server_cores: server,
+                db_cores: db,
+                busy,
+                server_rss_mib: end.and_then(|s| s.rss_kib).map(|k| k as f64 / 1024.0),
+                store_mib: end.and_then(|s| s.store_bytes).map(|b| b as f64 / (1024.0 * 1024.0)),
+            });
         }
         out.kept_up = out.flows.iter().all(|f| f.errors == 0 && f.p99_ms <= KEPT_UP_P99_MS);
         Ok(out)
+    }
+}
+
+/// What the sampler reads at the end of each window (and once at the start).
+struct Sample {
+    cpu: CpuSample,
+    rss_kib: Option<u64>,
+    store_bytes: Option<u64>,
+}
+
+/// How big the store is: a SQLite database's file and its WAL, or a PostgreSQL database
+/// (`pg_database_size`, on a connection of its own opened once).
+enum StoreSize {
+    Sqlite(String),
+    Postgres(String, Option<Box<postgres::Client>>),
+    Unknown,
+}
+
+impl StoreSize {
+    fn open(db: &str) -> StoreSize {
+        if let Some(path) = db.strip_prefix("sqlite:") {
+            StoreSize::Sqlite(path.to_string())
+        } else if db.starts_with("postgres") {
+            // Connected on the sampler's thread: the blocking client may not run on the
+            // load's runtime.
+            StoreSize::Postgres(db.to_string(), None)
+        } else {
+            StoreSize::Unknown
+        }
+    }
+
+    fn bytes(&mut self) -> Option<u64> {
+        match self {
+            StoreSize::Sqlite(path) => {
+                let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).ok();
+                Some(size(path)? + size(&format!("{path}-wal")).unwrap_or(0))
+            }
+            StoreSize::Postgres(url, client) => {
+                let c = match client {
+                    Some(c) => c,
+                    None => client.insert(Box::new(postgres::Client::connect(url, postgres::NoTls).ok()?)),
+                };
+                let r = c.query_one("SELECT pg_database_size(current_database())", &[]).ok()?;
+                u64::try_from(r.get::<_, i64>(0)).ok()
+            }
+            StoreSize::Unknown => None,
+        }
     }
 }
 
@@ -388,6 +462,31 @@ mod tests {
         assert_eq!(f.errors, 1);
         assert_eq!(f.answered_per_s, 2.0);
         assert_eq!(f.max_ms, 3.0, "a failed request's time is not a latency");
+    }
+
+    #[test]
+    fn a_long_step_is_reported_in_longer_windows_of_at_most_about_sixty_rows() {
+        assert_eq!(window_s(20.0), 10.0);
+        assert_eq!(window_s(600.0), 10.0);
+        assert_eq!(window_s(1200.0), 20.0);
+        assert_eq!(window_s(3600.0), 60.0);
+        assert_eq!(window_s(3601.0), 70.0);
+        assert!(3600.0 / window_s(3600.0) <= 60.0);
+    }
+
+    #[test]
+    fn a_sqlite_store_is_as_big_as_its_file_and_its_wal() {
+        let dir = std::env::temp_dir().join(format!("hub-bench-size-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hub.db");
+        let mut size = StoreSize::open(&format!("sqlite:{}", path.display()));
+        assert_eq!(size.bytes(), None, "no database file yet");
+        std::fs::write(&path, [0u8; 4096]).unwrap();
+        assert_eq!(size.bytes(), Some(4096));
+        std::fs::write(dir.join("hub.db-wal"), [0u8; 1000]).unwrap();
+        assert_eq!(size.bytes(), Some(5096));
+        assert!(matches!(StoreSize::open("memory"), StoreSize::Unknown));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -21,7 +21,7 @@ use sync_server::benchdata::{stockholm, Device};
 use tokio::sync::{mpsc, watch, Semaphore};
 use uuid::Uuid;
 
-use crate::client::{percentile_ms, Conn, Recorder};
+use crate::client::{percentile_ms, rss_kib, Conn, Recorder};
 use crate::hub::{absence_batch, count_push, today, Envelope, Hub, PushBody};
 use crate::report::{Figure, Streams};
 
@@ -56,17 +56,6 @@ impl OpenStreams {
             let _ = t.await;
         }
     }
-}
-
-/// The server processes' resident memory, in KiB, summed (`/proc/<pid>/status`).
-fn rss_kib(pids: &[u32]) -> Option<u64> {
-    let mut sum = 0;
-    for pid in pids {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-        sum += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-    }
-    Some(sum)
 }
 
 /// What an event stream's line says: `ready`, `poke`, or nothing that counts.
