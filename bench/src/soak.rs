@@ -256,8 +256,8 @@ impl StoreSize {
     fn bytes(&mut self) -> Option<u64> {
         match self {
             StoreSize::Sqlite(path) => {
-                let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).ok();
-                Some(size(path)? + size(&format!("{path}-wal")).unwrap_or(0))
+                let (file, wal) = sqlite_files(path);
+                Some(file? + wal.unwrap_or(0))
             }
             StoreSize::Postgres(url, client) => {
                 let c = match client {
@@ -270,6 +270,12 @@ impl StoreSize {
             StoreSize::Unknown => None,
         }
     }
+}
+
+/// The sizes of a SQLite database's file and of its WAL, in bytes (`None`: not there).
+fn sqlite_files(path: &str) -> (Option<u64>, Option<u64>) {
+    let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).ok();
+    (size(path), size(&format!("{path}-wal")))
 }
 
 /// A step kept up when every flow's p99 stayed under this and nothing failed: a queue that
@@ -405,9 +411,9 @@ async fn store_facts(db: &str) -> Vec<(String, String)> {
     tokio::task::spawn_blocking(move || {
         let mut facts = Vec::new();
         if let Some(path) = db.strip_prefix("sqlite:") {
-            let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            facts.push(("database file".into(), mib(size(path))));
-            facts.push(("its WAL".into(), mib(size(&format!("{path}-wal")))));
+            let (file, wal) = sqlite_files(path);
+            facts.push(("database file".into(), mib(file.unwrap_or(0))));
+            facts.push(("its WAL".into(), mib(wal.unwrap_or(0))));
             return facts;
         }
         let Ok(mut c) = postgres::Client::connect(&db, postgres::NoTls) else { return facts };
