@@ -119,6 +119,9 @@ pub struct Recorder {
     /// The share of the machine's CPU time (all cores, every process) that was busy in the
     /// window, 0–1.
     pub machine_busy: Option<f64>,
+    /// The share of it the hypervisor gave to other machines (steal), 0–1: counted as busy
+    /// above, but no process here ran in it.
+    pub machine_steal: Option<f64>,
     /// The server's CPU seconds in the window by thread name.
     pub server_threads_s: std::collections::BTreeMap<String, f64>,
 }
@@ -348,10 +351,7 @@ where
         let db_s = d0.zip(d1).filter(|(_, d1)| !d1.is_empty()).map(|(d0, d1)| {
             d1.iter().map(|(p, s)| s - d0.get(p).copied().unwrap_or(0.0)).sum::<f64>()
         });
-        let busy = m0.zip(m1).and_then(|((b0, t0), (b1, t1))| {
-            let total = t1.saturating_sub(t0);
-            (total > 0).then(|| b1.saturating_sub(b0) as f64 / total as f64)
-        });
+        let shares = m0.zip(m1).and_then(|(m0, m1)| m1.shares_since(&m0));
         let threads = t1
             .into_iter()
             .map(|(k, v)| {
@@ -359,7 +359,7 @@ where
                 (k, d)
             })
             .collect();
-        (s0.zip(s1).map(|(a, b)| b - a), c0.zip(c1).map(|(a, b)| b - a), threads, db_s, busy)
+        (s0.zip(s1).map(|(a, b)| b - a), c0.zip(c1).map(|(a, b)| b - a), threads, db_s, shares)
     });
     let mut handles = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
@@ -372,55 +372,100 @@ where
     for h in handles {
         all.merge(h.await.context("a load worker panicked")?);
     }
-    if let Ok((server, client, threads, db, busy)) = cpu.await {
+    if let Ok((server, client, threads, db, shares)) = cpu.await {
         all.server_cpu_s = server;
         all.client_cpu_s = client;
         all.server_threads_s = threads;
         all.db_cpu_s = db;
-        all.machine_busy = busy;
+        all.machine_busy = shares.map(|(busy, _)| busy);
+        all.machine_steal = shares.map(|(_, steal)| steal);
     }
     Ok((all, measure.as_secs_f64()))
 }
 
-/// The CPU time used so far by the measured server processes, the database's processes and
-/// the whole machine: two samples give the shares of a window (`CpuSample::since`).
+/// The CPU time used so far by the measured server processes, the database's processes, the
+/// load generator and the whole machine: two samples give the shares of a window
+/// (`CpuSample::since`).
 #[derive(Clone)]
 pub struct CpuSample {
     server_s: Option<f64>,
     db: Option<std::collections::HashMap<u32, f64>>,
-    machine: Option<(u64, u64)>,
+    client_s: Option<f64>,
+    machine: Option<MachineJiffies>,
+}
+
+/// What a window of two [`CpuSample`]s used: cores on average, and shares of the machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuShares {
+    pub server_cores: Option<f64>,
+    pub db_cores: Option<f64>,
+    /// This process, the load generator.
+    pub client_cores: Option<f64>,
+    /// The share of the machine's CPU time that was busy, steal included.
+    pub busy: Option<f64>,
+    /// The share the hypervisor gave to other machines.
+    pub steal: Option<f64>,
 }
 
 impl CpuSample {
     pub fn now() -> CpuSample {
         let db = Some(DB_ROOT.load(Ordering::Relaxed)).filter(|p| *p != 0);
-        CpuSample { server_s: cpu_seconds_of(&measured_pids()), db: db.map(tree_cpu_seconds), machine: machine_jiffies() }
+        CpuSample {
+            server_s: cpu_seconds_of(&measured_pids()),
+            db: db.map(tree_cpu_seconds),
+            client_s: cpu_seconds(None),
+            machine: machine_jiffies(),
+        }
     }
 
-    /// Cores the server and the database used on average since `before`, `secs` ago, and
-    /// the share of the machine's CPU time that was busy.
-    pub fn since(&self, before: &CpuSample, secs: f64) -> (Option<f64>, Option<f64>, Option<f64>) {
+    /// What was used since `before`, `secs` ago.
+    pub fn since(&self, before: &CpuSample, secs: f64) -> CpuShares {
         let secs = secs.max(1e-9);
-        let server = self.server_s.zip(before.server_s).map(|(b, a)| (b - a) / secs);
+        let cores = |now: Option<f64>, then: Option<f64>| now.zip(then).map(|(b, a)| (b - a) / secs);
         let db = self.db.as_ref().zip(before.db.as_ref()).filter(|(d1, _)| !d1.is_empty()).map(|(d1, d0)| {
             d1.iter().map(|(p, s)| s - d0.get(p).copied().unwrap_or(0.0)).sum::<f64>() / secs
         });
-        let busy = self.machine.zip(before.machine).and_then(|((b1, t1), (b0, t0))| {
-            let total = t1.saturating_sub(t0);
-            (total > 0).then(|| b1.saturating_sub(b0) as f64 / total as f64)
-        });
-        (server, db, busy)
+        let shares = self.machine.zip(before.machine).and_then(|(now, then)| now.shares_since(&then));
+        CpuShares {
+            server_cores: cores(self.server_s, before.server_s),
+            db_cores: db,
+            client_cores: cores(self.client_s, before.client_s),
+            busy: shares.map(|(busy, _)| busy),
+            steal: shares.map(|(_, steal)| steal),
+        }
     }
 }
 
-/// Busy and total jiffies of all CPUs so far (`/proc/stat`).
-fn machine_jiffies() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let f: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal (guest time is already in user)
-    let total: u64 = f.iter().take(8).sum();
-    let idle = f.get(3)? + f.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
+/// The machine's CPU time so far, all CPUs, in jiffies (`/proc/stat`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MachineJiffies {
+    /// Everything but idle and waiting for I/O: steal included (time this virtual machine
+    /// wanted to run and the host ran another instead).
+    busy: u64,
+    steal: u64,
+    total: u64,
+}
+
+impl MachineJiffies {
+    /// The first line of `/proc/stat`: `cpu  user nice system idle iowait irq softirq steal
+    /// guest guest_nice` (guest time is already in user).
+    fn parse(stat: &str) -> Option<MachineJiffies> {
+        let f: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+        let total: u64 = f.iter().take(8).sum();
+        let idle = f.get(3)? + f.get(4).copied().unwrap_or(0);
+        Some(MachineJiffies { busy: total - idle, steal: f.get(7).copied().unwrap_or(0), total })
+    }
+
+    /// The busy and the steal share of the time since `before`, 0–1.
+    fn shares_since(&self, before: &MachineJiffies) -> Option<(f64, f64)> {
+        let total = self.total.saturating_sub(before.total);
+        let share = |now: u64, then: u64| now.saturating_sub(then) as f64 / total as f64;
+        (total > 0).then(|| (share(self.busy, before.busy), share(self.steal, before.steal)))
+    }
+}
+
+fn machine_jiffies() -> Option<MachineJiffies> {
+    MachineJiffies::parse(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
 /// Waits until the machine is quiet (under a tenth of its CPUs busy over two 100 ms
@@ -436,8 +481,9 @@ pub async fn settle(at_most: Duration) {
     while started.elapsed() < at_most && quiet < 2 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let Some(now) = machine_jiffies() else { break };
-        let (busy, total) = (now.0.saturating_sub(last.0), now.1.saturating_sub(last.1));
-        quiet = if total > 0 && busy * 10 < total { quiet + 1 } else { 0 };
+        // What the host ran instead of this machine (steal) is not this machine's work.
+        let ours = now.shares_since(&last).map(|(busy, steal)| busy - steal);
+        quiet = if ours.is_some_and(|b| b < 0.1) { quiet + 1 } else { 0 };
         last = now;
     }
 }
@@ -471,6 +517,22 @@ pub async fn wait_ready(addr: SocketAddr, path: &str, within: Duration) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machines_busy_share_counts_steal_and_steal_is_given_apart() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let before = MachineJiffies::parse("cpu  100 0 50 800 10 5 5 30 7 0\ncpu0 1 2 3\n").expect("parses");
+        assert_eq!(before, MachineJiffies { busy: 190, steal: 30, total: 1000 });
+        // 100 jiffies later: 60 of user, 10 of steal, 30 idle.
+        let after = MachineJiffies::parse("cpu  160 0 50 830 10 5 5 40 7 0\n").expect("parses");
+        assert_eq!(after.shares_since(&before), Some((0.7, 0.1)));
+        // No time passed: no share.
+        assert_eq!(after.shares_since(&after), None);
+        // A kernel without the steal column (older than 2.6.11): none stolen.
+        let old = MachineJiffies::parse("cpu 1 2 3 4 5 6 7\n").expect("parses");
+        assert_eq!(old.steal, 0);
+        assert_eq!(MachineJiffies::parse("cpu\n"), None);
+    }
 
     #[test]
     fn a_process_tree_is_read_from_proc_with_its_parent_and_children() {

@@ -277,7 +277,9 @@ fn print_figure(f: &Figure) {
         f.server_cpu_us_per_req.unwrap_or(0.0),
         f.client_cpu_us_per_req.unwrap_or(0.0),
         f.db_cpu_us_per_req.map(|c| format!(", db {c:.0} µs/req")).unwrap_or_default(),
-        f.machine_busy_pct.map(|b| format!(", busy {b:.0} %")).unwrap_or_default(),
+        f.machine_busy_pct
+            .map(|b| format!(", busy {b:.0} %{}", f.machine_steal_pct.map(|s| format!(" (steal {s:.0} %)")).unwrap_or_default()))
+            .unwrap_or_default(),
         if f.errors + f.rejected > 0 { format!("  ({} errors, {} rejected)", f.errors, f.rejected) } else { String::new() }
     );
     if !f.server_threads_us_per_req.is_empty() {

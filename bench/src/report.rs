@@ -48,6 +48,8 @@ pub struct Figure {
     /// process), in per cent: under 100 % the job waits on something other than CPU time
     /// (one thread's turn, a round trip, a disk flush).
     pub machine_busy_pct: Option<f64>,
+    /// Of it, the share the hypervisor gave to other machines (steal), in per cent.
+    pub machine_steal_pct: Option<f64>,
     pub note: String,
     pub first_error: Option<String>,
     /// A reference point (pouchdb-server, the hello-world) measured in rounds alternating
@@ -88,6 +90,7 @@ impl Figure {
             client_cpu_us_per_req: r.client_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
             db_cpu_us_per_req: r.db_cpu_s.filter(|_| r.requests > 0).map(|c| c * 1e6 / r.requests as f64),
             machine_busy_pct: r.machine_busy.map(|b| b * 100.0),
+            machine_steal_pct: r.machine_steal.map(|b| b * 100.0),
             server_threads_us_per_req: r
                 .server_threads_s
                 .iter()
@@ -148,10 +151,14 @@ impl Figure {
         let server_cpu = sum(cpu(self.server_cpu_us_per_req, self.requests), cpu(next.server_cpu_us_per_req, next.requests));
         let client_cpu = sum(cpu(self.client_cpu_us_per_req, self.requests), cpu(next.client_cpu_us_per_req, next.requests));
         let db_cpu = sum(cpu(self.db_cpu_us_per_req, self.requests), cpu(next.db_cpu_us_per_req, next.requests));
-        // Busy share weighted by each round's time.
-        let busy = sum(self.machine_busy_pct.map(|b| b * self.seconds), next.machine_busy_pct.map(|b| b * next.seconds));
-        let timed = |b: Option<f64>, s: f64| if b.is_some() { s } else { 0.0 };
-        let busy_seconds = timed(self.machine_busy_pct, self.seconds) + timed(next.machine_busy_pct, next.seconds);
+        // Busy and steal shares weighted by each round's time.
+        let weighted = |a: Option<f64>, b: Option<f64>| {
+            let timed = |v: Option<f64>, s: f64| if v.is_some() { s } else { 0.0 };
+            let seconds = timed(a, self.seconds) + timed(b, next.seconds);
+            sum(a.map(|v| v * self.seconds), b.map(|v| v * next.seconds)).filter(|_| seconds > 0.0).map(|v| v / seconds)
+        };
+        let busy = weighted(self.machine_busy_pct, next.machine_busy_pct);
+        let steal = weighted(self.machine_steal_pct, next.machine_steal_pct);
         let mut threads: std::collections::BTreeMap<String, f64> =
             self.server_threads_us_per_req.iter().map(|(k, v)| (k.clone(), v * self.requests as f64)).collect();
         for (k, v) in &next.server_threads_us_per_req {
@@ -170,7 +177,8 @@ impl Figure {
         self.server_cpu_us_per_req = per_req(server_cpu);
         self.client_cpu_us_per_req = per_req(client_cpu);
         self.db_cpu_us_per_req = per_req(db_cpu);
-        self.machine_busy_pct = busy.filter(|_| busy_seconds > 0.0).map(|b| b / busy_seconds);
+        self.machine_busy_pct = busy;
+        self.machine_steal_pct = steal;
         self.server_threads_us_per_req = threads.into_iter().map(|(k, v)| (k, v / self.requests.max(1) as f64)).collect();
         let count = |a: Option<u64>, b: Option<u64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
         self.write_jobs = count(self.write_jobs, next.write_jobs);
@@ -198,6 +206,10 @@ impl Figure {
         if self.rounds.len() > 1 {
             let secs: Vec<String> = self.rounds.iter().map(|r| format!("{:.0}", r.req_per_s)).collect();
             parts.push(format!("{} rounds of {:.1} s, req/s per round {}", self.rounds.len(), self.rounds[0].seconds, secs.join(", ")));
+        }
+        // Half a per cent and more: the host ran other machines in time this one wanted.
+        if let Some(steal) = self.machine_steal_pct.filter(|s| *s >= 0.5) {
+            parts.push(format!("the host took {steal:.0} % of the machine's time (steal, in `busy`)"));
         }
         parts.join("; ")
     }
@@ -306,7 +318,11 @@ pub struct SoakWindow {
     /// the machine's CPU time that was busy.
     pub server_cores: Option<f64>,
     pub db_cores: Option<f64>,
+    /// The load generator's cores (it shares the machine).
+    pub client_cores: Option<f64>,
     pub busy: Option<f64>,
+    /// Of `busy`, the share the hypervisor gave to other machines (steal).
+    pub steal: Option<f64>,
     /// The server's resident memory (every instance's, summed) and the store's size on
     /// disk at the window's end, in MiB: what a long soak shows growing or not.
     pub server_rss_mib: Option<f64>,
@@ -431,7 +447,9 @@ impl Report {
              \"Sizing on paper\"), times the scale, each sent when it is due whether or not the ones before were \
              answered; a latency counts from when the request was due, so a server that falls behind shows it here. \
              A step kept up when every flow's p99 stayed under 1 s and nothing failed. In the windows, each cell is \
-             `p50 / p99 ms (answered/s)` of the requests due in that window; the server's resident memory and the \
+             `p50 / p99 ms (answered/s)` of the requests due in that window; `bench cores` are the load \
+             generator's own; `busy (steal)` is the share of the machine's CPU time in use and, of it, the share \
+             the host gave to other machines (steal: no process here ran then); the server's resident memory and the \
              store's size on disk (SQLite: the database file and its WAL; PostgreSQL: the database) are read at \
              the window's end.\n",
         );
@@ -472,10 +490,10 @@ impl Report {
             }
             let names: Vec<&str> = s.flows.iter().map(|f| f.name.as_str()).collect();
             o.push_str(&format!(
-                "\n| window ends | {} | server cores | db cores | busy | server memory MiB | store MiB |\n",
+                "\n| window ends | {} | server cores | db cores | bench cores | busy (steal) | server memory MiB | store MiB |\n",
                 names.join(" | ")
             ));
-            o.push_str(&format!("|---:|{}---:|---:|---:|---:|---:|\n", "---|".repeat(names.len())));
+            o.push_str(&format!("|---:|{}---:|---:|---:|---:|---:|---:|\n", "---|".repeat(names.len())));
             let cores = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
             for w in &s.windows {
                 let cells: Vec<String> = w
@@ -485,12 +503,17 @@ impl Report {
                     .collect();
                 let mib = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
                 o.push_str(&format!(
-                    "| {:.0} s | {} | {} | {} | {} | {} | {} |\n",
+                    "| {:.0} s | {} | {} | {} | {} | {} | {} | {} |\n",
                     w.end_s,
                     cells.join(" | "),
                     cores(w.server_cores),
                     cores(w.db_cores),
-                    w.busy.map(|b| format!("{:.0} %", b * 100.0)).unwrap_or_else(|| "–".into()),
+                    cores(w.client_cores),
+                    match (w.busy, w.steal) {
+                        (Some(b), Some(s)) => format!("{:.0} % ({:.0} %)", b * 100.0, s * 100.0),
+                        (Some(b), None) => format!("{:.0} %", b * 100.0),
+                        _ => "–".into(),
+                    },
                     mib(w.server_rss_mib),
                     mib(w.store_mib)
                 ));
@@ -516,7 +539,8 @@ impl Report {
             "Latencies are client-observed on loopback (closed loop, one keep-alive connection per worker); \
                     `server` is the server's own time (Server-Timing). CPU is per request in the measured windows: the \
                     server process's, and PostgreSQL's processes' (`db`); `busy` is the share of the machine's CPU time \
-                    in use then, by every process. `vs hello` is requests per second over the axum \
+                    in use then, by every process or by the host for other machines (steal, in a row's notes when \
+                    it is half a per cent or more). `vs hello` is requests per second over the axum \
                     hello-world's; `vs pouchdb` compares with pouchdb-server 4.2.0 (in memory) doing the same job \
                     (see docs/benchmarks.md).\n\n",
         );
@@ -780,6 +804,7 @@ mod tests {
         r.server_cpu_s = Some(requests as f64 * 100e-6);
         r.db_cpu_s = Some(requests as f64 * 300e-6);
         r.machine_busy = Some(requests as f64 / 1000.0);
+        r.machine_steal = Some(requests as f64 / 7_500.0);
         Figure::from_recorder(target, scenario, 64, seconds, r)
     }
 
@@ -801,6 +826,9 @@ mod tests {
         assert_eq!(f.db_cpu_us_per_req.map(|c| c.round()), Some(300.0));
         // The busy share of equal rounds is their mean: 30 % and 60 %.
         assert_eq!(f.machine_busy_pct.map(|b| b.round()), Some(45.0));
+        // And the steal share of them: 4 % and 8 %, in the note.
+        assert_eq!(f.machine_steal_pct.map(|b| b.round()), Some(6.0));
+        assert!(f.full_note().ends_with("; the host took 6 % of the machine's time (steal, in `busy`)"), "{}", f.full_note());
         assert_eq!((f.write_jobs, f.commits), (Some(900), Some(30)));
         let per_round: Vec<f64> = f.rounds.iter().map(|r| r.req_per_s).collect();
         assert_eq!(per_round, vec![100.0, 200.0]);
@@ -870,7 +898,9 @@ mod tests {
                 flows: vec![flow(p99_ms)],
                 server_cores: Some(1.5),
                 db_cores: None,
+                client_cores: Some(0.25),
                 busy: Some(0.9),
+                steal: Some(0.04),
                 server_rss_mib: Some(41.6),
                 store_mib: None,
             }],
@@ -890,6 +920,6 @@ mod tests {
         assert!(md.contains("- hub-sqlite: kept up with 3× the largest municipality's peak at most"), "{md}");
         assert!(md.contains("- hub-postgres: kept up with none of the loads"), "{md}");
         assert!(md.contains("### hub-sqlite at 6× for 20 s: fell behind"), "{md}");
-        assert!(md.contains("| 10 s | 0.0 / 4000.0 (0) | 1.50 | – | 90 % | 42 | – |"), "{md}");
+        assert!(md.contains("| 10 s | 0.0 / 4000.0 (0) | 1.50 | – | 0.25 | 90 % (4 %) | 42 | – |"), "{md}");
     }
 }

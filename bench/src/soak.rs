@@ -16,7 +16,7 @@ use serde_json::json;
 use sync_server::benchdata::{stockholm, Device};
 use uuid::Uuid;
 
-use crate::client::{measured_rss_kib, percentile_ms, Conn, CpuSample, Recorder};
+use crate::client::{measured_rss_kib, percentile_ms, Conn, CpuSample, CpuShares, Recorder};
 use crate::hub::{absence_batch, count_push, today, Args, Envelope, Hub, Mutation, PushBody};
 use crate::report::{Soak, SoakFlow, SoakWindow};
 
@@ -206,16 +206,18 @@ impl Hub<'_> {
                 })
                 .collect();
             let end = samples.get(k + 1);
-            let (server, db, busy) = match (samples.get(k), end) {
+            let cpu = match (samples.get(k), end) {
                 (Some(a), Some(b)) => b.cpu.since(&a.cpu, to - from),
-                _ => (None, None, None),
+                _ => CpuShares::default(),
             };
             out.windows.push(SoakWindow {
                 end_s: to,
                 flows: in_window,
-                server_cores: server,
-                db_cores: db,
-                busy,
+                server_cores: cpu.server_cores,
+                db_cores: cpu.db_cores,
+                client_cores: cpu.client_cores,
+                busy: cpu.busy,
+                steal: cpu.steal,
                 server_rss_mib: end.and_then(|s| s.rss_kib).map(|k| k as f64 / 1024.0),
                 store_mib: end.and_then(|s| s.store_bytes).map(|b| b as f64 / (1024.0 * 1024.0)),
             });
