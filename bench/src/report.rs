@@ -72,6 +72,8 @@ pub struct Round {
     pub mutations_per_s: f64,
     pub items_per_s: f64,
     pub p50_ms: f64,
+    /// The host's steal share in the round, in per cent.
+    pub steal_pct: Option<f64>,
 }
 
 impl Figure {
@@ -136,6 +138,7 @@ impl Figure {
             mutations_per_s: self.mutations_per_s,
             items_per_s: self.items_per_s,
             p50_ms: self.p50_ms,
+            steal_pct: self.machine_steal_pct,
         }
     }
 
@@ -209,7 +212,10 @@ impl Figure {
         }
         // Half a per cent and more: the host ran other machines in time this one wanted.
         if let Some(steal) = self.machine_steal_pct.filter(|s| *s >= 0.5) {
-            parts.push(format!("the host took {steal:.0} % of the machine's time (steal, in `busy`)"));
+            let per_round: Vec<String> =
+                self.rounds.iter().map(|r| r.steal_pct.map(|s| format!("{s:.0}")).unwrap_or_else(|| "–".into())).collect();
+            let rounds = if per_round.len() > 1 { format!(", per round {} %", per_round.join(", ")) } else { String::new() };
+            parts.push(format!("the host took {steal:.0} % of the machine's time (steal, in `busy`){rounds}"));
         }
         parts.join("; ")
     }
@@ -828,7 +834,7 @@ mod tests {
         assert_eq!(f.machine_busy_pct.map(|b| b.round()), Some(45.0));
         // And the steal share of them: 4 % and 8 %, in the note.
         assert_eq!(f.machine_steal_pct.map(|b| b.round()), Some(6.0));
-        assert!(f.full_note().ends_with("; the host took 6 % of the machine's time (steal, in `busy`)"), "{}", f.full_note());
+        assert!(f.full_note().ends_with("; the host took 6 % of the machine's time (steal, in `busy`), per round 4, 8 %"), "{}", f.full_note());
         assert_eq!((f.write_jobs, f.commits), (Some(900), Some(30)));
         let per_round: Vec<f64> = f.rounds.iter().map(|r| r.req_per_s).collect();
         assert_eq!(per_round, vec![100.0, 200.0]);
